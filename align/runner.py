@@ -1,0 +1,149 @@
+"""Run a recipe's stages in order: skip what is done, resume what was interrupted, record what ran."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from align import __version__
+from align.artifacts import (
+    RUNNING,
+    digest_path,
+    fingerprint,
+    git_sha,
+    is_complete,
+    last_checkpoint,
+    mark_complete,
+    package_versions,
+    read_manifest,
+    write_json_atomic,
+)
+from align.config.schema import DataSpec, Recipe, StageBase
+from align.context import StageContext
+from align.errors import AlignError
+from align.models import resolve_model
+from align.stages import check_runnable, runner_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    kind: str
+    status: str  # ran | resumed | skipped (done, config unchanged) | not selected
+    path: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+
+def plan(recipe: Recipe, only: list[str] | None, until: str | None) -> list[tuple[StageBase, bool]]:
+    """Each stage up to `until`, with whether it was selected to run (all of them unless --stages is given)."""
+    names = [s.name for s in recipe.stages]
+    for name in [*(only or []), *([until] if until else [])]:
+        if name not in names:
+            raise AlignError(f"no stage named '{name}' in recipe '{recipe.name}' (stages: {', '.join(names)})")
+    stages = recipe.stages[: names.index(until) + 1] if until else list(recipe.stages)
+    planned = [(s, only is None or s.name in only) for s in stages]
+    for stage, selected in planned:
+        if selected:
+            check_runnable(stage.kind, stage.name)
+    return planned
+
+
+def input_digests(stage: StageBase) -> dict[str, str]:
+    digests = {}
+    for key in type(stage).model_fields:
+        spec = getattr(stage, key)
+        if isinstance(spec, DataSpec):
+            path = Path(spec.path)
+            digests[key] = digest_path(path) if path.exists() else f"hub:{spec.path}:{spec.subset}:{spec.split}"
+    return digests
+
+
+def stage_fingerprint(stage: StageBase, upstream: str, inputs: dict[str, str]) -> str:
+    """Changes when the stage's config, its input data, or anything upstream of it changes."""
+    config = stage.model_dump(mode="json", exclude=set(stage.cosmetic))
+    return fingerprint({"config": config, "inputs": inputs, "upstream": upstream})
+
+
+def run_recipe(
+    recipe: Recipe, run_dir: Path, only: list[str] | None = None, until: str | None = None
+) -> list[StageOutcome]:
+    planned = plan(recipe, only, until)
+    upstream = fingerprint({"model": recipe.model, "lora": recipe.lora.model_dump(mode="json")})
+    base_model: str | None = None
+    outcomes = []
+    for stage, selected in planned:
+        inputs = input_digests(stage)
+        upstream = stage_fingerprint(stage, upstream, inputs)
+        stage_dir = run_dir / stage.name
+        if is_complete(stage_dir, upstream):
+            manifest = read_manifest(stage_dir) or {}
+            outcomes.append(StageOutcome(stage.name, stage.kind, "skipped", stage_dir, manifest.get("metrics", {})))
+            log.info("stage %s: done already, config unchanged — skipped", stage.name)
+            continue
+        if not selected:
+            outcomes.append(StageOutcome(stage.name, stage.kind, "not selected", stage_dir))
+            continue
+        base_model = base_model or resolve_model(recipe.model)
+        outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs))
+    return outcomes
+
+
+def _run_stage(
+    recipe: Recipe, stage: StageBase, run_dir: Path, base_model: str, key: str, inputs: dict[str, str]
+) -> StageOutcome:
+    stage_dir = run_dir / stage.name
+    resume = last_checkpoint(stage_dir, key)
+    if resume is None and stage_dir.exists():
+        # A finished artifact of another configuration, or an interrupted run with nothing to resume.
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(stage_dir / RUNNING, {"fingerprint": key, "started_at": _now()})
+    log.info("stage %s (%s): %s → %s", stage.name, stage.kind, "resuming" if resume else "running", stage_dir)
+    ctx = StageContext(recipe=recipe, stage=stage, run_dir=run_dir, base_model=base_model, resume_from=resume)
+    started = time.monotonic()
+    metrics = runner_for(stage.kind, stage.name)(ctx)
+    wall = time.monotonic() - started
+    upstream_refs = {ref: getattr(stage, ref) for ref in stage.refs if getattr(stage, ref) is not None}
+    manifest = {
+        "name": stage.name,
+        "kind": stage.kind,
+        "fingerprint": key,
+        "config": stage.model_dump(mode="json"),
+        "base_model": recipe.model,
+        "base_model_location": base_model,
+        "lora": recipe.lora.model_dump(mode="json"),
+        "inputs": {
+            **inputs,
+            **{ref: str(run_dir / name) for ref, name in upstream_refs.items()},
+        },
+        "upstream_fingerprints": {
+            name: (read_manifest(run_dir / name) or {}).get("fingerprint") for name in upstream_refs.values()
+        },
+        "metrics": metrics,
+        "notes": ctx.notes,
+        "wall_time_s": round(wall, 2),
+        "resumed_from": str(resume) if resume else None,
+        "finished_at": _now(),
+        "align_version": __version__,
+        "packages": package_versions(),
+        "git_sha": git_sha(),
+    }
+    mark_complete(stage_dir, manifest)
+    log.info("stage %s: finished in %.1fs — %s", stage.name, wall, _short(metrics))
+    return StageOutcome(stage.name, stage.kind, "resumed" if resume else "ran", stage_dir, metrics, wall)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _short(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(metrics.items())[:6])

@@ -1,0 +1,60 @@
+"""The TrainingArguments every trainer stage shares, built from a recipe stage in one place."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from align.config.schema import TrainStage
+from align.context import StageContext, has_gpu, resolve_precision
+
+
+def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
+    """Keyword arguments common to SFTConfig, DPOConfig and GRPOConfig."""
+    precision = resolve_precision(stage.precision)
+    gpu = has_gpu()
+    # transformers reads the TensorBoard folder from the environment only; one stage runs at a time.
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.tensorboard_dir)
+    evaluating = getattr(stage, "eval_data", None) is not None
+    return {
+        "output_dir": str(ctx.checkpoint_dir),
+        "learning_rate": stage.learning_rate,
+        "num_train_epochs": stage.epochs,
+        "max_steps": stage.max_steps or -1,
+        "per_device_train_batch_size": stage.batch_size,
+        "per_device_eval_batch_size": stage.batch_size,
+        "gradient_accumulation_steps": stage.grad_accum,
+        "warmup_steps": stage.warmup_ratio,
+        "lr_scheduler_type": stage.lr_scheduler,
+        "weight_decay": stage.weight_decay,
+        "max_grad_norm": stage.max_grad_norm,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "use_cpu": not gpu,
+        "gradient_checkpointing": gpu if stage.gradient_checkpointing is None else stage.gradient_checkpointing,
+        "logging_steps": stage.logging_steps,
+        "logging_first_step": True,
+        "save_steps": stage.save_steps,
+        "save_total_limit": 2,
+        "eval_strategy": ("steps" if stage.eval_steps else "epoch") if evaluating else "no",
+        "eval_steps": stage.eval_steps,
+        "report_to": stage.report_to or "none",
+        "seed": stage.seed,
+        "dataloader_pin_memory": gpu,
+    }
+
+
+def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """First and last logged training loss (the manifest's proof that training moved), plus final eval loss."""
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    metrics: dict[str, float] = {}
+    if losses:
+        metrics["loss_first"], metrics["loss_last"] = float(losses[0]), float(losses[-1])
+    evals = [entry["eval_loss"] for entry in log_history if "eval_loss" in entry]
+    if evals:
+        metrics["eval_loss"] = float(evals[-1])
+    summary = next((e for e in reversed(log_history) if "train_runtime" in e), {})
+    for key in ("train_runtime", "train_loss"):
+        if key in summary:
+            metrics[key] = float(summary[key])
+    return metrics

@@ -1,0 +1,67 @@
+"""What a person sees at the end of a run, and the `align stages` reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from align.config.schema import STAGE_TYPES, Recipe
+from align.console import console
+from align.errors import AlignError
+from align.runner import StageOutcome
+
+ADAPTER_KINDS = ("sft", "dpo", "grpo")
+HEADLINE_METRICS = ("loss_first", "loss_last", "eval_loss", "truncated_rows", "pairs", "pass_rate")
+
+
+def print_summary(recipe: Recipe, run_dir: Path, outcomes: list[StageOutcome]) -> None:
+    table = Table(title=f"align run '{recipe.name}' — {run_dir}", title_justify="left")
+    for column in ("stage", "kind", "status", "time", "metrics", "artifact"):
+        table.add_column(column, overflow="fold")
+    for outcome in outcomes:
+        metrics = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in outcome.metrics.items()
+            if k in HEADLINE_METRICS
+        )
+        time = f"{outcome.wall_time_s:.0f}s" if outcome.wall_time_s else "—"
+        table.add_row(outcome.name, outcome.kind, outcome.status, time, metrics, str(outcome.path))
+    console.print(table)
+    console.print(f"log: {run_dir / 'align.log'}   tensorboard: tensorboard --logdir {run_dir / 'tb'}")
+
+
+def print_preview(recipe: Recipe, outcomes: list[StageOutcome]) -> None:
+    from align.models import resolve_model
+    from align.preview import before_after
+
+    final = next((o for o in reversed(outcomes) if o.kind in ADAPTER_KINDS and o.status != "not selected"), None)
+    if final is None:
+        return
+    rows = before_after(resolve_model(recipe.model), final.path, recipe.preview)
+    table = Table(title=f"preview: base model vs '{final.name}' adapter ({final.path})", title_justify="left")
+    table.add_column("prompt", overflow="fold")
+    table.add_column("before", overflow="fold")
+    table.add_column(f"after ({final.name})", overflow="fold")
+    for prompt, before, after in rows:
+        table.add_row(prompt, before, after)
+    console.print(table)
+
+
+def print_stage_kinds(kind: str | None) -> int:
+    kinds = [kind] if kind else list(STAGE_TYPES)
+    for name in kinds:
+        if name not in STAGE_TYPES:
+            raise AlignError(f"unknown stage kind '{name}' (one of: {', '.join(STAGE_TYPES)})")
+        model = STAGE_TYPES[name]
+        table = Table(title=f"kind: {name}", title_justify="left")
+        for column in ("field", "type", "default", "description"):
+            table.add_column(column, overflow="fold")
+        for field_name, info in model.model_fields.items():
+            if field_name == "kind":
+                continue
+            default = "required" if info.is_required() else repr(info.default)
+            annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+            table.add_row(field_name, annotation, default, info.description or "")
+        console.print(table)
+    return 0

@@ -1,0 +1,21 @@
+"""The one result type every verifier and reward dimension returns per row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A score with the reason behind it.
+
+    `score is None` means "could not decide" (no reference, unparsable answer, sandbox failure that says
+    nothing about the answer). Callers count and report those rows; they never turn them into 0 silently.
+    """
+
+    score: float | None
+    reason: str
+
+    @property
+    def decided(self) -> bool:
+        return self.score is not None

@@ -1,0 +1,63 @@
+"""Shared fixtures: the real offline default model, and a tiny random model with its tokenizer built offline."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def builtin_model() -> str:
+    """The converted SmolLM2-135M-Instruct folder (converted once per cache dir)."""
+    from align.config.schema import BUILTIN_MODEL
+    from align.models import resolve_model
+
+    return resolve_model(BUILTIN_MODEL)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(builtin_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 2-layer random Llama with the real tokenizer: real code paths, seconds per test instead of minutes."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = AutoTokenizer.from_pretrained(builtin_model)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture
+def chat_file(tmp_path: Path) -> Path:
+    rows = [
+        {
+            "prompt": f"What is {a} + {b}?",
+            "completion": f"{a} + {b} = {a + b}. The answer is \\boxed{{{a + b}}}.",
+        }
+        for a in range(1, 5)
+        for b in range(1, 5)
+    ]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

@@ -1,0 +1,94 @@
+"""Data loading: normalisation to conversational prompt/completion, and one-line errors naming file and row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from align.config.schema import DataSpec
+from align.data import load_chat, load_prompts
+from align.errors import AlignError
+
+
+def jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_prompt_completion_strings_become_chat_turns(chat_file: Path):
+    rows = load_chat(DataSpec(path=str(chat_file)))
+    assert len(rows) == 16
+    assert rows[0]["prompt"] == [{"role": "user", "content": "What is 1 + 1?"}]
+    assert rows[0]["completion"][0]["role"] == "assistant"
+    assert rows[0]["completion"][0]["content"].endswith("\\boxed{2}.")
+
+
+def test_messages_split_at_last_assistant_turn(tmp_path: Path):
+    conversation = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+    ]
+    rows = load_chat(DataSpec(path=str(jsonl(tmp_path / "m.jsonl", [{"messages": conversation}]))))
+    assert rows[0]["prompt"] == conversation[:-1]
+    assert rows[0]["completion"] == [conversation[-1]]
+
+
+def test_custom_columns_and_limit(tmp_path: Path):
+    path = jsonl(tmp_path / "q.jsonl", [{"question": f"q{i}", "answer": f"a{i}"} for i in range(5)])
+    rows = load_chat(DataSpec(path=str(path), prompt_column="question", completion_column="answer", limit=3))
+    assert len(rows) == 3
+    assert rows[2]["completion"][0]["content"] == "a2"
+
+
+def test_parquet_is_read(tmp_path: Path):
+    from datasets import Dataset
+
+    path = tmp_path / "d.parquet"
+    Dataset.from_list([{"prompt": "p", "completion": "c"}]).to_parquet(str(path))
+    assert load_chat(DataSpec(path=str(path)))[0]["completion"][0]["content"] == "c"
+
+
+def test_missing_columns_name_file_row_and_expected_columns(tmp_path: Path):
+    path = jsonl(tmp_path / "bad.jsonl", [{"prompt": "p", "completion": "c"}, {"text": "no columns"}])
+    with pytest.raises(AlignError) as err:
+        load_chat(DataSpec(path=str(path)))
+    message = str(err.value)
+    assert "bad.jsonl: row 2" in message
+    assert "'prompt' and 'completion', or 'messages'" in message
+    assert "found: text" in message
+
+
+def test_invalid_json_names_the_line(tmp_path: Path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": \n')
+    with pytest.raises(AlignError, match=r"broken.jsonl:2: invalid JSON"):
+        load_chat(DataSpec(path=str(path)))
+
+
+def test_messages_must_end_with_assistant(tmp_path: Path):
+    path = jsonl(tmp_path / "m.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
+    with pytest.raises(AlignError, match="must end with an assistant turn"):
+        load_chat(DataSpec(path=str(path)))
+
+
+def test_prompts_keep_verifier_columns(tmp_path: Path):
+    path = jsonl(tmp_path / "p.jsonl", [{"prompt": "1+1?", "answer": "2"}])
+    rows = load_prompts(DataSpec(path=str(path)), required=("answer",))
+    assert rows[0]["prompt"] == [{"role": "user", "content": "1+1?"}]
+    assert rows[0]["answer"] == "2"
+
+
+def test_prompts_missing_required_column(tmp_path: Path):
+    path = jsonl(tmp_path / "p.jsonl", [{"prompt": "1+1?"}])
+    with pytest.raises(AlignError, match=r"p.jsonl: row 1: missing column\(s\) answer \(found: prompt\)"):
+        load_prompts(DataSpec(path=str(path)), required=("answer",))
+
+
+def test_unreachable_hub_dataset_is_one_line_error():
+    with pytest.raises(AlignError, match="no-such-owner/no-such-set: cannot load hub dataset"):
+        load_chat(DataSpec(path="no-such-owner/no-such-set"))

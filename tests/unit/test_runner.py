@@ -1,0 +1,146 @@
+"""The stage chain on a tiny random model: artifacts, manifest, skip, re-run on change, resume, selection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from align.artifacts import MARKER, RUNNING
+from align.cli import main
+from align.config.load import load_recipe
+from align.errors import AlignError
+from align.runner import run_recipe
+
+
+def sft_stage(name: str, data: Path, **extra) -> dict:
+    base = {"name": name, "kind": "sft", "data": str(data), "max_steps": 2, "batch_size": 2, "max_length": 64}
+    return {**base, "report_to": [], **extra}
+
+
+@pytest.fixture
+def recipe_file(tmp_path: Path, tiny_model: str, chat_file: Path) -> Path:
+    path = tmp_path / "chain.yaml"
+    recipe = {
+        "model": tiny_model,
+        "lora": {"r": 4, "alpha": 8},
+        "stages": [sft_stage("first", chat_file), sft_stage("second", chat_file, init="first")],
+    }
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def statuses(outcomes) -> dict[str, str]:
+    return {o.name: o.status for o in outcomes}
+
+
+def test_chain_writes_artifacts_and_skips_when_unchanged(recipe_file: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    outcomes = run_recipe(load_recipe(recipe_file), run_dir)
+    assert statuses(outcomes) == {"first": "ran", "second": "ran"}
+    for name in ("first", "second"):
+        folder = run_dir / name
+        assert (folder / "adapter_model.safetensors").is_file()
+        assert (folder / "adapter_config.json").is_file()
+        assert (folder / "tokenizer.json").is_file()
+        assert (folder / MARKER).is_file() and not (folder / RUNNING).exists()
+    manifest = json.loads((run_dir / "second" / "manifest.json").read_text())
+    assert manifest["kind"] == "sft"
+    assert manifest["config"]["init"] == "first"
+    assert manifest["inputs"]["init"] == str(run_dir / "first")
+    assert (
+        manifest["upstream_fingerprints"]["first"]
+        == json.loads((run_dir / "first" / "manifest.json").read_text())["fingerprint"]
+    )
+    assert len(manifest["inputs"]["data"]) == 64  # sha256 of the data file
+    assert manifest["metrics"]["steps"] == 2
+    assert manifest["packages"]["trl"] and manifest["wall_time_s"] > 0
+
+    again = run_recipe(load_recipe(recipe_file), run_dir)
+    assert statuses(again) == {"first": "skipped", "second": "skipped"}
+
+
+def test_changed_config_reruns_that_stage_and_later_ones(recipe_file: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    run_recipe(load_recipe(recipe_file), run_dir)
+    second_only = run_recipe(load_recipe(recipe_file, ["stages.second.learning_rate=1e-3"]), run_dir)
+    assert statuses(second_only) == {"first": "skipped", "second": "ran"}
+    both = run_recipe(
+        load_recipe(recipe_file, ["stages.first.learning_rate=1e-3", "stages.second.learning_rate=1e-3"]),
+        run_dir,
+    )
+    assert statuses(both) == {"first": "ran", "second": "ran"}
+
+
+def test_cosmetic_change_does_not_rerun(recipe_file: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    run_recipe(load_recipe(recipe_file), run_dir)
+    outcomes = run_recipe(load_recipe(recipe_file, ["stages.first.logging_steps=1"]), run_dir)
+    assert statuses(outcomes) == {"first": "skipped", "second": "skipped"}
+
+
+def test_changed_data_reruns(recipe_file: Path, tmp_path: Path, chat_file: Path):
+    run_dir = tmp_path / "run"
+    run_recipe(load_recipe(recipe_file), run_dir)
+    chat_file.write_text(chat_file.read_text() + json.dumps({"prompt": "hi", "completion": "hello"}) + "\n")
+    assert statuses(run_recipe(load_recipe(recipe_file), run_dir))["first"] == "ran"
+
+
+def test_until_and_stages_select(recipe_file: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    assert statuses(run_recipe(load_recipe(recipe_file), run_dir, until="first")) == {"first": "ran"}
+    outcomes = run_recipe(load_recipe(recipe_file), run_dir, only=["second"])
+    assert statuses(outcomes) == {"first": "skipped", "second": "ran"}
+
+
+def test_selected_stage_whose_input_never_ran_fails_clearly(recipe_file: Path, tmp_path: Path):
+    with pytest.raises(AlignError, match="needs stage 'first', which has not completed"):
+        run_recipe(load_recipe(recipe_file), tmp_path / "run", only=["second"])
+
+
+def test_interrupted_stage_resumes_from_its_checkpoint(recipe_file: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    overrides = ["stages.first.save_steps=1"]
+    run_recipe(load_recipe(recipe_file, overrides), run_dir, until="first")
+    # Make the finished stage look like a run killed after its last checkpoint was written.
+    stage_dir = run_dir / "first"
+    manifest = json.loads((stage_dir / "manifest.json").read_text())
+    (stage_dir / MARKER).unlink()
+    (stage_dir / RUNNING).write_text(json.dumps({"fingerprint": manifest["fingerprint"]}))
+    outcomes = run_recipe(load_recipe(recipe_file, overrides), run_dir, until="first")
+    assert statuses(outcomes) == {"first": "resumed"}
+    resumed = json.loads((stage_dir / "manifest.json").read_text())
+    assert resumed["resumed_from"].endswith("checkpoint-2")
+
+
+def test_unimplemented_kind_fails_before_anything_runs(tmp_path: Path, tiny_model: str, chat_file: Path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": tiny_model,
+                "stages": [
+                    sft_stage("sft", chat_file),
+                    {
+                        "name": "pairs",
+                        "kind": "pairs",
+                        "init": "sft",
+                        "prompts": str(chat_file),
+                        "verifier": "math",
+                    },
+                    {"name": "dpo", "kind": "dpo", "init": "sft", "pairs": "pairs"},
+                ],
+            }
+        )
+    )
+    code = main(["run", str(path), "--run-dir", str(tmp_path / "run"), "--until", "dpo"])
+    assert code == 2
+    assert "not implemented yet" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "sft").exists()
+
+
+def test_unknown_stage_in_selection(recipe_file: Path, tmp_path: Path):
+    with pytest.raises(AlignError, match="no stage named 'third'"):
+        run_recipe(load_recipe(recipe_file), tmp_path / "run", until="third")
