@@ -1,0 +1,1 @@
+"""Verifiers: check a completion against a reference answer or tests and return a `Verdict`."""
