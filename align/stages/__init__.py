@@ -15,8 +15,8 @@ StageRunner = Callable[[StageContext], dict[str, Any]]
 # kind -> module with `run(ctx) -> metrics`; None = accepted by the schema, not runnable yet.
 RUNNERS: dict[str, str | None] = {
     "sft": "align.stages.sft",
-    "pairs": None,
-    "dpo": None,
+    "pairs": "align.stages.pairs",
+    "dpo": "align.stages.dpo",
     "reward": None,
     "grpo": None,
 }

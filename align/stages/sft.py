@@ -9,7 +9,7 @@ from align.config.schema import SFTStage
 from align.context import StageContext, resolve_precision
 from align.data import load_chat
 from align.models import load_policy, load_tokenizer, lora_config
-from align.stages.training import loss_metrics, trainer_kwargs
+from align.stages.training import loss_metrics, save_log_history, trainer_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     trainer.save_model(str(ctx.stage_dir))
     tokenizer.save_pretrained(str(ctx.stage_dir))
+    save_log_history(trainer, ctx)
     return {
         **loss_metrics(trainer.state.log_history),
         "train_rows": len(train),

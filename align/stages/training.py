@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from align.artifacts import write_json_atomic
 from align.config.schema import TrainStage
 from align.context import StageContext, has_gpu, resolve_precision
 
@@ -42,6 +43,11 @@ def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
         "seed": stage.seed,
         "dataloader_pin_memory": gpu,
     }
+
+
+def save_log_history(trainer, ctx: StageContext) -> None:
+    """The Trainer's log history beside the adapter, so reports need no checkpoint folders."""
+    write_json_atomic(ctx.stage_dir / "log_history.json", trainer.state.log_history)
 
 
 def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:

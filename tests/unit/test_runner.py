@@ -13,6 +13,7 @@ from align.cli import main
 from align.config.load import load_recipe
 from align.errors import AlignError
 from align.runner import run_recipe
+from align.stages import RUNNERS
 
 
 def sft_stage(name: str, data: Path, **extra) -> dict:
@@ -115,7 +116,10 @@ def test_interrupted_stage_resumes_from_its_checkpoint(recipe_file: Path, tmp_pa
     assert resumed["resumed_from"].endswith("checkpoint-2")
 
 
-def test_unimplemented_kind_fails_before_anything_runs(tmp_path: Path, tiny_model: str, chat_file: Path, capsys):
+def test_unimplemented_kind_fails_before_anything_runs(
+    tmp_path: Path, tiny_model: str, chat_file: Path, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(RUNNERS, "dpo", None)
     path = tmp_path / "r.yaml"
     path.write_text(
         yaml.safe_dump(

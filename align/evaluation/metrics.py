@@ -1,0 +1,73 @@
+"""The numbers evaluation reports: answer accuracy, unbiased pass@k, and mean reward per dimension.
+
+Undecided rows (a verifier that could not judge: unreadable reference, sandbox failure) are left out of
+every denominator and counted, never scored as wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from reward.result import Verdict
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    value: float | None  # None when no row could be judged
+    decided: int
+    undecided: int
+
+
+def accuracy(verdicts: Sequence[Verdict], threshold: float = 1.0) -> Accuracy:
+    """Fraction of judged rows scoring at least `threshold` (1.0: fully correct, every test passed)."""
+    decided = [v.score for v in verdicts if v.score is not None]
+    value = sum(s >= threshold for s in decided) / len(decided) if decided else None
+    return Accuracy(value, len(decided), len(verdicts) - len(decided))
+
+
+def math_accuracy(completions: Sequence[str], references: Sequence[str]) -> Accuracy:
+    from reward.verifiers.math import verify_math
+
+    return accuracy([verify_math(c, r) for c, r in zip(completions, references, strict=True)])
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Chance that at least one of k samples drawn from n (c of them correct) is correct.
+
+    Chen et al. 2021's unbiased estimator 1 - C(n-c, k) / C(n, k), written as a product of ratios because
+    the binomials themselves overflow floats for the n (hundreds) people sample at.
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float | None:
+    """pass@k averaged over problems given as (samples judged, samples correct); those with fewer than k
+    judged samples cannot be estimated and are left out."""
+    usable = [pass_at_k(n, c, k) for n, c in counts if n >= k]
+    return sum(usable) / len(usable) if usable else None
+
+
+def reported_ks(samples: int) -> list[int]:
+    """The k of pass@k worth reporting for `samples` draws per problem: the usual 5/10/100 below it, and itself."""
+    if samples < 2:
+        return []
+    return sorted({k for k in (5, 10, 100) if k < samples} | {samples})
+
+
+def reward_means(scores: Sequence[Mapping[str, float | None]], dimensions: Sequence[str]) -> dict[str, float | None]:
+    """Mean score per dimension over rows, plus `total` (mean of each row's unweighted sum), missing scores
+    handled by the same aggregation GRPO trains with."""
+    from reward.aggregate import Aggregator
+
+    columns = {d: [row.get(d) for row in scores] for d in dimensions}
+    result = Aggregator(dict.fromkeys(dimensions, 1.0))(columns)
+    means: dict[str, float | None] = {d: result.stats[d].mean for d in dimensions if d in result.stats}
+    totals = [t for t in result.totals if t is not None]
+    means["total"] = sum(totals) / len(totals) if totals else None
+    return means

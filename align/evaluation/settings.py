@@ -1,0 +1,46 @@
+"""What an evaluation was asked to do; stored beside its results so a cached result is reused only for
+the same question."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SUITE_NAMES = ("math", "code", "chat")
+# Chen et al. 2021 sample at 0.8 for pass@k with k > 1: enough spread to find a correct answer, not noise.
+SAMPLING_TEMPERATURE = 0.8
+SAMPLING_TOP_P = 0.95
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    suites: tuple[str, ...] = ("math",)
+    samples: int = 1  # >1: also draw this many samples per prompt at SAMPLING_TEMPERATURE for pass@k
+    limit: int | None = None  # first N prompts of each suite
+    max_new_tokens: int | None = None  # None: each suite's own default
+    seed: int = 0
+    backend: str = "auto"  # sampling backend: auto = vLLM when installed, else HF generate
+    math_data: str | None = None  # None: the shipped held-out set; a file, a folder or a hub name (openai/gsm8k)
+    chat_data: str | None = None  # None: the shipped held-out chat prompts
+    reward: str | None = None  # reward model folder for the chat suite
+    temperature: float = SAMPLING_TEMPERATURE
+    top_p: float = SAMPLING_TOP_P
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.suites if s not in SUITE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown suite {', '.join(unknown)} (one of: {', '.join(SUITE_NAMES)})")
+        if self.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {self.samples}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1, got {self.limit}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "suites": list(self.suites)}
+
+    def same_question(self, other: dict[str, Any] | None) -> bool:
+        """Whether results computed under `other` (a stored to_json) answer these settings, suites aside."""
+        if other is None:
+            return False
+        mine = {k: v for k, v in self.to_json().items() if k != "suites"}
+        return all(other.get(k) == v for k, v in mine.items())

@@ -1,0 +1,1 @@
+"""Rejection sampling: verified samples in, DPO preference pairs out."""

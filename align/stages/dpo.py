@@ -1,0 +1,64 @@
+"""DPO on the pairs a `pairs` stage built, continuing the init stage's adapter against a frozen copy of it.
+
+TRL, given a PeftModel that already carries an adapter, adds a frozen "ref" copy of that adapter and computes
+reference log-probs through it: the reference is the SFT policy itself, on the same base weights — no second model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from align.config.schema import DataSpec, DPOStage
+from align.context import StageContext, resolve_precision
+from align.data import load_rows
+from align.errors import AlignError
+from align.models import load_policy, load_tokenizer
+from align.stages.training import loss_metrics, save_log_history, trainer_kwargs
+
+PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def mean_of(log_history: list[dict[str, Any]], key: str) -> float | None:
+    values = [entry[key] for entry in log_history if key in entry]
+    return float(sum(values) / len(values)) if values else None
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    stage: DPOStage = ctx.stage  # type: ignore[assignment]
+    pairs_file = ctx.artifact(stage.pairs) / "pairs.jsonl"
+    rows = [{c: r[c] for c in PREFERENCE_COLUMNS} for r in load_rows(DataSpec(path=str(pairs_file)))]
+    if not rows:
+        raise AlignError(f"{pairs_file}: no pairs to train on")
+    init = ctx.artifact(stage.init)
+    tokenizer = load_tokenizer(ctx.base_model)
+    model = load_policy(ctx.base_model, resolve_precision(stage.precision), adapter=init, trainable=True)
+    config = DPOConfig(
+        **trainer_kwargs(stage, ctx),
+        max_length=stage.max_length,
+        beta=stage.beta,
+        loss_type=[stage.loss_type],
+    )
+    trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    # Save only the trained policy: the frozen "ref" copy is the init stage's adapter, already on disk.
+    trainer.model.save_pretrained(str(ctx.stage_dir), selected_adapters=["default"])
+    tokenizer.save_pretrained(str(ctx.stage_dir))
+    save_log_history(trainer, ctx)
+    history = trainer.state.log_history
+    ctx.notes["reference"] = f"frozen copy of the '{stage.init}' adapter ({init})"
+    return {
+        **loss_metrics(history),
+        "pairs": len(rows),
+        "steps": trainer.state.global_step,
+        "reward_accuracy_first": next((e["rewards/accuracies"] for e in history if "rewards/accuracies" in e), None),
+        "reward_accuracy_last": next(
+            (e["rewards/accuracies"] for e in reversed(history) if "rewards/accuracies" in e), None
+        ),
+        "reward_accuracy_mean": mean_of(history, "rewards/accuracies"),
+        "reward_margin_mean": mean_of(history, "rewards/margins"),
+        "reward_margin_last": next((e["rewards/margins"] for e in reversed(history) if "rewards/margins" in e), None),
+        "init_artifact": str(init),
+    }

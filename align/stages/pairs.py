@@ -1,0 +1,134 @@
+"""Pair building: the policy samples k answers per prompt, verifiers judge them, rejection sampling picks pairs.
+
+Math answers are matched against the `answer` column; code runs against the `tests` column in the sandbox.
+Writes `pairs.jsonl` (conversational prompt/chosen/rejected, the format DPOTrainer reads) and `stats.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from align.artifacts import write_json_atomic
+from align.config.schema import PairsStage
+from align.context import StageContext, resolve_precision
+from align.data import load_prompts
+from align.errors import AlignError
+from align.generation.backend import make_sampler
+from align.pairs.selection import Sample, SelectionRules, select_pairs, skip_counts
+from reward.result import Verdict
+
+log = logging.getLogger(__name__)
+REQUIRED_COLUMNS = {"math": ("answer",), "code": ("tests",)}
+
+
+def verify(kind: str, rows: list[dict[str, Any]], completions: list[list[str]]) -> list[list[Verdict]]:
+    if kind == "math":
+        from reward.verifiers.math import verify_math
+
+        bar = tqdm(total=sum(map(len, completions)), desc="verifying", unit="answer")
+        verdicts = []
+        for row, texts in zip(rows, completions, strict=True):
+            verdicts.append([verify_math(t, str(row["answer"])) for t in texts])
+            bar.update(len(texts))
+        bar.close()
+        return verdicts
+    from reward.sandbox import SandboxPool
+    from reward.verifiers.code import CodeItem, verify_code_batch
+
+    items = [
+        CodeItem(t, row["tests"], entry_point=row.get("entry_point"), prompt=row.get("code_prompt") or "")
+        for row, texts in zip(rows, completions, strict=True)
+        for t in texts
+    ]
+    with SandboxPool() as pool:
+        flat = verify_code_batch(items, pool)
+    k = len(completions[0]) if completions else 0
+    return [flat[i * k : (i + 1) * k] for i in range(len(rows))]
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    stage: PairsStage = ctx.stage  # type: ignore[assignment]
+    prompts = load_prompts(stage.prompts, required=REQUIRED_COLUMNS[stage.verifier])
+    rows = prompts.to_list()
+    sampler = make_sampler(
+        stage.backend,
+        ctx.base_model,
+        resolve_precision("auto"),
+        adapter=ctx.artifact(stage.init),
+        lora_rank=ctx.recipe.lora.r,
+    )
+    started = time.monotonic()
+    completions = sampler.sample(
+        [r["prompt"] for r in rows],
+        n=stage.k,
+        temperature=stage.temperature,
+        top_p=stage.top_p,
+        max_new_tokens=stage.max_new_tokens,
+        seed=stage.seed,
+    )
+    sampling_s = time.monotonic() - started
+    verdicts = verify(stage.verifier, rows, completions)
+
+    rules = SelectionRules(
+        max_pairs=stage.max_pairs_per_prompt, prefer_shortest=stage.prefer_shortest, drop_identical=stage.drop_identical
+    )
+    reasons, written = [], 0
+    with (ctx.stage_dir / "pairs.jsonl").open("w") as out:
+        for index, (row, texts, judged) in enumerate(zip(rows, completions, verdicts, strict=True)):
+            pairs, reason = select_pairs([Sample(t, v) for t, v in zip(texts, judged, strict=True)], rules)
+            reasons.append(reason)
+            for pair in pairs:
+                out.write(
+                    json.dumps(
+                        {
+                            "prompt": row["prompt"],
+                            "chosen": [{"role": "assistant", "content": pair.chosen.text}],
+                            "rejected": [{"role": "assistant", "content": pair.rejected.text}],
+                            "chosen_score": pair.chosen.verdict.score,
+                            "rejected_score": pair.rejected.verdict.score,
+                            "chosen_reason": pair.chosen.verdict.reason,
+                            "rejected_reason": pair.rejected.verdict.reason,
+                            "prompt_index": index,
+                        }
+                    )
+                    + "\n"
+                )
+                written += 1
+    all_verdicts = [v for judged in verdicts for v in judged]
+    decided = [v for v in all_verdicts if v.score is not None]
+    stats = {
+        "prompts": len(rows),
+        "samples": len(all_verdicts),
+        "undecided_samples": len(all_verdicts) - len(decided),
+        "pass_rate": sum(v.score >= 1.0 for v in decided) / len(decided) if decided else 0.0,
+        "mean_score": sum(v.score for v in decided) / len(decided) if decided else 0.0,
+        "pairs": written,
+        "prompts_with_pairs": sum(r is None for r in reasons),
+        "skipped": skip_counts(reasons),
+        "backend": sampler.name,
+        "sampling_s": round(sampling_s, 2),
+        "samples_per_s": round(len(all_verdicts) / sampling_s, 2) if sampling_s else None,
+    }
+    write_json_atomic(ctx.stage_dir / "stats.json", stats)
+    log.info(
+        "pairs: %d pairs from %d prompts (pass rate %.2f, skipped %s, %.1f samples/s with %s)",
+        written,
+        len(rows),
+        stats["pass_rate"],
+        stats["skipped"],
+        stats["samples_per_s"] or 0,
+        sampler.name,
+    )
+    if written == 0:
+        raise AlignError(
+            f"stages.{stage.name}: no pairs: every prompt's samples all passed or all failed "
+            f"({stats['skipped']}); raise k or temperature, or use prompts of mixed difficulty"
+        )
+    return {
+        key: stats[key] for key in ("prompts", "samples", "pass_rate", "pairs", "undecided_samples", "samples_per_s")
+    } | {"skipped": stats["skipped"]}
