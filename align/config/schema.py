@@ -150,19 +150,70 @@ class RewardStage(TrainStage):
     max_length: int = Field(256, gt=0)
 
 
+REWARD_NAMES = ("correctness", "truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing")
+
+
+class RewardSpec(Strict):
+    """One reward function given to GRPO; each is logged on its own and weighted into the total."""
+
+    weight: float = Field(1.0, ge=0, description="Weight in the total reward (TRL reward_weights).")
+    source: Literal["verifier", "model", "rule"] = Field(
+        "model",
+        description="verifier = the stage's math/code verifier against the row's answer/tests; model = a head "
+        "of the reward stage's six-head model; rule = a length budget (conciseness only).",
+    )
+    budget: int = Field(128, gt=0, description="rule source: words allowed before the score starts to fall.")
+
+
+class PromptSelectionSpec(Strict):
+    enabled: bool = Field(True, description="Order prompts by reward variance and drop zero-variance ones.")
+    candidates: int | None = Field(None, gt=0, description="Score only the first N prompts (default: all).")
+    keep: int | None = Field(None, gt=0, description="Train on the N highest-variance prompts at most.")
+    num_generations: int | None = Field(None, ge=2, description="Group size while scoring (default: the stage's).")
+
+
 class GRPOStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
 
     kind: Literal["grpo"]
     init: str = Field(description="Stage whose adapter is trained on.")
-    prompts: DataSpec
+    prompts: DataSpec = Field(description="Prompts, with `answer` (math) or `tests` (code) for the verifier.")
+    verifier: Literal["math", "code"] | None = Field(None, description="Checks completions for `correctness`.")
     reward: str | None = Field(None, description="Reward stage providing the six-dimension model.")
+    rewards: dict[str, RewardSpec] = Field(
+        default_factory=lambda: {"correctness": RewardSpec(source="verifier")},
+        description=f"Reward functions by name ({', '.join(REWARD_NAMES)}) with weight and source.",
+    )
+    aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = Field(
+        "sum_then_normalize", description="TRL multi_objective_aggregation: normalise the sum, or each reward."
+    )
+    prompt_selection: PromptSelectionSpec = PromptSelectionSpec()
     num_generations: int = Field(8, ge=2, description="Completions per prompt (the report uses 8).")
+    prompts_per_step: int = Field(2, gt=0, description="Prompts per optimiser step (x num_generations rows).")
     max_completion_length: int = Field(256, gt=0)
     temperature: float = Field(1.0, gt=0)
-    beta: float = Field(0.0, ge=0, description="KL coefficient against the init policy.")
-    loss_type: str = Field("dapo")
+    top_p: float = Field(1.0, gt=0, le=1)
+    beta: float = Field(0.0, ge=0, description="KL coefficient against the init policy (0 = no reference pass).")
+    loss_type: str = Field("dapo", description="TRL GRPO loss: grpo, dapo, dr_grpo, bnpo, ...")
     learning_rate: float = Field(1e-5, gt=0)
+    backend: Backend = Field("auto", description="Rollouts: auto = vLLM when installed, else HF generate.")
+    log_completions_steps: int = Field(5, gt=0, description="Write a completions table every N steps.")
+
+    @model_validator(mode="after")
+    def _check_rewards(self) -> GRPOStage:
+        for name, spec in self.rewards.items():
+            where = f"stages.{self.name}.rewards.{name}"
+            if name not in REWARD_NAMES:
+                raise ValueError(f"{where}: unknown reward (one of: {', '.join(REWARD_NAMES)})")
+            if spec.source == "verifier" and self.verifier is None:
+                raise ValueError(f"{where}: source 'verifier' needs `verifier: math|code` on the stage")
+            if spec.source == "model" and (self.reward is None or name == "correctness"):
+                raise ValueError(f"{where}: source 'model' needs `reward: <reward stage>` and a six-dimension name")
+            if spec.source == "rule" and name != "conciseness":
+                raise ValueError(f"{where}: source 'rule' exists for conciseness only")
+        if not any(spec.weight > 0 for spec in self.rewards.values()):
+            raise ValueError(f"stages.{self.name}.rewards: at least one reward needs a positive weight")
+        return self
 
 
 Stage = Annotated[SFTStage | PairsStage | DPOStage | RewardStage | GRPOStage, Field(discriminator="kind")]

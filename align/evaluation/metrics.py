@@ -71,3 +71,9 @@ def reward_means(scores: Sequence[Mapping[str, float | None]], dimensions: Seque
     totals = [t for t in result.totals if t is not None]
     means["total"] = sum(totals) / len(totals) if totals else None
     return means
+
+
+def sample_counts(verdicts: Sequence[Verdict], threshold: float = 1.0) -> tuple[int, int]:
+    """(judged, correct) among one problem's samples: the n and c of pass@k."""
+    decided = [v.score for v in verdicts if v.score is not None]
+    return len(decided), sum(s >= threshold for s in decided)

@@ -23,6 +23,7 @@ class EvalSettings:
     math_data: str | None = None  # None: the shipped held-out set; a file, a folder or a hub name (openai/gsm8k)
     chat_data: str | None = None  # None: the shipped held-out chat prompts
     reward: str | None = None  # reward model folder for the chat suite
+    reward_version: str | None = None  # its stage fingerprint: chat results are stale once it is retrained
     temperature: float = SAMPLING_TEMPERATURE
     top_p: float = SAMPLING_TOP_P
 

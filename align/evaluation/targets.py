@@ -23,6 +23,7 @@ class Policy:
     adapter: Path | None
     init: str | None = None  # the policy this one started from: its before/after comparison
     fingerprint: str | None = None  # a cached result is reused only while this is unchanged
+    lora_rank: int = 16  # vLLM reserves room for adapters up to this rank
 
 
 @dataclass(frozen=True)
@@ -83,4 +84,5 @@ def _stage_policy(stage: StageFolder, init: str | None) -> Policy:
         adapter=stage.path,
         init=init,
         fingerprint=stage.manifest.get("fingerprint"),
+        lora_rank=(stage.manifest.get("lora") or {}).get("r", 16),
     )

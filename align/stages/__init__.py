@@ -18,7 +18,7 @@ RUNNERS: dict[str, str | None] = {
     "pairs": "align.stages.pairs",
     "dpo": "align.stages.dpo",
     "reward": None,
-    "grpo": None,
+    "grpo": "align.stages.grpo",
 }
 
 

@@ -1,0 +1,168 @@
+"""Evaluate every policy of a target on the chosen suites; write the results as JSON and print a table.
+
+Each (policy, suite) is generated once greedily, plus `samples` draws at temperature 0.8 when pass@k is
+asked for. For a run folder the results go to `<run>/eval.json`, and a policy whose artifact and settings
+are unchanged since the last evaluation keeps its stored results: evaluating after every stage costs only
+the new stage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from align.artifacts import is_complete, read_manifest, write_json_atomic
+from align.errors import AlignError
+from align.evaluation import suites as suite_registry
+from align.evaluation.policies import PolicySamplers
+from align.evaluation.rundir import stage_folders
+from align.evaluation.settings import EvalSettings
+from align.evaluation.suites import PreparedSuite, SuiteUnavailableError
+from align.evaluation.table import print_results
+from align.evaluation.targets import Policy, Target, resolve_target
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    target: str | Path,
+    suites: Sequence[str] = ("math",),
+    samples: int = 1,
+    limit: int | None = None,
+    *,
+    out: Path | None = None,
+    reward: str | Path | None = None,
+    math_data: str | None = None,
+    chat_data: str | None = None,
+    max_new_tokens: int | None = None,
+    backend: str = "auto",
+    seed: int = 0,
+    show: bool = True,
+) -> dict[str, Any]:
+    """Results as {"target", "target_kind", "settings", "created_at", "models": {name: {..., "suites"}}}."""
+    resolved = resolve_target(target)
+    reward_dir, reward_version = reward_model(reward, resolved)
+    try:
+        settings = EvalSettings(
+            suites=tuple(suites),
+            samples=samples,
+            limit=limit,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            backend=backend,
+            math_data=math_data,
+            chat_data=chat_data,
+            reward=reward_dir,
+            reward_version=reward_version,
+        )
+    except ValueError as err:
+        raise AlignError(str(err)) from None
+    out_path = out or resolved.default_out
+    stored = _stored_models(out_path, settings)
+    prepared = _PreparedSuites(settings)
+    samplers = PolicySamplers(backend)
+    models = {}
+    for policy in resolved.policies:
+        previous = stored.get(policy.name, {})
+        reusable = policy.fingerprint is not None and previous.get("fingerprint") == policy.fingerprint
+        entry: dict[str, Any] = {
+            "kind": policy.kind,
+            "base_model": policy.base_model,
+            "adapter": str(policy.adapter) if policy.adapter else None,
+            "init": policy.init,
+            "fingerprint": policy.fingerprint,
+            "suites": {},
+        }
+        for name in settings.suites:
+            old = previous.get("suites", {}).get(name) if reusable else None
+            if old and "skipped" not in old:
+                log.info("%s / %s: unchanged since the last evaluation, results reused", policy.name, name)
+                entry["suites"][name] = old
+            else:
+                entry["suites"][name] = run_suite(policy, name, prepared, samplers, settings)
+        models[policy.name] = entry
+    results = {
+        "target": resolved.path,
+        "target_kind": resolved.kind,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings.to_json(),
+        "models": models,
+    }
+    if out_path is not None:
+        write_json_atomic(out_path, results)
+    if show:
+        print_results(results, str(out_path) if out_path else None)
+    return results
+
+
+def run_suite(
+    policy: Policy, name: str, prepared: _PreparedSuites, samplers: PolicySamplers, settings: EvalSettings
+) -> dict[str, Any]:
+    try:
+        suite = prepared.get(name)
+    except SuiteUnavailableError as err:
+        return {"skipped": str(err)}
+    log.info("evaluating %s on %s: %d prompts", policy.name, name, len(suite.prompts))
+    started = time.monotonic()
+    sampler = samplers.get(policy)
+    common = {"max_new_tokens": suite.max_new_tokens, "seed": settings.seed}
+    greedy = [texts[0] for texts in sampler.sample(suite.prompts, n=1, temperature=0.0, top_p=1.0, **common)]
+    sampled = None
+    if settings.samples > 1 and suite.sampled:
+        sampled = sampler.sample(
+            suite.prompts, n=settings.samples, temperature=settings.temperature, top_p=settings.top_p, **common
+        )
+    result = suite.score(greedy, sampled)
+    return {**result, "source": suite.source, "seconds": round(time.monotonic() - started, 1)}
+
+
+class _PreparedSuites:
+    """Suites are prepared on first use (data read, reward model loaded) and shared by every policy."""
+
+    def __init__(self, settings: EvalSettings) -> None:
+        self.settings = settings
+        self.done: dict[str, PreparedSuite | SuiteUnavailableError] = {}
+
+    def get(self, name: str) -> PreparedSuite:
+        if name not in self.done:
+            try:
+                self.done[name] = suite_registry.prepare(name, self.settings)
+            except SuiteUnavailableError as skipped:
+                log.warning("%s suite skipped: %s", name, skipped)
+                self.done[name] = skipped
+        found = self.done[name]
+        if isinstance(found, SuiteUnavailableError):
+            raise found
+        return found
+
+
+def reward_model(reward: str | Path | None, target: Target) -> tuple[str | None, str | None]:
+    """The reward model folder for the chat suite and its version: the one given, else a run's reward stage."""
+    if reward is not None:
+        folder = Path(reward).expanduser().resolve()
+        from reward.model.artifact import NotARewardModelError, RewardConfig
+
+        try:
+            RewardConfig.read(folder)
+        except NotARewardModelError as err:
+            raise AlignError(f"--reward: {err}") from None
+        return str(folder), (read_manifest(folder) or {}).get("fingerprint")
+    if target.kind != "run":
+        return None, None
+    stage = next((s for s in stage_folders(Path(target.path)) if s.kind == "reward" and is_complete(s.path)), None)
+    return (str(stage.path), stage.manifest.get("fingerprint")) if stage else (None, None)
+
+
+def _stored_models(path: Path | None, settings: EvalSettings) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    return stored.get("models", {}) if settings.same_question(stored.get("settings")) else {}

@@ -1,0 +1,46 @@
+"""What every suite hands the evaluator: prompts to answer, and a function that scores the answers.
+
+Generation lives in one place (the evaluator), so every suite decodes the same way and one loaded policy
+serves all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Chat = list[dict[str, str]]
+# Greedy completions (one per prompt), and the sampled ones (k per prompt) when --samples k > 1.
+Scorer = Callable[[list[str], list[list[str]] | None], dict[str, Any]]
+SHOWN_EXAMPLES = 3  # completions kept per suite and policy, for the report's side-by-side view
+
+
+class SuiteUnavailableError(Exception):
+    """A suite whose inputs are not available here; its reason is reported and the other suites still run."""
+
+
+@dataclass(frozen=True)
+class PreparedSuite:
+    name: str
+    prompts: list[Chat]
+    score: Scorer
+    max_new_tokens: int
+    source: str  # where the prompts came from, recorded with the results
+    sampled: bool = True  # whether pass@k sampling means anything for this suite
+
+
+def as_chat(prompt: str | Chat) -> Chat:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+
+
+def prompt_text(chat: Chat) -> str:
+    return next((m["content"] for m in reversed(chat) if m["role"] == "user"), "")
+
+
+def examples(prompts: Sequence[Chat], completions: Sequence[str], **columns: Sequence[Any]) -> list[dict[str, Any]]:
+    """The first few rows as {prompt, completion, <column>: value}, for people to read."""
+    return [
+        {"prompt": prompt_text(p), "completion": c, **{k: v[i] for k, v in columns.items()}}
+        for i, (p, c) in enumerate(zip(prompts[:SHOWN_EXAMPLES], completions[:SHOWN_EXAMPLES], strict=True))
+    ]

@@ -1,0 +1,70 @@
+"""Chat: mean score per reward dimension (truthfulness, helpfulness, ...) of greedy answers to held-out
+prompts, judged by a trained six-head reward model. Without one the suite is skipped, with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from align.config.load import CHECKOUT_ROOT
+from align.config.paths import resolve_data_path
+from align.config.schema import DataSpec
+from align.data import load_rows
+from align.errors import AlignError
+from align.evaluation.metrics import reward_means
+from align.evaluation.settings import EvalSettings
+from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat, examples, prompt_text
+
+# The first that exists: dedicated chat prompts if shipped, else the reward model's held-out prompts, whose
+# questions and requests no training split uses.
+DEFAULT_DATA = ("data/chat/eval.jsonl", "data/reward/eval.jsonl")
+MAX_NEW_TOKENS = 256
+NO_REWARD = "no reward model: pass --reward FOLDER (a reward stage's artifact), or add a reward stage to the run"
+
+
+def prompts_path(data: str | None) -> str:
+    search = [Path.cwd(), CHECKOUT_ROOT]
+    if data is not None:
+        try:
+            return resolve_data_path(data, search)
+        except ValueError as err:
+            raise AlignError(f"--chat-data: {err}") from None
+    for candidate in DEFAULT_DATA:
+        try:
+            return resolve_data_path(candidate, search)
+        except ValueError:
+            continue
+    raise SuiteUnavailableError(f"no held-out chat prompts ({' or '.join(DEFAULT_DATA)}); pass --chat-data FILE")
+
+
+def prepare(settings: EvalSettings) -> PreparedSuite:
+    if settings.reward is None:
+        raise SuiteUnavailableError(NO_REWARD)
+    from reward.model import NotARewardModelError, RewardModel
+
+    path = prompts_path(settings.chat_data)
+    # Preference files repeat a prompt once per pair; each prompt is answered once.
+    unique: dict[str, str | list] = {}
+    for row in load_rows(DataSpec(path=path)):
+        if row.get("prompt") is not None:
+            unique.setdefault(json.dumps(row["prompt"], sort_keys=True), row["prompt"])
+    prompts = [as_chat(p) for p in unique.values()][: settings.limit]
+    if not prompts:
+        raise AlignError(f"{path}: no rows with a 'prompt' column")
+    try:
+        model = RewardModel.load(settings.reward)
+    except NotARewardModelError as err:
+        raise SuiteUnavailableError(f"reward model unusable: {err}") from None
+
+    def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
+        rows = model.score([prompt_text(p) for p in prompts], greedy)
+        means = reward_means(rows, model.dimensions)
+        totals = [sum(row.values()) for row in rows]
+        return {
+            "metrics": means,
+            "n": len(prompts),
+            "undecided": 0,
+            "examples": examples(prompts, greedy, reward_total=totals),
+        }
+
+    return PreparedSuite("chat", prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, path, sampled=False)

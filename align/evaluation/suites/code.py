@@ -1,0 +1,99 @@
+"""Code: HumanEval pass@1 (greedy) and pass@k (sampled) on the held-out split, run in the sandbox.
+
+A sample passes when every check of the problem's tests passes. Runs the sandbox could not judge
+(sandbox errors) are counted as undecided and left out, never scored as failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from align.evaluation.metrics import accuracy, mean_pass_at_k, reported_ks, sample_counts
+from align.evaluation.settings import EvalSettings
+from align.evaluation.suites.base import Chat, PreparedSuite, SuiteUnavailableError, as_chat, examples
+
+SPLIT = "eval"
+MAX_NEW_TOKENS = 384
+INSTRUCTION = (
+    "Complete this Python function. Reply with the whole function in one ```python code block.\n\n```python\n{code}```"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_id: str
+    prompt: Chat
+    code_prompt: str  # signature and docstring the completion continues
+    tests: str
+    entry_point: str | None
+
+
+def load_problems(split: str = SPLIT) -> list[Mapping[str, Any]]:
+    try:
+        from reward.verifiers.humaneval import load_humaneval
+    except ImportError:
+        raise SuiteUnavailableError(
+            "HumanEval's held-out split needs reward.verifiers.humaneval.load_humaneval, missing in this install"
+        ) from None
+    return list(load_humaneval(split))
+
+
+def problem(row: Mapping[str, Any]) -> Problem:
+    """Rows in HumanEval's own layout (`prompt` is code, `test`) or align's prompt layout (`prompt` is the
+    request, `tests`, `code_prompt`), so either loader output works."""
+    if "tests" in row:
+        code_prompt = row.get("code_prompt") or ""
+        return Problem(
+            str(row.get("task_id", "")), as_chat(row["prompt"]), code_prompt, row["tests"], row.get("entry_point")
+        )
+    request = INSTRUCTION.format(code=row["prompt"])
+    return Problem(row["task_id"], as_chat(request), row["prompt"], row["test"], row.get("entry_point"))
+
+
+def prepare(settings: EvalSettings) -> PreparedSuite:
+    problems = [problem(row) for row in load_problems()][: settings.limit]
+    if not problems:
+        raise SuiteUnavailableError(f"HumanEval's {SPLIT} split is empty")
+
+    def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
+        from reward.sandbox import SandboxPool
+        from reward.verifiers.code import CodeItem, verify_code_batch
+
+        k = len(sampled[0]) if sampled else 0
+        items = [
+            CodeItem(text, p.tests, p.entry_point, p.code_prompt)
+            for p, first, rest in zip(problems, greedy, sampled or [[] for _ in problems], strict=True)
+            for text in (first, *rest)
+        ]
+        # One batch for greedy and sampled answers keeps every sandbox worker busy.
+        with SandboxPool() as pool:
+            flat = verify_code_batch(items, pool)
+        per_problem = [flat[i * (k + 1) : (i + 1) * (k + 1)] for i in range(len(problems))]
+        greedy_verdicts = [verdicts[0] for verdicts in per_problem]
+        greedy_pass = accuracy(greedy_verdicts)
+        metrics = {"pass@1": greedy_pass.value}
+        if sampled is not None:
+            counts = [sample_counts(verdicts[1:]) for verdicts in per_problem]
+            metrics |= {f"pass@{j}": mean_pass_at_k(counts, j) for j in reported_ks(k)}
+        return {
+            "metrics": metrics,
+            "n": len(problems),
+            "undecided": greedy_pass.undecided,
+            "examples": examples(
+                [p.prompt for p in problems],
+                greedy,
+                task_id=[p.task_id for p in problems],
+                passed=[v.score == 1.0 for v in greedy_verdicts],
+                reason=[v.reason for v in greedy_verdicts],
+            ),
+        }
+
+    return PreparedSuite(
+        "code",
+        [p.prompt for p in problems],
+        score,
+        settings.max_new_tokens or MAX_NEW_TOKENS,
+        f"HumanEval ({SPLIT} split)",
+    )

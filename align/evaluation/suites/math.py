@@ -1,0 +1,82 @@
+"""Math: greedy answer accuracy (and pass@k from samples) on held-out problems with exact answers.
+
+Prompts come from the shipped held-out set `data/math/eval.jsonl` (`prompt`, `answer`), any local file with
+those columns, or a hub dataset for users with access: `openai/gsm8k` (test split, answers after `####`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from align.config.load import CHECKOUT_ROOT
+from align.config.paths import resolve_data_path
+from align.config.schema import DataSpec
+from align.data import load_prompts
+from align.errors import AlignError
+from align.evaluation.metrics import accuracy, mean_pass_at_k, reported_ks, sample_counts
+from align.evaluation.settings import EvalSettings
+from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, examples
+from reward.result import Verdict
+from reward.verifiers.math import verify_math
+
+DEFAULT_DATA = "data/math/eval.jsonl"
+MAX_NEW_TOKENS = 256
+# Hub sets whose layout differs from ours: their config, split and question column.
+HUB_PRESETS = {
+    "openai/gsm8k": {"subset": "main", "split": "test", "prompt_column": "question"},
+    "gsm8k": {"path": "openai/gsm8k", "subset": "main", "split": "test", "prompt_column": "question"},
+}
+
+
+def data_spec(data: str | None, limit: int | None) -> DataSpec:
+    if data in HUB_PRESETS:
+        return DataSpec(**{"path": data, **HUB_PRESETS[data], "limit": limit})
+    search = [Path.cwd(), CHECKOUT_ROOT]
+    try:
+        path = resolve_data_path(data or DEFAULT_DATA, search)
+    except ValueError as err:
+        if data is None:
+            raise SuiteUnavailableError(
+                f"no held-out math set ({DEFAULT_DATA} not found); pass --math-data FILE"
+            ) from None
+        raise AlignError(f"--math-data: {err}") from None
+    return DataSpec(path=path, limit=limit)
+
+
+def reference(answer: object) -> str:
+    """GSM8K answers are worked solutions ending in `#### 72`; the number after the marker is the answer."""
+    text = str(answer)
+    return text.rsplit("####", 1)[1].strip() if "####" in text else text.strip()
+
+
+def prepare(settings: EvalSettings) -> PreparedSuite:
+    spec = data_spec(settings.math_data, settings.limit)
+    rows = load_prompts(spec, required=("answer",)).to_list()
+    prompts = [row["prompt"] for row in rows]
+    references = [reference(row["answer"]) for row in rows]
+
+    def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
+        verdicts = _verify(greedy, references)
+        greedy_accuracy = accuracy(verdicts)
+        metrics = {"accuracy": greedy_accuracy.value}
+        if sampled is not None:
+            counts = [
+                sample_counts(_verify(texts, [ref] * len(texts), progress=False))
+                for texts, ref in zip(tqdm(sampled, desc="verifying samples", unit="problem"), references, strict=True)
+            ]
+            metrics |= {f"pass@{k}": mean_pass_at_k(counts, k) for k in reported_ks(len(sampled[0]))}
+        return {
+            "metrics": metrics,
+            "n": len(references),
+            "undecided": greedy_accuracy.undecided,
+            "examples": examples(prompts, greedy, reference=references, correct=[v.score == 1.0 for v in verdicts]),
+        }
+
+    return PreparedSuite("math", prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, spec.path)
+
+
+def _verify(completions: list[str], references: list[str], progress: bool = True) -> list[Verdict]:
+    pairs = zip(completions, references, strict=True)
+    return [verify_math(c, r) for c, r in tqdm(pairs, total=len(references), desc="verifying", disable=not progress)]

@@ -1,0 +1,1 @@
+"""GRPO support: prompt selection by reward variance, rollouts through align's samplers, completion logs."""

@@ -1,0 +1,86 @@
+"""Every N steps, the batch's prompts, completions and per-reward scores as jsonl and a TensorBoard table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from reward.dimensions import Dimension, completion_text, prompt_text
+
+
+class RecordingReward:
+    """Wraps a reward function and keeps the last batch it scored, for the completions log."""
+
+    def __init__(self, function: Dimension, book: dict[str, Any]):
+        self.function = function
+        self.book = book
+        self.__name__ = function.__name__
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        scores = self.function(prompts, completions, **columns)
+        self.book["prompts"], self.book["completions"] = list(prompts), list(completions)
+        self.book.setdefault("scores", {})[self.__name__] = list(scores)
+        return scores
+
+
+class CompletionsLog(TrainerCallback):
+    def __init__(self, book: dict[str, Any], weights: dict[str, float], path: Path, tb_dir: Path | None, every: int):
+        self.book, self.weights, self.path, self.every = book, weights, path, every
+        self.writer = None
+        if tb_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(tb_dir))
+
+    def rows(self, step: int) -> list[dict[str, Any]]:
+        from align.grpo.rewards import weighted_total
+
+        scores: dict[str, list[float | None]] = self.book.get("scores", {})
+        out = []
+        for i, (prompt, completion) in enumerate(zip(self.book["prompts"], self.book["completions"], strict=True)):
+            row_scores = {name: values[i] for name, values in scores.items()}
+            out.append(
+                {
+                    "step": step,
+                    "prompt": prompt_text(prompt),
+                    "completion": completion_text(completion),
+                    "rewards": row_scores,
+                    "total": weighted_total(row_scores, self.weights),
+                }
+            )
+        return out
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if "prompts" not in self.book or (state.global_step % self.every and state.global_step != 1):
+            return
+        rows = self.rows(state.global_step)
+        with self.path.open("a") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in rows)
+        if self.writer is not None:
+            names = list(rows[0]["rewards"]) if rows else []
+            header = "| prompt | completion | " + " | ".join(names) + " | total |\n|" + "---|" * (len(names) + 3)
+            lines = [
+                "| "
+                + " | ".join(
+                    [_cell(r["prompt"]), _cell(r["completion"])]
+                    + [_num(r["rewards"][n]) for n in names]
+                    + [_num(r["total"])]
+                )
+                + " |"
+                for r in rows
+            ]
+            self.writer.add_text("completions", header + "\n" + "\n".join(lines), state.global_step)
+            self.writer.flush()
+
+
+def _cell(text: str, limit: int = 300) -> str:
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"

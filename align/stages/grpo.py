@@ -1,0 +1,199 @@
+"""GRPO: groups of completions per prompt, scored by verifiers and the six reward dimensions, trained with TRL.
+
+Before training, prompts are ordered by the variance of their group's rewards (highest first) and zero-variance
+prompts dropped, as in the Qwen2.5 report. Rollouts go through align's sampler: with vLLM, a `rollout_func` serves
+the current adapter (saved after every optimiser step, loaded under a new LoRA id); without it, TRL's own HF
+generation runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from statistics import mean
+from typing import Any
+
+from align.artifacts import write_json_atomic
+from align.config.schema import GRPOStage
+from align.context import StageContext, resolve_precision
+from align.data import load_prompts
+from align.errors import AlignError
+from align.generation.backend import Sampler, VLLMSampler, make_sampler
+from align.grpo.completions import CompletionsLog, RecordingReward
+from align.grpo.rewards import build_rewards, weighted_total
+from align.grpo.selection import select_by_variance
+from align.models import load_policy, load_tokenizer
+from align.stages.pairs import REQUIRED_COLUMNS
+from align.stages.training import save_log_history, trainer_kwargs
+
+log = logging.getLogger(__name__)
+
+
+def score_groups(functions, weights, rows: list[dict[str, Any]], groups: list[list[str]]) -> list[list[float | None]]:
+    """Total reward of every completion, grouped per prompt, computed the way training will compute it."""
+    flat_rows = [row for row, group in zip(rows, groups, strict=True) for _ in group]
+    completions = [c for group in groups for c in group]
+    columns = {key: [row.get(key) for row in flat_rows] for key in flat_rows[0] if key != "prompt"}
+    prompts = [row["prompt"] for row in flat_rows]
+    scores = {f.__name__: f(prompts, completions, **columns) for f in functions}
+    named = dict(zip((f.__name__ for f in functions), weights, strict=True))
+    totals = [weighted_total({n: s[i] for n, s in scores.items()}, named) for i in range(len(completions))]
+    size = len(groups[0]) if groups else 0
+    return [totals[i * size : (i + 1) * size] for i in range(len(groups))]
+
+
+def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler, functions, weights, dataset):
+    spec = stage.prompt_selection
+    candidates = dataset.select(range(min(spec.candidates or len(dataset), len(dataset))))
+    rows = candidates.to_list()
+    groups = sampler.sample(
+        [r["prompt"] for r in rows],
+        n=spec.num_generations or stage.num_generations,
+        temperature=stage.temperature,
+        top_p=stage.top_p,
+        max_new_tokens=stage.max_completion_length,
+        seed=stage.seed,
+    )
+    selection = select_by_variance(score_groups(functions, weights, rows, groups), keep=spec.keep)
+    stats = selection.stats()
+    write_json_atomic(
+        ctx.stage_dir / "prompt_selection.json",
+        {
+            **stats,
+            "order": selection.order,
+            "variances": selection.variances,
+        },
+    )
+    log.info(
+        "prompt selection: kept %d of %d prompts (%d zero-variance, %d unscored dropped)",
+        stats["kept"],
+        stats["candidates"],
+        stats["dropped_zero_variance"],
+        stats["dropped_unscored"],
+    )
+    if not selection.order:
+        raise AlignError(
+            f"stages.{stage.name}: every candidate prompt's group scored the same (no gradient); "
+            "use harder/easier prompts, a higher temperature, or disable prompt_selection"
+        )
+    return candidates.select(selection.order), stats
+
+
+def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, sync_times: list[float]):
+    """A TRL rollout_func: sync the adapter to vLLM after each optimiser step, then sample the groups."""
+    from vllm import SamplingParams
+
+    last_step = {"value": -1}
+
+    def rollout(prompts: list, trainer) -> dict[str, Any]:
+        step = trainer.state.global_step
+        if step != last_step["value"]:
+            started = time.monotonic()
+            folder = ctx.stage_dir / "rollout-adapter" / f"step-{step}"
+            trainer.model.save_pretrained(str(folder), selected_adapters=["default"])
+            sampler.set_adapter(folder)
+            sync_times.append(time.monotonic() - started)
+            last_step["value"] = step
+        # TRL repeats each prompt num_generations times in a row; vLLM samples a group from one prompt faster.
+        unique = prompts[:: stage.num_generations]
+        params = SamplingParams(
+            n=stage.num_generations,
+            temperature=stage.temperature,
+            top_p=stage.top_p,
+            max_tokens=stage.max_completion_length,
+            logprobs=0,
+        )
+        outputs = sampler.llm.chat(unique, params, lora_request=sampler.lora, use_tqdm=False)
+        prompt_ids, completion_ids, logprobs = [], [], []
+        for out in outputs:
+            for choice in out.outputs:
+                prompt_ids.append(list(out.prompt_token_ids))
+                completion_ids.append(list(choice.token_ids))
+                logprobs.append([next(iter(lp.values())).logprob for lp in choice.logprobs])
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs}
+
+    return rollout
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    from trl import GRPOConfig, GRPOTrainer
+
+    stage: GRPOStage = ctx.stage  # type: ignore[assignment]
+    dataset = load_prompts(stage.prompts, required=REQUIRED_COLUMNS[stage.verifier] if stage.verifier else ())
+    functions, weights = build_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None)
+    init = ctx.artifact(stage.init)
+    precision = resolve_precision(stage.precision)
+    sampler = make_sampler(stage.backend, ctx.base_model, precision, adapter=init, lora_rank=ctx.recipe.lora.r)
+
+    selection_stats: dict[str, Any] = {}
+    if stage.prompt_selection.enabled:
+        dataset, selection_stats = select_prompts(stage, ctx, sampler, functions, weights, dataset)
+    ctx.notes["prompt_selection"] = selection_stats
+
+    sync_times: list[float] = []
+    rollout = vllm_rollout(sampler, stage, ctx, sync_times) if isinstance(sampler, VLLMSampler) else None
+    if rollout is None:
+        del sampler  # TRL generates with the training model itself; free the sampling copy
+
+    tokenizer = load_tokenizer(ctx.base_model)
+    model = load_policy(ctx.base_model, precision, adapter=init, trainable=True)
+    kwargs = trainer_kwargs(stage, ctx) | {
+        "per_device_train_batch_size": stage.prompts_per_step * stage.num_generations
+    }
+    config = GRPOConfig(
+        **kwargs,
+        num_generations=stage.num_generations,
+        max_completion_length=stage.max_completion_length,
+        temperature=stage.temperature,
+        top_p=stage.top_p,
+        beta=stage.beta,
+        loss_type=stage.loss_type,
+        reward_weights=weights,
+        multi_objective_aggregation=stage.aggregation,
+        # The variance order is the curriculum; shuffling would undo it.
+        shuffle_dataset=not stage.prompt_selection.enabled,
+        use_vllm=False,
+    )
+    book: dict[str, Any] = {}
+    named_weights = dict(zip((f.__name__ for f in functions), weights, strict=True))
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[RecordingReward(f, book) for f in functions],
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        rollout_func=rollout,
+        callbacks=[
+            CompletionsLog(
+                book,
+                named_weights,
+                ctx.stage_dir / "completions.jsonl",
+                ctx.tensorboard_dir / "completions" if "tensorboard" in stage.report_to else None,
+                stage.log_completions_steps,
+            )
+        ],
+    )
+    trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    trainer.model.save_pretrained(str(ctx.stage_dir), selected_adapters=["default"])
+    tokenizer.save_pretrained(str(ctx.stage_dir))
+    save_log_history(trainer, ctx)
+    return reward_metrics(trainer.state.log_history, [f.__name__ for f in functions]) | {
+        "steps": trainer.state.global_step,
+        "prompts_trained": len(dataset),
+        "rollout_backend": "vllm" if rollout else "hf",
+        "adapter_sync_s_mean": mean(sync_times) if sync_times else None,
+    }
+
+
+def reward_metrics(history: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
+    """First-half vs second-half mean of each logged reward: did it rise over training?"""
+    metrics: dict[str, float] = {}
+    for key in ["reward", *(f"rewards/{n}/mean" for n in names)]:
+        values = [e[key] for e in history if key in e]
+        if not values:
+            continue
+        label = key.removeprefix("rewards/").removesuffix("/mean")
+        half = max(1, len(values) // 2)
+        metrics[f"{label}_first_half"] = float(mean(values[:half]))
+        metrics[f"{label}_second_half"] = float(mean(values[half:] or values[-1:]))
+    return metrics
