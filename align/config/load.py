@@ -90,7 +90,10 @@ def describe(err: ValidationError, raw: dict[str, Any]) -> str:
     suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
     location = _location(first["loc"], raw)
     message = _message(first)
-    return f"{location}: {message}{suffix}" if location else f"{message}{suffix}"
+    # Validators that know a more precise key path than pydantic's location name it themselves.
+    if not location or message.startswith(f"{location}."):
+        return f"{message}{suffix}"
+    return f"{location}: {message}{suffix}"
 
 
 def _location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:

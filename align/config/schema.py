@@ -143,7 +143,10 @@ class DPOStage(TrainStage):
 
 class RewardStage(TrainStage):
     kind: Literal["reward"]
-    backbone: str = Field("minilm", description="'minilm' (offline all-MiniLM-L6-v2) or any HF encoder/LM.")
+    backbone: str = Field(
+        "minilm",
+        description="'minilm' (offline all-MiniLM-L6-v2), 'policy' (the recipe's model), or an HF name/folder.",
+    )
     data: DataSpec = Field(description="Pairs labelled with the dimension they differ on.")
     eval_data: DataSpec | None = None
     learning_rate: float = Field(5e-5, gt=0)

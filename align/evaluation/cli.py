@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             names = ", ".join(unknown) or "(none)"
             raise _UsageError(f"--suite: unknown suite {names} (one of: {', '.join(SUITE_NAMES)})")
         setup_logging(args.verbose)
-        from align.evaluation.evaluate import evaluate
+        from align.evaluation.evaluator import evaluate
 
         evaluate(
             args.target,

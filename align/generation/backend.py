@@ -73,12 +73,29 @@ class HFSampler:
 class VLLMSampler:
     name = "vllm"
 
-    def __init__(self, base_model: str, precision: str, adapter: Path | None = None, max_lora_rank: int = 64):
+    def __init__(
+        self,
+        base_model: str,
+        precision: str,
+        adapter: Path | None = None,
+        max_lora_rank: int = 64,
+        max_model_len: int = 4096,
+    ):
         from vllm import LLM
 
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
+        # vLLM reserves this fraction of device memory (of host RAM on CPU) for its KV cache. Training shares
+        # the device in GRPO, and on CPU the default 0.9 of RAM fails to start on any machine already in use.
+        memory = 0.35 if _cuda() else 0.15
         # Always enable LoRA: GRPO hands over new adapter versions after the engine has started.
-        self.llm = LLM(model=base_model, dtype=dtype, enable_lora=True, max_lora_rank=max_lora_rank)
+        self.llm = LLM(
+            model=base_model,
+            dtype=dtype,
+            enable_lora=True,
+            max_lora_rank=max_lora_rank,
+            gpu_memory_utilization=memory,
+            max_model_len=max_model_len,
+        )
         self.version = 0
         self.lora = None
         self.set_adapter(adapter)

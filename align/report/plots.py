@@ -3,10 +3,12 @@ building a report never opens a window nor shares global figure state with the c
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from align.report.history import Curve, curve, dimension_keys, reward_keys, spread_key
 
@@ -18,6 +20,7 @@ def _figure(title: str, width: float = 7.0, height: float = 3.6) -> tuple[Figure
     axes = figure.add_subplot()
     axes.set_title(title)
     axes.set_xlabel("step")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     return figure, axes
 
@@ -94,7 +97,8 @@ def plot_eval(models: dict[str, dict[str, Any]], path: Path) -> Path | None:
             values = entry["suites"].get(suite, {}).get("metrics", {})
             heights = [values.get(m) if values.get(m) is not None else float("nan") for m in metrics]
             positions = [i + offset * width - 0.4 + width / 2 for i in range(len(metrics))]
-            axes.bar(positions, heights, width, label=name)
+            bars = axes.bar(positions, heights, width, label=name)
+            axes.bar_label(bars, labels=["" if math.isnan(h) else f"{h:.2f}" for h in heights], fontsize="x-small")
         axes.set_xticks(range(len(metrics)), metrics, rotation=30 if len(metrics) > 3 else 0)
         axes.axhline(0, color="black", linewidth=0.6)
     figure.axes[0].legend(fontsize="small")

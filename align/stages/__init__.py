@@ -17,7 +17,7 @@ RUNNERS: dict[str, str | None] = {
     "sft": "align.stages.sft",
     "pairs": "align.stages.pairs",
     "dpo": "align.stages.dpo",
-    "reward": None,
+    "reward": "align.stages.reward",
     "grpo": "align.stages.grpo",
 }
 

@@ -1,0 +1,54 @@
+"""Build `<run>/report.md` and its PNG plots from what a run folder holds: manifests, training logs, pair
+statistics and `eval.json`. Every link is relative, so the folder reads the same on GitHub as on disk."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from align.errors import AlignError
+from align.evaluation.rundir import is_run_dir, stage_folders
+from align.evaluation.targets import EVAL_FILE
+from align.report.sections import (
+    PLOTS,
+    curves_section,
+    eval_section,
+    pairs_section,
+    samples_section,
+    stages_section,
+)
+
+REPORT_FILE = "report.md"
+
+
+def build_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir).resolve()
+    if not is_run_dir(run_dir):
+        raise AlignError(f"{run_dir}: not a run folder (no stage folders with a manifest.json inside)")
+    stages = stage_folders(run_dir)
+    results = _read_eval(run_dir / EVAL_FILE)
+    # Plots of stages that no longer exist would linger otherwise; the folder is the report's alone.
+    for old in (run_dir / PLOTS).glob("*.png"):
+        old.unlink()
+    base = next((s.manifest["base_model"] for s in stages if s.manifest.get("base_model")), "?")
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    sections = [
+        f"# Run report: {run_dir.name}\n\n`{run_dir}` · base model `{base}` · built {created} by `align report`",
+        stages_section(stages),
+        eval_section(results, run_dir),
+        curves_section(stages, run_dir),
+        pairs_section(stages),
+        samples_section(results, stages),
+    ]
+    path = run_dir / REPORT_FILE
+    path.write_text("\n\n".join(s for s in sections if s) + "\n")
+    return path
+
+
+def _read_eval(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("models"), dict) else None

