@@ -1,0 +1,191 @@
+"""Build the shipped arithmetic data: sft.jsonl, prompts.jsonl, eval.jsonl (run: python data/math/build.py).
+
+Deterministic: one seeded RNG, fixed iteration order, so a re-run rewrites the files byte for byte.
+
+Levels were chosen by measuring SmolLM2-135M-Instruct (data/math/measure.py, numbers in data/README.md):
+each is a kind of problem it solves sometimes (greedy 20-70%), so sampled answers mix right and wrong.
+Two-digit sums with carries and a+b-c chains were measured too and left out: it almost never solves them.
+
+A problem's *key* is its operation and operands ("7+5"). Eval keys never occur in sft or prompts, in any
+wording, so eval measures facts the model was not trained on. sft and prompts may share keys (both are
+training data) but never a prompt text.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+SEED = 20241219  # arbitrary; fixed so the files are reproducible
+INSTRUCTION = "Put the final answer in \\boxed{}."
+EVAL_PER_LEVEL = 25
+PROMPTS_PER_LEVEL = 50
+SFT_PER_LEVEL = 120
+
+NAMES = ("Tom", "Mia", "Sam", "Ava", "Leo", "Zoe", "Ben", "Lily", "Max", "Emma", "Noah", "Ruby")
+ITEMS = ("apples", "pencils", "stickers", "marbles", "books", "cookies", "cards", "shells", "coins", "toys")
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    question: str
+    solution: str
+    answer: int
+
+
+@dataclass(frozen=True)
+class Level:
+    number: int
+    name: str
+    keys: tuple[tuple[int, int], ...]
+    make: Callable[[int, int, random.Random], Problem]
+
+
+def _expression_or_word(rng: random.Random, expression: str, templates: tuple[str, ...], **slots: int) -> str:
+    # Half plain expressions, half word problems, so training does not tie the skill to one phrasing.
+    if rng.random() < 0.5:
+        return expression
+    return rng.choice(templates).format(name=rng.choice(NAMES), items=rng.choice(ITEMS), **slots)
+
+
+SUM_TEMPLATES = (
+    "{name} has {a} {items} and gets {b} more. How many {items} does {name} have now?",
+    "There are {a} {items} in a box and {b} {items} on the table. How many {items} are there in all?",
+    "{name} found {a} {items} in the morning and {b} {items} in the afternoon. How many {items} did {name} find?",
+)
+DIFFERENCE_TEMPLATES = (
+    "{name} has {a} {items} and gives away {b}. How many {items} does {name} have left?",
+    "There were {a} {items} on a shelf. {name} took {b} of them. How many {items} are on the shelf now?",
+    "{name} had {a} {items} and lost {b}. How many {items} does {name} have now?",
+)
+PRODUCT_TEMPLATES = (
+    "There are {a} bags with {b} {items} in each bag. How many {items} are there in total?",
+    "{name} buys {a} packs of {items}. Each pack has {b} {items}. How many {items} does {name} buy?",
+    "{name} puts {b} {items} in each of {a} rows. How many {items} are there?",
+)
+
+
+def _sum(a: int, b: int, rng: random.Random) -> Problem:
+    s = a + b
+    question = _expression_or_word(rng, f"What is {a} + {b}?", SUM_TEMPLATES, a=a, b=b)
+    return Problem(f"{a}+{b}", question, f"{a} + {b} = {s}.", s)
+
+
+def _product(a: int, b: int, rng: random.Random) -> Problem:
+    p = a * b
+    question = _expression_or_word(rng, f"What is {a} × {b}?", PRODUCT_TEMPLATES, a=a, b=b)
+    # One equation, no split into 10 + ones: a split of 12 × 9 takes 44 tokens, too close to the 48 the
+    # evaluation allows, and the model already knows much of the table (47 % greedy).
+    steps = f"{a} × {b} = {p}."
+    return Problem(f"{a}*{b}", question, steps, p)
+
+
+def _difference(a: int, b: int, rng: random.Random) -> Problem:
+    d = a - b
+    question = _expression_or_word(rng, f"What is {a} - {b}?", DIFFERENCE_TEMPLATES, a=a, b=b)
+    return Problem(f"{a}-{b}", question, f"{a} - {b} = {d}.", d)
+
+
+def _two_digit_difference(a: int, b: int, rng: random.Random) -> Problem:
+    d = a - b
+    tens, ones = divmod(a, 10)
+    question = _expression_or_word(rng, f"What is {a} - {b}?", DIFFERENCE_TEMPLATES, a=a, b=b)
+    # Work on the ones digit only, then put the tens back: the step a small model can learn to copy.
+    steps = f"{ones} - {b} = {ones - b}. {tens * 10} + {ones - b} = {d}."
+    return Problem(f"{a}-{b}", question, steps, d)
+
+
+LEVELS = (
+    Level(1, "one-digit sums", tuple((a, b) for a in range(1, 10) for b in range(1, 10)), _sum),
+    Level(2, "products up to 12 × 12", tuple((a, b) for a in range(2, 13) for b in range(2, 13)), _product),
+    Level(3, "one-digit differences", tuple((b + d, b) for b in range(1, 10) for d in range(10)), _difference),
+    Level(
+        4,
+        "two-digit minus one-digit, no borrow",
+        tuple((a, b) for a in range(10, 100) for b in range(1, a % 10 + 1)),
+        _two_digit_difference,
+    ),
+)
+
+
+def _prompt(problem: Problem) -> str:
+    return f"{problem.question} {INSTRUCTION}"
+
+
+def _completion(problem: Problem) -> str:
+    return f"{problem.solution} The answer is \\boxed{{{problem.answer}}}."
+
+
+def _draw(level: Level, keys: list[tuple[int, int]], n: int, rng: random.Random, seen: set[str]) -> list[Problem]:
+    """`n` problems with prompt texts not in `seen`, cycling through `keys` so every key is used evenly."""
+    problems: list[Problem] = []
+    for i in range(50 * n):
+        a, b = keys[i % len(keys)]
+        problem = level.make(a, b, rng)
+        # On a later pass over a small key set the plain expression is taken; the next pass tries a new wording.
+        if _prompt(problem) not in seen:
+            seen.add(_prompt(problem))
+            problems.append(problem)
+            if len(problems) == n:
+                return problems
+    raise RuntimeError(f"level {level.number}: only {len(problems)} of {n} distinct prompts from {len(keys)} keys")
+
+
+def build() -> dict[str, list[dict]]:
+    """The three splits as lists of rows, in file order."""
+    rng = random.Random(SEED)
+    seen: set[str] = set()
+    splits: dict[str, list[dict]] = {"sft": [], "prompts": [], "eval": []}
+    for level in LEVELS:
+        keys = list(level.keys)
+        rng.shuffle(keys)
+        eval_keys, train_keys = keys[:EVAL_PER_LEVEL], keys[EVAL_PER_LEVEL:]
+        held_out = _draw(level, eval_keys, EVAL_PER_LEVEL, rng, seen)
+        prompts = _draw(level, train_keys, PROMPTS_PER_LEVEL, rng, seen)
+        # Continue the key cycle where prompts stopped, so sft starts with keys prompts did not use.
+        start = PROMPTS_PER_LEVEL % len(train_keys)
+        sft = _draw(level, train_keys[start:] + train_keys[:start], SFT_PER_LEVEL, rng, seen)
+        check_held_out(level.number, held_out, prompts + sft)
+        splits["eval"] += [{"prompt": _prompt(p), "answer": str(p.answer), "level": level.number} for p in held_out]
+        splits["prompts"] += [{"prompt": _prompt(p), "answer": str(p.answer), "level": level.number} for p in prompts]
+        splits["sft"] += [{"prompt": _prompt(p), "completion": _completion(p)} for p in sft]
+    for rows in splits.values():
+        rng.shuffle(rows)  # mixed levels, so a prefix of any file is a fair sample
+    check_disjoint(splits)
+    return splits
+
+
+def check_held_out(level: int, held_out: list[Problem], training: list[Problem]) -> None:
+    """Fail if a problem key (operation and operands) of eval also occurs in training data, in any wording."""
+    overlap = {p.key for p in held_out} & {p.key for p in training}
+    if overlap:
+        raise AssertionError(f"level {level}: eval keys also in training data: {sorted(overlap)}")
+
+
+def check_disjoint(splits: dict[str, list[dict]]) -> None:
+    """Fail if any prompt text occurs twice, within a split or across splits."""
+    seen: dict[str, str] = {}
+    for name, rows in splits.items():
+        for row in rows:
+            if row["prompt"] in seen:
+                raise AssertionError(f"prompt in both {seen[row['prompt']]} and {name}: {row['prompt']!r}")
+            seen[row["prompt"]] = name
+
+
+def render(rows: list[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def main() -> None:
+    out_dir = Path(__file__).resolve().parent
+    for name, rows in build().items():
+        (out_dir / f"{name}.jsonl").write_text(render(rows), encoding="utf-8")
+        print(f"{name}.jsonl: {len(rows)} rows")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from reward.verifiers.math import extract_answer, verify_math
+
+MATH_DIR = Path(__file__).resolve().parents[2] / "data" / "math"
+SPLITS = ("sft", "prompts", "eval")
+
+
+def _build_module():
+    # data/ is not a package, so the build script is loaded from its path.
+    spec = importlib.util.spec_from_file_location("math_build", MATH_DIR / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(split: str) -> list[dict]:
+    return [json.loads(line) for line in (MATH_DIR / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_files_are_what_build_writes() -> None:
+    build = _build_module()
+    for split, rows in build.build().items():
+        assert (MATH_DIR / f"{split}.jsonl").read_text(encoding="utf-8") == build.render(rows), split
+
+
+def test_prompts_are_disjoint_across_splits() -> None:
+    seen: dict[str, str] = {}
+    for split in SPLITS:
+        for row in _rows(split):
+            assert row["prompt"] not in seen, f"{row['prompt']!r} in {seen.get(row['prompt'])} and {split}"
+            seen[row["prompt"]] = split
+
+
+def test_eval_problems_are_held_out_from_training_by_key() -> None:
+    build = _build_module()
+    with pytest.raises(AssertionError, match="eval keys"):
+        problem = build.Problem("7+5", "What is 7 + 5?", "7 + 5 = 12.", 12)
+        build.check_held_out(1, [problem], [problem])
+
+
+def test_split_sizes_and_levels() -> None:
+    assert 300 <= len(_rows("sft")) <= 600
+    assert len(_rows("prompts")) == 200
+    assert len(_rows("eval")) == 100
+    assert {r["level"] for r in _rows("eval")} == {1, 2, 3, 4}
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_every_prompt_asks_for_a_boxed_answer(split: str) -> None:
+    assert all(r["prompt"].endswith("Put the final answer in \\boxed{}.") for r in _rows(split))
+
+
+def test_sft_completions_are_correct_worked_solutions() -> None:
+    for row in _rows("sft"):
+        completion = row["completion"]
+        equations = re.findall(r"(\d+) ([-+×]) (\d+) = (\d+)\.", completion)
+        assert equations, completion
+        for a, op, b, result in equations:
+            value = {"+": int(a) + int(b), "-": int(a) - int(b), "×": int(a) * int(b)}[op]
+            assert value == int(result), completion
+        assert re.fullmatch(r"(?:[^\\]+ )?The answer is \\boxed\{\d+\}\.", completion), completion
+        assert extract_answer(completion) == equations[-1][3]
+        assert len(completion) <= 120
+
+
+@pytest.mark.parametrize("split", ["prompts", "eval"])
+def test_expression_prompts_have_the_right_answer(split: str) -> None:
+    checked = 0
+    for row in _rows(split):
+        match = re.match(r"What is (\d+) ([-+×]) (\d+)\?", row["prompt"])
+        if match:
+            a, op, b = int(match[1]), match[2], int(match[3])
+            assert str({"+": a + b, "-": a - b, "×": a * b}[op]) == row["answer"], row
+            assert verify_math(f"\\boxed{{{row['answer']}}}", row["answer"]).score == 1.0
+            checked += 1
+    assert checked > 0
