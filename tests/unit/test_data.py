@@ -92,3 +92,18 @@ def test_prompts_missing_required_column(tmp_path: Path):
 def test_unreachable_hub_dataset_is_one_line_error():
     with pytest.raises(AlignError, match="no-such-owner/no-such-set: cannot load hub dataset"):
         load_chat(DataSpec(path="no-such-owner/no-such-set"))
+
+
+def test_humaneval_source_keeps_splits_apart_and_carries_tests():
+    pairs = load_prompts(DataSpec(path="humaneval:pairs"), required=("tests", "entry_point"))
+    held_out = load_prompts(DataSpec(path="humaneval:eval"), required=("tests",))
+    assert len(pairs) + len(held_out) == 164
+    assert not set(pairs["task_id"]) & set(held_out["task_id"])
+    first = pairs[0]
+    assert first["code_prompt"] in first["prompt"][0]["content"]
+    assert "def check(candidate)" in first["tests"]
+
+
+def test_unknown_humaneval_split_is_one_line():
+    with pytest.raises(AlignError, match="humaneval:train"):
+        load_prompts(DataSpec(path="humaneval:train"))
