@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     # These forward their own arguments to the tools that own them.
     sub.add_parser("sandbox", help="run a program in the sandbox (align sandbox run FILE)", add_help=False)
     sub.add_parser("reward", help="score completions with a reward model (align reward score ...)", add_help=False)
+    sub.add_parser("eval", help="evaluate a run, a stage artifact or a model (align eval TARGET ...)", add_help=False)
+    sub.add_parser("report", help="write <run>/report.md with plots and tables (align report RUN_DIR)", add_help=False)
     return parser
 
 
@@ -61,7 +63,7 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["sandbox"], ["reward"]):
+    if argv[:1] and argv[0] in FORWARDED:
         return _forward(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
@@ -79,14 +81,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+# Sub-tools that parse their own arguments: command -> module with `main(argv) -> int`.
+FORWARDED = {
+    "sandbox": "reward.sandbox.cli",
+    "reward": "reward.model.cli",
+    "eval": "align.evaluation.cli",
+    "report": "align.report.cli",
+}
+
+
 def _forward(tool: str, argv: list[str]) -> int:
-    if tool == "sandbox":
-        from reward.sandbox.cli import main as sandbox_main
+    import importlib
 
-        return sandbox_main(argv)
-    from reward.model.cli import main as reward_main
-
-    return reward_main(argv)
+    return importlib.import_module(FORWARDED[tool]).main(argv)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -114,6 +121,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_summary(recipe, run_dir, outcomes)
     if recipe.preview:
         print_preview(recipe, outcomes)
+    if recipe.eval:
+        from align.evaluation import evaluate
+
+        spec = recipe.eval
+        evaluate(run_dir, spec.suites, spec.samples, spec.limit, max_new_tokens=spec.max_new_tokens)
+    from align.report import build_report
+
+    console.print(f"report: {build_report(run_dir)}")
     return 0
 
 

@@ -229,6 +229,15 @@ STAGE_TYPES: dict[str, type[StageBase]] = {
 }
 
 
+class EvalSpec(Strict):
+    """Evaluation of the base model and every adapter stage at the end of `align run`."""
+
+    suites: list[Literal["math", "code", "chat"]] = Field(["math"], description="Which suites to run.")
+    samples: int = Field(1, ge=1, description="Sampled answers per problem for pass@k (greedy always runs).")
+    limit: int | None = Field(100, gt=0, description="Problems per suite at most.")
+    max_new_tokens: int | None = Field(None, gt=0, description="Answer length cap (default: each suite's).")
+
+
 class Recipe(Strict):
     name: StageName = Field(description="Run name; artifacts go to runs/<name> unless --run-dir is given.")
     model: str = Field(
@@ -240,6 +249,7 @@ class Recipe(Strict):
         [],
         description="Prompts answered greedily by the base model and the final adapter at the end of a run.",
     )
+    eval: EvalSpec | None = Field(None, description="Evaluate base and each stage's adapter at the end of a run.")
     stages: list[Stage] = Field(min_length=1)
 
     @field_validator("model")

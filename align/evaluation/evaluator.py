@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from align.artifacts import is_complete, read_manifest, write_json_atomic
+from align.artifacts import read_manifest, write_json_atomic
 from align.errors import AlignError
 from align.evaluation import suites as suite_registry
 from align.evaluation.policies import PolicySamplers
@@ -25,6 +25,7 @@ from align.evaluation.settings import EvalSettings
 from align.evaluation.suites import PreparedSuite, SuiteUnavailableError
 from align.evaluation.table import print_results
 from align.evaluation.targets import Policy, Target, resolve_target
+from align.generation.backend import BackendName
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def evaluate(
     math_data: str | None = None,
     chat_data: str | None = None,
     max_new_tokens: int | None = None,
-    backend: str = "auto",
+    backend: BackendName = "auto",
     seed: int = 0,
     show: bool = True,
 ) -> dict[str, Any]:
@@ -154,7 +155,7 @@ def reward_model(reward: str | Path | None, target: Target) -> tuple[str | None,
         return str(folder), (read_manifest(folder) or {}).get("fingerprint")
     if target.kind != "run":
         return None, None
-    stage = next((s for s in stage_folders(Path(target.path)) if s.kind == "reward" and is_complete(s.path)), None)
+    stage = next((s for s in stage_folders(Path(target.path)) if s.kind == "reward" and s.complete), None)
     return (str(stage.path), stage.manifest.get("fingerprint")) if stage else (None, None)
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from align.context import resolve_precision
 from align.evaluation.targets import Policy
-from align.generation.backend import Sampler, make_sampler
+from align.generation.backend import BackendName, Sampler, make_sampler
 
 
 class PolicySamplers:
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: BackendName) -> None:
         self.backend = backend
         self.sampler: Sampler | None = None
         self.location: str | None = None
@@ -21,7 +21,7 @@ class PolicySamplers:
             precision = resolve_precision("auto")
             self.sampler = make_sampler(
                 self.backend, policy.location, precision, adapter=policy.adapter, lora_rank=policy.lora_rank
-            )  # type: ignore[arg-type]
+            )
         elif policy.adapter != self.adapter:
             self.sampler.set_adapter(policy.adapter)
         self.location, self.adapter = policy.location, policy.adapter

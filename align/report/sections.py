@@ -128,10 +128,14 @@ def samples_section(results: dict[str, Any] | None, stages: list[StageFolder]) -
         parts.append(f"### {suite}\n\n" + table(headers, rows))
     if not parts:
         for stage in stages:
-            rows = _read_jsonl(stage.path / "completions.jsonl")[:SHOWN_COMPLETIONS]
+            # The last rows logged: what the policy wrote by the end of training.
+            rows = _read_jsonl(stage.path / "completions.jsonl")[-SHOWN_COMPLETIONS:]
             if rows:
-                shown = [[_text(r.get("prompt")), _text(r.get("completion"))] for r in rows]
-                parts.append(f"### {stage.name}\n\n" + table(["prompt", "completion"], shown))
+                shown = [
+                    [r.get("step"), _text(r.get("prompt")), _text(r.get("completion")), r.get("total")] for r in rows
+                ]
+                headers = ["step", "prompt", "completion", "reward total"]
+                parts.append(f"### {stage.name} (logged during training)\n\n" + table(headers, shown))
     return "## Sample completions\n\n" + "\n\n".join(parts) if parts else ""
 
 

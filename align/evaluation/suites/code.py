@@ -10,15 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from align.data import humaneval_rows
+from align.errors import AlignError
 from align.evaluation.metrics import accuracy, mean_pass_at_k, reported_ks, sample_counts
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import Chat, PreparedSuite, SuiteUnavailableError, as_chat, examples
 
 SPLIT = "eval"
 MAX_NEW_TOKENS = 384
-INSTRUCTION = (
-    "Complete this Python function. Reply with the whole function in one ```python code block.\n\n```python\n{code}```"
-)
 
 
 @dataclass(frozen=True)
@@ -31,25 +30,22 @@ class Problem:
 
 
 def load_problems(split: str = SPLIT) -> list[Mapping[str, Any]]:
+    """HumanEval rows worded exactly as the pairs and GRPO stages see `humaneval:pairs`, so a trained policy is
+    measured on the request format it learned; the eval split shares no problem with the pairs split."""
     try:
-        from reward.verifiers.humaneval import load_humaneval
-    except ImportError:
-        raise SuiteUnavailableError(
-            "HumanEval's held-out split needs reward.verifiers.humaneval.load_humaneval, missing in this install"
-        ) from None
-    return list(load_humaneval(split))
+        return humaneval_rows(split)
+    except AlignError as err:
+        raise SuiteUnavailableError(str(err)) from None
 
 
 def problem(row: Mapping[str, Any]) -> Problem:
-    """Rows in HumanEval's own layout (`prompt` is code, `test`) or align's prompt layout (`prompt` is the
-    request, `tests`, `code_prompt`), so either loader output works."""
-    if "tests" in row:
-        code_prompt = row.get("code_prompt") or ""
-        return Problem(
-            str(row.get("task_id", "")), as_chat(row["prompt"]), code_prompt, row["tests"], row.get("entry_point")
-        )
-    request = INSTRUCTION.format(code=row["prompt"])
-    return Problem(row["task_id"], as_chat(request), row["prompt"], row["test"], row.get("entry_point"))
+    return Problem(
+        str(row.get("task_id", "")),
+        as_chat(row["prompt"]),
+        row.get("code_prompt") or "",
+        row["tests"],
+        row.get("entry_point"),
+    )
 
 
 def prepare(settings: EvalSettings) -> PreparedSuite:

@@ -1,0 +1,81 @@
+"""The code suite scores through the real sandbox; the chat suite through a real (tiny) six-head reward model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from align.data import humaneval_rows
+from align.errors import AlignError
+from align.evaluation import evaluate
+from align.evaluation.cli import main
+from align.evaluation.settings import EvalSettings
+from align.evaluation.suites import SuiteUnavailableError, prepare
+from align.evaluation.suites import code as code_suite
+
+BROKEN = "    return None\n"
+
+
+def test_code_suite_pass_at_1_and_pass_at_k_from_sandbox_verdicts():
+    suite = prepare("code", EvalSettings(suites=("code",), samples=3, limit=2))
+    assert len(suite.prompts) == 2 and "```python" in suite.prompts[0][0]["content"]
+    first = humaneval_rows("eval")[0]["solution"]
+    result = suite.score([first, BROKEN], [[BROKEN, first, BROKEN], [BROKEN, BROKEN, BROKEN]])
+    assert result["metrics"] == {"pass@1": 0.5, "pass@3": 0.5}
+    assert [e["passed"] for e in result["examples"]] == [True, False]
+
+
+def test_code_suite_end_to_end_on_a_model(tiny_model: str):
+    results = evaluate(tiny_model, ["code"], limit=1, max_new_tokens=8, backend="hf", show=False)
+    code = results["models"][tiny_model]["suites"]["code"]
+    assert code["n"] == 1 and code["source"] == "HumanEval (eval split)"
+    assert code["metrics"]["pass@1"] == 0.0  # a random 2-layer model writes no working function
+
+
+def test_code_suite_is_skipped_with_the_reason_when_the_split_is_missing(monkeypatch: pytest.MonkeyPatch):
+    def missing(split: str):
+        raise AlignError("humaneval:eval: HumanEval split file missing")
+
+    monkeypatch.setattr(code_suite, "humaneval_rows", missing)
+    with pytest.raises(SuiteUnavailableError, match="split file missing"):
+        prepare("code", EvalSettings(suites=("code",)))
+
+
+@pytest.fixture(scope="module")
+def tiny_reward_model(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from reward.dimensions import DIMENSIONS
+    from reward.model import RewardConfig, RewardModel
+    from reward.model.heads import RewardHeads
+
+    torch.manual_seed(0)
+    network = RewardHeads(AutoModel.from_pretrained(tiny_model), len(DIMENSIONS), "last")
+    config = RewardConfig(DIMENSIONS, "last", 128, tiny_model)
+    folder = tmp_path_factory.mktemp("reward-model")
+    RewardModel(network, AutoTokenizer.from_pretrained(tiny_model), config).save(folder)
+    return folder
+
+
+def test_chat_suite_reports_a_mean_per_reward_dimension(tiny_model: str, tiny_reward_model: Path, tmp_path: Path):
+    prompts = tmp_path / "chat.jsonl"
+    rows = [{"prompt": "Say hi."}, {"prompt": "Name a colour."}, {"prompt": "Say hi."}]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = evaluate(
+        tiny_model, ["chat"], reward=tiny_reward_model, chat_data=str(prompts), max_new_tokens=4, show=False
+    )
+    chat = results["models"][tiny_model]["suites"]["chat"]
+    assert chat["n"] == 2  # the repeated prompt is answered once
+    assert set(chat["metrics"]) == {
+        "truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing", "total"
+    }  # fmt: skip
+    assert all(isinstance(v, float) for v in chat["metrics"].values())
+    assert chat["metrics"]["total"] == pytest.approx(sum(v for k, v in chat["metrics"].items() if k != "total"))
+
+
+def test_a_folder_that_is_not_a_reward_model_is_rejected(tiny_model: str, tmp_path: Path, capsys):
+    assert main([tiny_model, "--suite", "chat", "--reward", str(tmp_path)]) == 2
+    assert "not a reward model" in capsys.readouterr().err
