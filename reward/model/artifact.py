@@ -1,0 +1,54 @@
+"""The saved reward model's folder layout, which is all a later stage needs to score without retraining.
+
+<dir>/config.json, model.safetensors   the fine-tuned backbone (`save_pretrained`)
+<dir>/tokenizer.json, tokenizer_config.json, ...
+<dir>/heads.safetensors                {"weight": (heads, hidden), "bias": (heads,)}
+<dir>/reward_config.json               RewardConfig below
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+# How a text's hidden states become one vector: mean over tokens (encoders) or the last token (decoders).
+Pooling = Literal["mean", "last"]
+
+CONFIG_FILE = "reward_config.json"
+HEADS_FILE = "heads.safetensors"
+FORMAT_VERSION = 1
+
+
+class NotARewardModelError(ValueError):
+    """The folder is missing, or lacks the files a saved reward model has."""
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    dimensions: tuple[str, ...]  # head i scores dimensions[i]
+    pooling: Pooling
+    max_length: int  # tokens per (prompt, response) input; longer inputs are truncated
+    backbone: str  # what training started from, for provenance only
+    format_version: int = FORMAT_VERSION
+
+    def write(self, directory: Path) -> None:
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, directory: Path) -> RewardConfig:
+        path = directory / CONFIG_FILE
+        if not directory.is_dir():
+            raise NotARewardModelError(f"{directory}: no such folder")
+        if not path.is_file() or not (directory / HEADS_FILE).is_file():
+            raise NotARewardModelError(f"{directory}: not a reward model (no {CONFIG_FILE} or {HEADS_FILE})")
+        try:
+            raw = json.loads(path.read_text())
+            config = cls(**{**raw, "dimensions": tuple(raw["dimensions"])})
+        except (ValueError, TypeError, KeyError) as err:
+            raise NotARewardModelError(f"{path}: unreadable reward config ({err})") from err
+        if config.format_version != FORMAT_VERSION:
+            found, expected = config.format_version, FORMAT_VERSION
+            raise NotARewardModelError(f"{path}: format_version {found}, this code reads {expected}")
+        return config

@@ -1,0 +1,74 @@
+"""A trained six-head reward model: load it from its folder and score (prompt, completion) pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from reward.model.artifact import HEADS_FILE, RewardConfig
+from reward.model.encode import encode, prepare_tokenizer
+from reward.model.heads import RewardHeads
+
+
+class RewardModel:
+    """The network, its tokenizer and its config, with batched scoring."""
+
+    def __init__(self, network: RewardHeads, tokenizer: PreTrainedTokenizerBase, config: RewardConfig) -> None:
+        self.network = network
+        self.tokenizer = prepare_tokenizer(tokenizer, config.pooling)
+        self.config = config
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        return self.config.dimensions
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> RewardModel:
+        """Load a folder written by `save` (raises `NotARewardModelError` for any other folder)."""
+        path = Path(path)
+        config = RewardConfig.read(path)
+        backbone = AutoModel.from_pretrained(path, dtype=torch.float32)
+        network = RewardHeads(backbone, len(config.dimensions), config.pooling)
+        network.heads.load_state_dict(load_file(path / HEADS_FILE))
+        return cls(network.to(device).eval(), AutoTokenizer.from_pretrained(path), config)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.network.backbone.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        heads = {k: v.detach().cpu().contiguous() for k, v in self.network.heads.state_dict().items()}
+        save_file(heads, path / HEADS_FILE)
+        self.config.write(path)
+
+    @torch.no_grad()
+    def score_tensor(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16) -> torch.Tensor:
+        """(rows, heads) scores. Rows are batched by length, so little compute goes to padding."""
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+        was_training = self.network.training
+        self.network.eval()
+        device = self.network.heads.weight.device
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(completions[i]))
+        out = torch.empty(len(prompts), len(self.dimensions))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = encode(
+                self.tokenizer,
+                [prompts[i] for i in rows],
+                [completions[i] for i in rows],
+                self.config.max_length,
+                self.config.pooling,
+            ).to(device)
+            out[rows] = self.network(**batch).float().cpu()
+        self.network.train(was_training)
+        return out
+
+    def score(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16) -> list[dict[str, float]]:
+        """One {dimension: score} dict per row; scores are unbounded logits, higher is better."""
+        scores = self.score_tensor(prompts, completions, batch_size)
+        return [dict(zip(self.dimensions, row, strict=True)) for row in scores.tolist()]

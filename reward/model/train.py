@@ -1,0 +1,184 @@
+"""Train the six-head reward model on labelled preference pairs (and optional ratings), then save it.
+
+A plain torch loop: one optimiser, linear warm-up and decay, one forward pass per batch over every text in
+it (both sides of each pair plus the rated responses).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+from reward.dimensions import DIMENSIONS
+from reward.model.artifact import Pooling, RewardConfig
+from reward.model.encode import encode, prepare_tokenizer
+from reward.model.heads import RewardHeads, default_pooling
+from reward.model.loss import bradley_terry_loss, ratings_loss
+from reward.model.rows import Pair, Rated, Rows, parse_rows
+from reward.model.score import RewardModel
+
+WARMUP_FRACTION = 0.1
+MAX_GRAD_NORM = 1.0
+
+
+def _batch_loss(model: RewardModel, batch: Sequence[Pair | Rated]) -> torch.Tensor:
+    pairs = [r for r in batch if isinstance(r, Pair)]
+    rated = [r for r in batch if isinstance(r, Rated)]
+    prompts = [p.prompt for p in pairs] * 2 + [r.prompt for r in rated]
+    texts = [p.chosen for p in pairs] + [p.rejected for p in pairs] + [r.completion for r in rated]
+    inputs = encode(model.tokenizer, prompts, texts, model.config.max_length, model.config.pooling)
+    scores = model.network(**inputs.to(model.network.heads.weight.device))
+    loss = scores.sum() * 0.0
+    if pairs:
+        dims = torch.tensor([p.dimension for p in pairs], device=scores.device)
+        loss = loss + bradley_terry_loss(scores[: len(pairs)], scores[len(pairs) : 2 * len(pairs)], dims)
+    if rated:
+        heads = len(model.dimensions)
+        targets = torch.zeros(len(rated), heads, device=scores.device)
+        mask = torch.zeros(len(rated), heads, dtype=torch.bool, device=scores.device)
+        for i, row in enumerate(rated):
+            for d, value in row.ratings.items():
+                targets[i, d], mask[i, d] = value, True
+        loss = loss + ratings_loss(scores[2 * len(pairs) :], targets, mask)
+    return loss
+
+
+def _length(row: Pair | Rated) -> int:
+    return len(row.prompt) + (len(row.chosen) + len(row.rejected) if isinstance(row, Pair) else len(row.completion))
+
+
+def _epoch_batches(rows: Sequence[Pair | Rated], batch_size: int, rng: random.Random) -> list[list[Pair | Rated]]:
+    """Shuffled batches of similar-length rows: a batch pads to its longest text, so mixing a 20-token
+    answer with a 120-token one wastes most of a CPU step. Rows are shuffled, sorted by length within
+    windows of 16 batches, cut into batches, and the batches shuffled again."""
+    order = list(rows)
+    rng.shuffle(order)
+    window = 16 * batch_size
+    windows = [sorted(order[start : start + window], key=_length) for start in range(0, len(order), window)]
+    order = [row for rows_in_window in windows for row in rows_in_window]
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def evaluate(model: RewardModel, rows: Sequence[Pair | Rated], batch_size: int) -> dict[str, float]:
+    """Held-out pairwise accuracy per dimension (a tie counts as wrong) and the mean Bradley–Terry loss."""
+    pairs = [r for r in rows if isinstance(r, Pair)]
+    if not pairs:
+        return {}
+    # The same good answer is the chosen side of many pairs: score each distinct text once.
+    texts = list(dict.fromkeys((p.prompt, t) for p in pairs for t in (p.chosen, p.rejected)))
+    scores = model.score_tensor([t[0] for t in texts], [t[1] for t in texts], batch_size=batch_size)
+    row = {text: i for i, text in enumerate(texts)}
+    chosen = scores[[row[(p.prompt, p.chosen)] for p in pairs]]
+    rejected = scores[[row[(p.prompt, p.rejected)] for p in pairs]]
+    dims = torch.tensor([p.dimension for p in pairs])
+    margin = (chosen - rejected).gather(1, dims.unsqueeze(1)).squeeze(1)
+    metrics: dict[str, float] = {"eval/loss": bradley_terry_loss(chosen, rejected, dims).item()}
+    accuracies = []
+    for d, name in enumerate(model.dimensions):
+        selected = dims == d
+        if selected.any():
+            accuracies.append((margin[selected] > 0).float().mean().item())
+            metrics[f"accuracy/{name}"] = accuracies[-1]
+            metrics[f"eval_pairs/{name}"] = float(selected.sum().item())
+    metrics["accuracy/mean"] = sum(accuracies) / len(accuracies)
+    return metrics
+
+
+def train_reward_model(
+    backbone: str | Path,
+    train_rows: Rows,
+    eval_rows: Rows,
+    *,
+    output_dir: str | Path,
+    learning_rate: float,
+    epochs: float,
+    batch_size: int,
+    max_length: int,
+    seed: int,
+    max_steps: int | None = None,
+    progress: bool = True,
+    log_dir: str | Path | None = None,
+    dimensions: Sequence[str] = DIMENSIONS,
+    pooling: Pooling | None = None,
+) -> dict[str, float]:
+    """Fine-tune `backbone` with one score head per dimension, save it to `output_dir`, return metrics.
+
+    Rows are dicts or JSONL paths (see `reward.model.rows`). `epochs` may be fractional; `max_steps`, if
+    given, caps the optimiser steps. `pooling` defaults to mean for encoders, last token for decoders.
+    Metrics: `accuracy/<dimension>` (held-out pairwise accuracy, for dimensions with eval pairs),
+    `accuracy/mean`, `eval/loss`, `eval_pairs/<dimension>`, `train/loss` (mean over the last 10% of
+    steps), `train/steps`, `train/seconds`, `train/examples`.
+    """
+    train = parse_rows(train_rows, dimensions, "train_rows")
+    held_out = parse_rows(eval_rows, dimensions, "eval_rows")
+    if not train:
+        raise ValueError("train_rows is empty")
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+
+    backbone_model = AutoModel.from_pretrained(backbone, dtype=torch.float32)
+    pooling = pooling or default_pooling(backbone_model.config)
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(backbone), pooling)
+    config = RewardConfig(tuple(dimensions), pooling, max_length, str(backbone))
+    model = RewardModel(RewardHeads(backbone_model, len(dimensions), pooling), tokenizer, config)
+    model.network.train()
+
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total_steps = max(1, math.ceil(epochs * steps_per_epoch))
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
+    optimizer = torch.optim.AdamW(model.network.parameters(), lr=learning_rate)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_FRACTION * total_steps), total_steps)
+    writer = _summary_writer(log_dir)
+
+    losses: list[float] = []
+    batches: list[list[Pair | Rated]] = []
+    started = time.perf_counter()
+    for step in tqdm(range(total_steps), desc="reward model", disable=not progress):
+        if not batches:
+            batches = _epoch_batches(train, batch_size, rng)
+        batch = batches.pop()
+        loss = _batch_loss(model, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.network.parameters(), MAX_GRAD_NORM)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        if writer is not None:
+            writer.add_scalar("train/loss", losses[-1], step + 1)
+            writer.add_scalar("train/lr", schedule.get_last_lr()[0], step + 1)
+    seconds = time.perf_counter() - started
+
+    tail = losses[-max(1, len(losses) // 10) :]
+    metrics = {
+        "train/loss": sum(tail) / len(tail),
+        "train/steps": float(total_steps),
+        "train/seconds": seconds,
+        "train/examples": float(len(train)),
+        **evaluate(model, held_out, batch_size=max(batch_size, 32)),
+    }
+    model.save(output_dir)
+    if writer is not None:
+        for key, value in metrics.items():
+            writer.add_scalar(key, value, total_steps)
+        writer.close()
+    return metrics
+
+
+def _summary_writer(log_dir: str | Path | None) -> Any:
+    if log_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(log_dir))
