@@ -12,7 +12,17 @@ from align.errors import AlignError
 from align.runner import StageOutcome
 
 ADAPTER_KINDS = ("sft", "dpo", "grpo")
-HEADLINE_METRICS = ("loss_first", "loss_last", "eval_loss", "truncated_rows", "pairs", "pass_rate")
+HEADLINE_METRICS = (
+    "loss_first",
+    "loss_last",
+    "eval_loss",
+    "truncated_rows",
+    "pairs",
+    "pass_rate",
+    "accuracy/mean",
+    "correctness_first_half",
+    "correctness_second_half",
+)
 
 
 def print_summary(recipe: Recipe, run_dir: Path, outcomes: list[StageOutcome]) -> None:
