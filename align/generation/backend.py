@@ -127,14 +127,19 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def make_sampler(
-    backend: BackendName, base_model: str, precision: str, adapter: Path | None = None, lora_rank: int = 16
-) -> Sampler:
+def resolve_backend(backend: BackendName) -> Literal["hf", "vllm"]:
+    """The backend that will actually sample: 'auto' is vLLM when installed, HF generate otherwise."""
     if backend == "vllm" and not vllm_available():
         raise AlignError(
             "backend: 'vllm' was asked for but the vllm package is not installed (pip install align[vllm])"
         )
-    if backend == "vllm" or (backend == "auto" and vllm_available()):
+    return "vllm" if backend == "vllm" or (backend == "auto" and vllm_available()) else "hf"
+
+
+def make_sampler(
+    backend: BackendName, base_model: str, precision: str, adapter: Path | None = None, lora_rank: int = 16
+) -> Sampler:
+    if resolve_backend(backend) == "vllm":
         log.info("sampling with vLLM")
         return VLLMSampler(base_model, precision, adapter, max_lora_rank=max(16, lora_rank))
     log.info("sampling with HF generate (vLLM not installed)" if backend == "auto" else "sampling with HF generate")

@@ -18,7 +18,7 @@ from align.config.schema import GRPOStage
 from align.context import StageContext, resolve_precision
 from align.data import load_prompts
 from align.errors import AlignError
-from align.generation.backend import Sampler, VLLMSampler, make_sampler
+from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve_backend
 from align.grpo.completions import CompletionsLog, RecordingReward
 from align.grpo.rewards import build_rewards, weighted_total
 from align.grpo.selection import select_by_variance
@@ -123,7 +123,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     functions, weights = build_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None)
     init = ctx.artifact(stage.init)
     precision = resolve_precision(stage.precision)
-    sampler = make_sampler(stage.backend, ctx.base_model, precision, adapter=init, lora_rank=ctx.recipe.lora.r)
+    vllm_rollouts = resolve_backend(stage.backend) == "vllm"
+    # With HF rollouts TRL generates with the training model itself, so a sampling copy is needed only to
+    # score candidate prompts; loading it otherwise would cost a whole model load for nothing.
+    sampler = None
+    if vllm_rollouts or stage.prompt_selection.enabled:
+        sampler = make_sampler(stage.backend, ctx.base_model, precision, adapter=init, lora_rank=ctx.recipe.lora.r)
 
     selection_stats: dict[str, Any] = {}
     if stage.prompt_selection.enabled:
@@ -133,7 +138,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     sync_times: list[float] = []
     rollout = vllm_rollout(sampler, stage, ctx, sync_times) if isinstance(sampler, VLLMSampler) else None
     if rollout is None:
-        del sampler  # TRL generates with the training model itself; free the sampling copy
+        sampler = None  # free the sampling copy before the training model loads
 
     tokenizer = load_tokenizer(ctx.base_model)
     model = load_policy(ctx.base_model, precision, adapter=init, trainable=True)
