@@ -18,9 +18,12 @@ from align.stages.training import loss_metrics, save_log_history, trainer_kwargs
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
 
-def mean_of(log_history: list[dict[str, Any]], key: str) -> float | None:
-    values = [entry[key] for entry in log_history if key in entry]
-    return float(sum(values) / len(values)) if values else None
+def logged(log_history: list[dict[str, Any]], key: str) -> list[float]:
+    return [float(entry[key]) for entry in log_history if key in entry]
+
+
+def mean_of(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -48,17 +51,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
     tokenizer.save_pretrained(str(ctx.stage_dir))
     save_log_history(trainer, ctx)
     history = trainer.state.log_history
+    accuracies, margins = logged(history, "rewards/accuracies"), logged(history, "rewards/margins")
     ctx.notes["reference"] = f"frozen copy of the '{stage.init}' adapter ({init})"
     return {
         **loss_metrics(history),
         "pairs": len(rows),
         "steps": trainer.state.global_step,
-        "reward_accuracy_first": next((e["rewards/accuracies"] for e in history if "rewards/accuracies" in e), None),
-        "reward_accuracy_last": next(
-            (e["rewards/accuracies"] for e in reversed(history) if "rewards/accuracies" in e), None
-        ),
-        "reward_accuracy_mean": mean_of(history, "rewards/accuracies"),
-        "reward_margin_mean": mean_of(history, "rewards/margins"),
-        "reward_margin_last": next((e["rewards/margins"] for e in reversed(history) if "rewards/margins" in e), None),
+        "reward_accuracy_first": accuracies[0] if accuracies else None,
+        "reward_accuracy_last": accuracies[-1] if accuracies else None,
+        "reward_accuracy_mean": mean_of(accuracies),
+        "reward_margin_mean": mean_of(margins),
+        "reward_margin_last": margins[-1] if margins else None,
         "init_artifact": str(init),
     }
