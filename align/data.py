@@ -6,13 +6,13 @@ Everything is normalised to conversational prompt/completion (`prompt` = list of
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from align.config.paths import looks_local
 from align.config.schema import DataSpec
 from align.errors import AlignError, first_line
+from reward.jsonl import JsonlError, read_jsonl
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -22,7 +22,10 @@ def load_rows(spec: DataSpec) -> list[dict[str, Any]]:
     """Raw rows as dicts. jsonl is read by hand: `Dataset.from_list` would drop keys absent from the first row."""
     path = Path(spec.path)
     if path.is_file() and path.suffix == ".jsonl":
-        rows = _read_jsonl(path)
+        try:
+            rows = read_jsonl(path)
+        except JsonlError as err:
+            raise AlignError(str(err)) from None
     elif path.exists():
         rows = _load_with_datasets(path).to_list()
     elif spec.path.startswith(HUMANEVAL_PREFIX):
@@ -62,22 +65,6 @@ def humaneval_rows(split: str) -> list[dict[str, Any]]:
         }
         for p in problems
     ]
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise AlignError(f"{path}:{number}: invalid JSON: {err.msg}") from None
-            if not isinstance(row, dict):
-                raise AlignError(f"{path}:{number}: expected a JSON object per line")
-            rows.append(row)
-    return rows
 
 
 def _load_with_datasets(path: Path) -> Dataset:

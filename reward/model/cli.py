@@ -42,22 +42,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
+    from reward.jsonl import JsonlError, read_jsonl
+
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{path} line {number}: invalid JSON ({err.msg})") from err
-        if not isinstance(row, dict):
-            raise UsageError(f"{path} line {number}: expected a JSON object")
+    try:
+        rows = read_jsonl(path)
+    except JsonlError as err:
+        raise UsageError(str(err)) from None
+    for number, row in enumerate(rows, start=1):
         for key in ("prompt", "completion"):
             if not isinstance(row.get(key), str):
-                raise UsageError(f"{path} line {number}: missing string key {key!r}")
-        rows.append(row)
+                raise UsageError(f"{path} row {number}: missing string key {key!r}")
     return rows
 
 

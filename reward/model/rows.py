@@ -9,11 +9,12 @@ Two row shapes (extra keys are ignored):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from reward.jsonl import read_jsonl
 
 Rows = Iterable[Mapping[str, Any]] | str | Path
 
@@ -31,19 +32,6 @@ class Rated:
     prompt: str
     completion: str
     ratings: dict[int, float]  # dimension index -> rating in [0, 1]
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} line {number}: invalid JSON ({err.msg})") from err
-    return rows
 
 
 def _text(row: Mapping[str, Any], key: str, where: str) -> str:

@@ -12,15 +12,23 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 from reward.model.artifact import HEADS_FILE, RewardConfig
 from reward.model.encode import encode, prepare_tokenizer
 from reward.model.heads import RewardHeads
+from reward.model.likelihood import LikelihoodScorer
 
 
 class RewardModel:
     """The network, its tokenizer and its config, with batched scoring."""
 
-    def __init__(self, network: RewardHeads, tokenizer: PreTrainedTokenizerBase, config: RewardConfig) -> None:
+    def __init__(
+        self,
+        network: RewardHeads,
+        tokenizer: PreTrainedTokenizerBase,
+        config: RewardConfig,
+        likelihood: LikelihoodScorer | None = None,
+    ) -> None:
         self.network = network
         self.tokenizer = prepare_tokenizer(tokenizer, config.pooling)
         self.config = config
+        self.likelihood = likelihood
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -34,7 +42,10 @@ class RewardModel:
         backbone = AutoModel.from_pretrained(path, dtype=torch.float32)
         network = RewardHeads(backbone, len(config.dimensions), config.pooling)
         network.heads.load_state_dict(load_file(path / HEADS_FILE))
-        return cls(network.to(device).eval(), AutoTokenizer.from_pretrained(path), config)
+        likelihood = None
+        if config.likelihood is not None:
+            likelihood = LikelihoodScorer.load(config.likelihood.model, config.max_length, device)
+        return cls(network.to(device).eval(), AutoTokenizer.from_pretrained(path), config, likelihood)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -66,6 +77,11 @@ class RewardModel:
             ).to(device)
             out[rows] = self.network(**batch).float().cpu()
         self.network.train(was_training)
+        spec = self.config.likelihood
+        if spec is not None and self.likelihood is not None:
+            logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
+            for name in spec.dimensions:
+                out[:, self.dimensions.index(name)] = spec.scale * (logprob - spec.offset)
         return out
 
     def score(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16) -> list[dict[str, float]]:

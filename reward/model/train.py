@@ -6,6 +6,7 @@ it (both sides of each pair plus the rated responses).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -21,6 +22,7 @@ from reward.dimensions import DIMENSIONS
 from reward.model.artifact import Pooling, RewardConfig
 from reward.model.encode import encode, prepare_tokenizer
 from reward.model.heads import RewardHeads, default_pooling
+from reward.model.likelihood import LikelihoodScorer, calibrate
 from reward.model.loss import bradley_terry_loss, ratings_loss
 from reward.model.rows import Pair, Rated, Rows, parse_rows
 from reward.model.score import RewardModel
@@ -110,19 +112,26 @@ def train_reward_model(
     log_dir: str | Path | None = None,
     dimensions: Sequence[str] = DIMENSIONS,
     pooling: Pooling | None = None,
+    likelihood_model: str | None = None,
+    likelihood_dimensions: Sequence[str] = (),
 ) -> dict[str, float]:
     """Fine-tune `backbone` with one score head per dimension, save it to `output_dir`, return metrics.
 
     Rows are dicts or JSONL paths (see `reward.model.rows`). `epochs` may be fractional; `max_steps`, if
     given, caps the optimiser steps. `pooling` defaults to mean for encoders, last token for decoders.
+    With `likelihood_model`, the `likelihood_dimensions` are scored by that causal LM's belief in the response
+    (reward.model.likelihood), calibrated on their training pairs, instead of by their heads.
     Metrics: `accuracy/<dimension>` (held-out pairwise accuracy, for dimensions with eval pairs),
     `accuracy/mean`, `eval/loss`, `eval_pairs/<dimension>`, `train/loss` (mean over the last 10% of
-    steps), `train/steps`, `train/seconds`, `train/examples`.
+    steps), `train/steps`, `train/seconds`, `train/examples`, and `likelihood/*` when it is used.
     """
     train = parse_rows(train_rows, dimensions, "train_rows")
     held_out = parse_rows(eval_rows, dimensions, "eval_rows")
     if not train:
         raise ValueError("train_rows is empty")
+    unknown = [name for name in likelihood_dimensions if name not in dimensions]
+    if likelihood_model and unknown:
+        raise ValueError(f"likelihood: unknown dimension {unknown[0]!r}; known: {', '.join(dimensions)}")
     torch.manual_seed(seed)
     rng = random.Random(seed)
 
@@ -166,8 +175,17 @@ def train_reward_model(
         "train/steps": float(total_steps),
         "train/seconds": seconds,
         "train/examples": float(len(train)),
-        **evaluate(model, held_out, batch_size=max(batch_size, 32)),
     }
+    if likelihood_model and likelihood_dimensions:
+        device = model.network.heads.weight.device
+        model.likelihood = LikelihoodScorer.load(str(likelihood_model), max_length, device)
+        pairs = [r for r in train if isinstance(r, Pair)]
+        spec, calibration = calibrate(
+            model.likelihood, str(likelihood_model), pairs, likelihood_dimensions, dimensions, seed
+        )
+        model.config = dataclasses.replace(model.config, likelihood=spec)
+        metrics |= calibration
+    metrics |= evaluate(model, held_out, batch_size=max(batch_size, 32))
     model.save(output_dir)
     if writer is not None:
         for key, value in metrics.items():

@@ -66,8 +66,8 @@ def missing_key(path: Path) -> Path:
     ("make_input", "model", "extra", "expected"),
     [
         (lambda tmp: tmp / "absent.jsonl", None, [], "absent.jsonl: no such file"),
-        (lambda tmp: bad_json(tmp / "bad.jsonl"), None, [], "bad.jsonl line 2: invalid JSON"),
-        (lambda tmp: missing_key(tmp / "rows.jsonl"), None, [], "rows.jsonl line 2: missing string key 'completion'"),
+        (lambda tmp: bad_json(tmp / "bad.jsonl"), None, [], "bad.jsonl:2: invalid JSON"),
+        (lambda tmp: missing_key(tmp / "rows.jsonl"), None, [], "rows.jsonl row 2: missing string key 'completion'"),
         (None, "missing", [], "no such folder"),
         (None, "plain", [], "not a reward model"),
         (None, None, ["--weights", "politeness=1"], "'politeness=1' is not dimension=weight"),

@@ -13,6 +13,7 @@ from types import ModuleType
 import pytest
 
 from reward.dimensions import DIMENSIONS
+from reward.jsonl import read_jsonl
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "reward"
 
@@ -24,10 +25,6 @@ def load_script(name: str) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up while the script is executing
     spec.loader.exec_module(module)
     return module
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,11 @@ BAD_RECIPES = [
         {"stages": [sft(name="has space")]},
         "stages.has space.name: String should match pattern",
     ),
+    (
+        "unknown likelihood dimension",
+        {"stages": [{"name": "rm", "kind": "reward", "data": "chat.jsonl", "likelihood": ["honesty"]}]},
+        "stages.rm.likelihood: unknown dimension 'honesty'",
+    ),
 ]
 
 

@@ -1,0 +1,130 @@
+"""Dimensions scored by what a causal LM believes: the mean log-probability it gives the response's tokens.
+
+A 22M-parameter sentence encoder has not read enough to know that Augustus became emperor in 27 BC and not
+AD 300, so no head on top of it learns truthfulness from a few hundred pairs (held-out accuracy 0.54). A
+language model has read it: SmolLM2-135M-Instruct's mean token log-probability prefers the true response on
+77 of the 90 held-out truthfulness pairs, untrained. The score is `scale * (mean_logprob - offset)`: `scale`
+fitted by one-parameter Bradley–Terry on the training pairs, so the score lives on the same logit scale as
+the trained heads, and `offset` centring the training responses on 0.
+
+Like a PEFT adapter's `base_model_name_or_path`, the config names the LM (a folder or hub name) instead of
+copying it: a 7B policy would otherwise be duplicated into every reward artifact.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import torch
+from torch.nn import functional
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from reward.model.artifact import LikelihoodConfig
+from reward.model.rows import Pair
+
+
+class LikelihoodScorer:
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    @classmethod
+    def load(cls, location: str, max_length: int, device: str | torch.device = "cpu") -> LikelihoodScorer:
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32).to(device)
+        return cls(model, AutoTokenizer.from_pretrained(location), max_length)
+
+    def _prefix(self, prompt: str) -> list[int]:
+        if self.tokenizer.chat_template:
+            text = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        else:
+            text = f"{prompt}\n\n"
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _rows(self, prompts: Sequence[str], responses: Sequence[str]) -> list[tuple[list[int], int]]:
+        """(token ids, index of the first response token); long prompts lose their start, never the response."""
+        rows = []
+        for prompt, response in zip(prompts, responses, strict=True):
+            prefix = self._prefix(prompt)
+            body = self.tokenizer(response, add_special_tokens=False)["input_ids"][: self.max_length - 1] or [
+                self.tokenizer.eos_token_id
+            ]
+            prefix = prefix[-(self.max_length - len(body)) :]
+            rows.append((prefix + body, len(prefix)))
+        return rows
+
+    @torch.no_grad()
+    def mean_logprob(self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 16) -> torch.Tensor:
+        """Mean log p(token | everything before it) over each response's tokens, given its prompt."""
+        rows = self._rows(prompts, responses)
+        device = next(self.model.parameters()).device
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        out = torch.empty(len(rows))
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(rows[i][0]) for i in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            scored = torch.zeros(len(chunk), width, dtype=torch.bool)
+            for j, i in enumerate(chunk):
+                tokens, first = rows[i]
+                ids[j, : len(tokens)] = torch.tensor(tokens)
+                scored[j, first : len(tokens)] = True
+            attention = (torch.arange(width) < torch.tensor([len(rows[i][0]) for i in chunk])[:, None]).long()
+            logits = self.model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits.float().cpu()
+            # Position t predicts token t + 1.
+            token_logprobs = functional.log_softmax(logits[:, :-1], -1).gather(2, ids[:, 1:, None]).squeeze(2)
+            mask = scored[:, 1:].float()
+            out[chunk] = (token_logprobs * mask).sum(1) / mask.sum(1)
+        return out
+
+
+def fit_scale(chosen: torch.Tensor, rejected: torch.Tensor, steps: int = 200) -> float:
+    """The a ≥ 0 minimising mean -log σ(a · (chosen - rejected)): Bradley–Terry with one parameter."""
+    margin = (chosen - rejected).double()
+    log_a = torch.zeros((), dtype=torch.double, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_a], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = -functional.logsigmoid(log_a.exp() * margin).mean()
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    # Pairs the LM separates perfectly would push a to infinity.
+    return float(log_a.detach().exp().clamp(max=1e4))
+
+
+CALIBRATION_PAIRS = 128  # enough to fit one scale parameter; each pair costs two LM forward passes
+
+
+def calibrate(
+    scorer: LikelihoodScorer,
+    location: str,
+    pairs: Sequence[Pair],
+    names: Sequence[str],
+    dimensions: Sequence[str],
+    seed: int,
+) -> tuple[LikelihoodConfig, dict[str, float]]:
+    """Fit scale and offset on (a sample of) the training pairs labelled with `names`."""
+    wanted = {dimensions.index(name) for name in names}
+    labelled = [p for p in pairs if p.dimension in wanted]
+    if not labelled:
+        raise ValueError(f"likelihood: no training pairs labelled {', '.join(names)} to calibrate on")
+    sample = random.Random(seed).sample(labelled, min(len(labelled), CALIBRATION_PAIRS))
+    logprob = scorer.mean_logprob(
+        [p.prompt for p in sample] * 2, [p.chosen for p in sample] + [p.rejected for p in sample]
+    )
+    chosen, rejected = logprob[: len(sample)], logprob[len(sample) :]
+    scale = fit_scale(chosen, rejected)
+    config = LikelihoodConfig(location, tuple(names), scale, float(logprob.mean()))
+    metrics = {
+        "likelihood/train_accuracy": (chosen > rejected).float().mean().item(),
+        "likelihood/scale": scale,
+        "likelihood/pairs": float(len(sample)),
+    }
+    return config, metrics

@@ -1,0 +1,114 @@
+"""Dimensions scored by a causal LM's mean token log-probability: the maths, the artifact, the real model's quality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch.nn import functional
+
+from reward.dimensions import DIMENSIONS
+from reward.jsonl import read_jsonl
+from reward.model import RewardModel
+from reward.model.likelihood import LikelihoodScorer, fit_scale
+from reward.model.train import train_reward_model
+
+EVAL = Path(__file__).resolve().parents[2] / "data" / "reward" / "eval.jsonl"
+
+
+def test_fit_scale_minimises_the_bradley_terry_loss() -> None:
+    torch.manual_seed(0)
+    margin = torch.randn(200) + 0.5  # mostly, not always, positive
+    scale = fit_scale(margin, torch.zeros(200))
+
+    def loss(a: float) -> float:
+        return -functional.logsigmoid(a * margin).mean().item()
+
+    assert scale > 0
+    assert loss(scale) <= min(loss(0.8 * scale), loss(1.25 * scale), loss(0.0))
+
+
+def test_mean_logprob_is_the_mean_over_response_tokens_whatever_the_batch(tiny_model: str) -> None:
+    scorer = LikelihoodScorer.load(tiny_model, max_length=64)
+    prompts = ["What is 2 + 2?", "Name a colour, please, any colour you like."]
+    responses = ["4", "Blue is a colour, and so is a deep shade of green."]
+    batched = scorer.mean_logprob(prompts, responses, batch_size=2)
+    alone = torch.cat([scorer.mean_logprob([p], [r], batch_size=1) for p, r in zip(prompts, responses, strict=True)])
+    assert torch.allclose(batched, alone, atol=1e-4)  # padding changes nothing
+
+    prefix = scorer._prefix(prompts[1])
+    body = scorer.tokenizer(responses[1], add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prefix + body])
+    with torch.no_grad():
+        logits = scorer.model(input_ids=ids).logits[0]
+    by_hand = functional.log_softmax(logits[len(prefix) - 1 : -1], -1).gather(1, torch.tensor(body)[:, None]).mean()
+    assert batched[1].item() == pytest.approx(by_hand.item(), abs=1e-4)
+
+
+def test_likelihood_dimension_replaces_its_head_and_survives_save_and_load(
+    tiny_bert_path: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    train = [
+        {"prompt": f"What is {n} + 1?", "chosen": f"{n + 1}", "rejected": f"{n + 7} apples", "dimension": d}
+        for n in range(4)
+        for d in ("truthfulness", "relevance")
+    ]
+    metrics = train_reward_model(
+        tiny_bert_path,
+        train,
+        train,
+        output_dir=tmp_path,
+        learning_rate=1e-3,
+        epochs=1,
+        batch_size=8,
+        max_length=32,
+        seed=0,
+        max_steps=1,
+        progress=False,
+        likelihood_model=tiny_model,
+        likelihood_dimensions=["truthfulness"],
+    )
+    assert metrics["likelihood/pairs"] == 4 and metrics["likelihood/scale"] > 0
+    saved = json.loads((tmp_path / "reward_config.json").read_text())["likelihood"]
+    assert saved["model"] == tiny_model and saved["dimensions"] == ["truthfulness"]
+
+    model = RewardModel.load(tmp_path)
+    prompts, completions = ["What is 3 + 1?", "What is 5 + 1?"], ["4", "a duck"]
+    scores = model.score_tensor(prompts, completions)
+    logprob = LikelihoodScorer.load(tiny_model, max_length=32).mean_logprob(prompts, completions)
+    expected = saved["scale"] * (logprob - saved["offset"])
+    assert torch.allclose(scores[:, DIMENSIONS.index("truthfulness")], expected, atol=1e-4)
+    heads = model.network(**model.tokenizer(prompts, completions, padding=True, return_tensors="pt"))
+    relevance = DIMENSIONS.index("relevance")
+    assert torch.allclose(scores[:, relevance], heads[:, relevance].detach(), atol=1e-5)
+
+
+def test_unknown_likelihood_dimension_is_refused_before_training(tiny_bert_path: Path, tmp_path: Path) -> None:
+    row = {"prompt": "p", "chosen": "a", "rejected": "b", "dimension": "relevance"}
+    with pytest.raises(ValueError, match="likelihood: unknown dimension 'honesty'"):
+        train_reward_model(
+            tiny_bert_path,
+            [row],
+            [],
+            output_dir=tmp_path,
+            learning_rate=1e-3,
+            epochs=1,
+            batch_size=1,
+            max_length=16,
+            seed=0,
+            likelihood_model="unused",
+            likelihood_dimensions=["honesty"],
+        )
+
+
+def test_the_default_model_knows_which_answer_is_true(builtin_model: str) -> None:
+    """The reason truthfulness is scored this way: on the held-out pairs, untrained, the LM prefers the truth."""
+    pairs = [r for r in read_jsonl(EVAL) if r["dimension"] == "truthfulness"]
+    scorer = LikelihoodScorer.load(builtin_model, max_length=256)
+    prompts = [p["prompt"] for p in pairs]
+    chosen = scorer.mean_logprob(prompts, [p["chosen"] for p in pairs])
+    rejected = scorer.mean_logprob(prompts, [p["rejected"] for p in pairs])
+    assert len(pairs) >= 80
+    assert (chosen > rejected).float().mean().item() >= 0.85
