@@ -81,9 +81,10 @@ class BatchScorer:
     enough for six heads to share one forward pass; a new batch replaces it.
     """
 
-    def __init__(self, model: RewardModel, batch_size: int = 16) -> None:
+    def __init__(self, model: RewardModel, batch_size: int = 16, dimensions: Sequence[str] | None = None) -> None:
         self.model = model
         self.batch_size = batch_size
+        self.dimensions = dimensions  # the heads in use; None = all
         self.forward_passes = 0  # batches actually run through the model, for tests and logging
         self._key: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._scores: list[dict[str, float]] = []
@@ -91,7 +92,9 @@ class BatchScorer:
     def scores(self, prompts: Sequence[str], completions: Sequence[str]) -> list[dict[str, float]]:
         key = (tuple(prompts), tuple(completions))
         if key != self._key:
-            self._scores = self.model.score(list(prompts), list(completions), batch_size=self.batch_size)
+            self._scores = self.model.score(
+                list(prompts), list(completions), batch_size=self.batch_size, dimensions=self.dimensions
+            )
             self._key = key
             self.forward_passes += 1
         return self._scores
@@ -127,7 +130,7 @@ def model_dimensions(
         from reward.model.score import RewardModel
 
         model = RewardModel.load(model, device=device)
-    scorer = BatchScorer(model, batch_size=batch_size)
+    scorer = BatchScorer(model, batch_size=batch_size, dimensions=names)
     return [ModelDimension(name, scorer) for name in (names or model.dimensions)]
 
 

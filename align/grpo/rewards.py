@@ -35,7 +35,9 @@ def build_rewards(stage: GRPOStage, reward_artifact: Path | None) -> tuple[list[
     """Reward callables in recipe order and their weights (TRL `reward_weights`)."""
     heads: dict[str, Dimension] = {}
     if reward_artifact is not None and any(s.source == "model" for s in stage.rewards.values()):
-        heads = {d.name: d for d in model_dimensions(reward_artifact)}
+        # Only the heads in use: a likelihood dimension nobody asked for would cost an LM pass per batch.
+        in_use = [name for name, spec in stage.rewards.items() if spec.source == "model"]
+        heads = {d.name: d for d in model_dimensions(reward_artifact, names=in_use)}
     functions: list[Dimension] = []
     for name, spec in stage.rewards.items():
         if spec.source == "verifier":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import torch
@@ -57,8 +57,16 @@ class RewardModel:
         self.config.write(path)
 
     @torch.no_grad()
-    def score_tensor(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16) -> torch.Tensor:
-        """(rows, heads) scores. Rows are batched by length, so little compute goes to padding."""
+    def score_tensor(
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        batch_size: int = 16,
+        dimensions: Collection[str] | None = None,
+    ) -> torch.Tensor:
+        """(rows, heads) scores; with `dimensions`, only those columns are guaranteed (the LM behind a likelihood
+        dimension is a far bigger forward pass than the encoder, so it runs only when one is asked for).
+        Rows are batched by length, so little compute goes to padding."""
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
         was_training = self.network.training
@@ -78,13 +86,22 @@ class RewardModel:
             out[rows] = self.network(**batch).float().cpu()
         self.network.train(was_training)
         spec = self.config.likelihood
-        if spec is not None and self.likelihood is not None:
+        wanted = spec is not None and (dimensions is None or not set(dimensions).isdisjoint(spec.dimensions))
+        if spec is not None and self.likelihood is not None and wanted:
             logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
             for name in spec.dimensions:
                 out[:, self.dimensions.index(name)] = spec.scale * (logprob - spec.offset)
         return out
 
-    def score(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16) -> list[dict[str, float]]:
-        """One {dimension: score} dict per row; scores are unbounded logits, higher is better."""
-        scores = self.score_tensor(prompts, completions, batch_size)
-        return [dict(zip(self.dimensions, row, strict=True)) for row in scores.tolist()]
+    def score(
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        batch_size: int = 16,
+        dimensions: Collection[str] | None = None,
+    ) -> list[dict[str, float]]:
+        """One {dimension: score} dict per row (only `dimensions`, when given); unbounded logits, higher is better."""
+        names = list(dimensions) if dimensions is not None else list(self.dimensions)
+        scores = self.score_tensor(prompts, completions, batch_size, names)
+        columns = [self.dimensions.index(name) for name in names]
+        return [dict(zip(names, (row[c] for c in columns), strict=True)) for row in scores.tolist()]
