@@ -64,8 +64,8 @@ class RewardModel:
         batch_size: int = 16,
         dimensions: Collection[str] | None = None,
     ) -> torch.Tensor:
-        """(rows, heads) scores; with `dimensions`, only those columns are guaranteed (the LM behind a likelihood
-        dimension is a far bigger forward pass than the encoder, so it runs only when one is asked for).
+        """(rows, heads) scores. With `dimensions` naming no likelihood dimension, those columns are NaN: the LM
+        behind them is a far bigger forward pass than the encoder, so it runs only when one is asked for.
         Rows are batched by length, so little compute goes to padding."""
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
@@ -86,11 +86,14 @@ class RewardModel:
             out[rows] = self.network(**batch).float().cpu()
         self.network.train(was_training)
         spec = self.config.likelihood
-        wanted = spec is not None and (dimensions is None or not set(dimensions).isdisjoint(spec.dimensions))
-        if spec is not None and self.likelihood is not None and wanted:
+        if spec is None or self.likelihood is None:
+            return out
+        columns = [self.dimensions.index(name) for name in spec.dimensions]
+        if dimensions is None or not set(dimensions).isdisjoint(spec.dimensions):
             logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
-            for name in spec.dimensions:
-                out[:, self.dimensions.index(name)] = spec.scale * (logprob - spec.offset)
+            out[:, columns] = (spec.scale * (logprob - spec.offset))[:, None]
+        else:
+            out[:, columns] = float("nan")  # not computed: a head's score there would be silently wrong
         return out
 
     def score(

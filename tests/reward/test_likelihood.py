@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,8 @@ def test_likelihood_dimension_replaces_its_head_and_survives_save_and_load(
         likelihood_dimensions=["truthfulness"],
     )
     assert metrics["likelihood/pairs"] == 4 and metrics["likelihood/scale"] > 0
+    # Held-out texts the LM was not asked to score must not leak NaN into the metrics.
+    assert math.isfinite(metrics["eval/loss"]) and math.isfinite(metrics["accuracy/truthfulness"])
     saved = json.loads((tmp_path / "reward_config.json").read_text())["likelihood"]
     assert saved["model"] == tiny_model and saved["dimensions"] == ["truthfulness"]
 
