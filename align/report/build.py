@@ -27,7 +27,7 @@ def build_report(run_dir: Path) -> Path:
     if not is_run_dir(run_dir):
         raise AlignError(f"{run_dir}: not a run folder (no stage folders with a manifest.json inside)")
     stages = stage_folders(run_dir)
-    results = _read_eval(run_dir / EVAL_FILE)
+    results = _in_stage_order(_read_eval(run_dir / EVAL_FILE), stages)
     # Plots of stages that no longer exist would linger otherwise; the folder is the report's alone.
     for old in (run_dir / PLOTS).glob("*.png"):
         old.unlink()
@@ -52,3 +52,13 @@ def _read_eval(path: Path) -> dict | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("models"), dict) else None
+
+
+def _in_stage_order(results: dict | None, stages: list) -> dict | None:
+    """eval.json keeps models in key order; tables and plots read left to right as the chain ran."""
+    if results is None:
+        return None
+    order = ["base", *(stage.name for stage in stages)]
+    models = results["models"]
+    ranked = sorted(models, key=lambda name: order.index(name) if name in order else len(order))
+    return {**results, "models": {name: models[name] for name in ranked}}

@@ -6,9 +6,11 @@ Levels were chosen by measuring SmolLM2-135M-Instruct (data/math/measure.py, num
 each is a kind of problem it solves sometimes (greedy 20-70%), so sampled answers mix right and wrong.
 Two-digit sums with carries and a+b-c chains were measured too and left out: it almost never solves them.
 
-A problem's *key* is its operation and operands ("7+5"). Eval keys never occur in sft or prompts, in any
-wording, so eval measures facts the model was not trained on. sft and prompts may share keys (both are
-training data) but never a prompt text.
+A problem's *key* is its operation and operands ("7+5"). The keys of each level are split three ways:
+eval, prompts and sft never share a key, in any wording. Eval measures facts the model was not trained on;
+prompts (the RL stages' data) are problems SFT did not show, so the SFT policy fails some of them the way it
+fails eval, and DPO pairs and GRPO groups carry signal. With shared keys SFT memorised the RL prompts: it
+passed 87 % of its samples there, and 76 of 100 level-3/4 prompts gave no pair.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pathlib import Path
 SEED = 20241219  # arbitrary; fixed so the files are reproducible
 INSTRUCTION = "Put the final answer in \\boxed{}."
 EVAL_PER_LEVEL = 25
-PROMPTS_PER_LEVEL = 50
-SFT_PER_LEVEL = 120
+# After SFT, sampled answers to unseen level-1/2 problems are right 99 % / 96 % of the time (measure.py, k=4),
+# so those prompts rarely yield a pair; the RL prompts weigh the levels SFT leaves unreliable.
+PROMPTS_PER_LEVEL = {1: 20, 2: 20, 3: 60, 4: 60}
+SFT_PER_LEVEL = 80
 
 NAMES = ("Tom", "Mia", "Sam", "Ava", "Leo", "Zoe", "Ben", "Lily", "Max", "Emma", "Noah", "Ruby")
 ITEMS = ("apples", "pencils", "stickers", "marbles", "books", "cookies", "cards", "shells", "coins", "toys")
@@ -144,12 +148,11 @@ def build() -> dict[str, list[dict]]:
         keys = list(level.keys)
         rng.shuffle(keys)
         eval_keys, train_keys = keys[:EVAL_PER_LEVEL], keys[EVAL_PER_LEVEL:]
+        half = len(train_keys) // 2
         held_out = _draw(level, eval_keys, EVAL_PER_LEVEL, rng, seen)
-        prompts = _draw(level, train_keys, PROMPTS_PER_LEVEL, rng, seen)
-        # Continue the key cycle where prompts stopped, so sft starts with keys prompts did not use.
-        start = PROMPTS_PER_LEVEL % len(train_keys)
-        sft = _draw(level, train_keys[start:] + train_keys[:start], SFT_PER_LEVEL, rng, seen)
-        check_held_out(level.number, held_out, prompts + sft)
+        prompts = _draw(level, train_keys[:half], PROMPTS_PER_LEVEL[level.number], rng, seen)
+        sft = _draw(level, train_keys[half:], SFT_PER_LEVEL, rng, seen)
+        check_keys_disjoint(level.number, {"eval": held_out, "prompts": prompts, "sft": sft})
         splits["eval"] += [{"prompt": _prompt(p), "answer": str(p.answer), "level": level.number} for p in held_out]
         splits["prompts"] += [{"prompt": _prompt(p), "answer": str(p.answer), "level": level.number} for p in prompts]
         splits["sft"] += [{"prompt": _prompt(p), "completion": _completion(p)} for p in sft]
@@ -159,11 +162,15 @@ def build() -> dict[str, list[dict]]:
     return splits
 
 
-def check_held_out(level: int, held_out: list[Problem], training: list[Problem]) -> None:
-    """Fail if a problem key (operation and operands) of eval also occurs in training data, in any wording."""
-    overlap = {p.key for p in held_out} & {p.key for p in training}
-    if overlap:
-        raise AssertionError(f"level {level}: eval keys also in training data: {sorted(overlap)}")
+def check_keys_disjoint(level: int, splits: dict[str, list[Problem]]) -> None:
+    """Fail if a problem key (operation and operands) occurs in two splits, in any wording."""
+    keys = {name: {p.key for p in problems} for name, problems in splits.items()}
+    names = sorted(keys)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            overlap = keys[first] & keys[second]
+            if overlap:
+                raise AssertionError(f"level {level}: keys in both {first} and {second}: {sorted(overlap)[:5]}")
 
 
 def check_disjoint(splits: dict[str, list[dict]]) -> None:

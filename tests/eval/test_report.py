@@ -216,3 +216,14 @@ def test_a_stage_folder_is_evaluated_as_its_adapter_on_the_manifest_base_model(
     capsys.readouterr()
     assert eval_main([str(run_dir / "pairs")]) == 2
     assert "a pairs stage has no policy to evaluate" in capsys.readouterr().err
+
+
+def test_models_read_left_to_right_in_the_order_the_chain_ran(full_run: Path):
+    # eval.json is written with sorted keys, so "grpo" comes before "sft" there.
+    results = json.loads((full_run / "eval.json").read_text())
+    grpo = {**results["models"]["sft"], "init": "sft"}
+    results["models"] = {"base": results["models"]["base"], "grpo": grpo, "sft": results["models"]["sft"]}
+    (full_run / "eval.json").write_text(json.dumps(results))
+    text = build_report(full_run).read_text()
+    assert "| metric | base | sft | grpo |" in text
+    assert "| prompt | reference | base | sft | grpo |" in text

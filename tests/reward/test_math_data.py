@@ -39,16 +39,32 @@ def test_prompts_are_disjoint_across_splits() -> None:
             seen[row["prompt"]] = split
 
 
-def test_eval_problems_are_held_out_from_training_by_key() -> None:
+def test_a_key_shared_by_two_splits_is_refused() -> None:
     build = _build_module()
-    with pytest.raises(AssertionError, match="eval keys"):
-        problem = build.Problem("7+5", "What is 7 + 5?", "7 + 5 = 12.", 12)
-        build.check_held_out(1, [problem], [problem])
+    problem = build.Problem("7+5", "What is 7 + 5?", "7 + 5 = 12.", 12)
+    other = build.Problem("7+4", "What is 7 + 4?", "7 + 4 = 11.", 11)
+    build.check_keys_disjoint(1, {"eval": [problem], "prompts": [other], "sft": []})
+    with pytest.raises(AssertionError, match="keys in both eval and sft"):
+        build.check_keys_disjoint(1, {"eval": [problem], "prompts": [other], "sft": [problem]})
+
+
+def test_shipped_splits_share_no_problem_key() -> None:
+    # Bare-expression prompts name their key exactly; half of every split is written that way.
+    owner: dict[str, str] = {}
+    for split in SPLITS:
+        for row in _rows(split):
+            match = re.match(r"What is (\d+) ([-+×]) (\d+)\?", row["prompt"])
+            if match:
+                key = "".join(match.groups())
+                assert owner.setdefault(key, split) == split, f"{key} in {owner[key]} and {split}"
+    assert set(owner.values()) == set(SPLITS)
 
 
 def test_split_sizes_and_levels() -> None:
     assert 300 <= len(_rows("sft")) <= 600
-    assert len(_rows("prompts")) == 200
+    levels = [r["level"] for r in _rows("prompts")]
+    # The RL prompts weigh the levels the SFT policy still gets wrong (3 and 4).
+    assert [levels.count(level) for level in (1, 2, 3, 4)] == [20, 20, 60, 60]
     assert len(_rows("eval")) == 100
     assert {r["level"] for r in _rows("eval")} == {1, 2, 3, 4}
 
