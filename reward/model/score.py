@@ -88,13 +88,26 @@ class RewardModel:
         spec = self.config.likelihood
         if spec is None or self.likelihood is None:
             return out
-        columns = [self.dimensions.index(name) for name in spec.dimensions]
+        columns = self.likelihood_columns
         if dimensions is None or not set(dimensions).isdisjoint(spec.dimensions):
-            logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
-            out[:, columns] = (spec.scale * (logprob - spec.offset))[:, None]
+            out[:, columns] = self.likelihood_scores(prompts, completions, batch_size)[:, None]
         else:
             out[:, columns] = float("nan")  # not computed: a head's score there would be silently wrong
         return out
+
+    @property
+    def likelihood_columns(self) -> list[int]:
+        """Columns of score_tensor that the likelihood LM fills instead of a head."""
+        spec = self.config.likelihood
+        return [] if spec is None else [self.dimensions.index(name) for name in spec.dimensions]
+
+    def likelihood_scores(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int) -> torch.Tensor:
+        """(rows,) calibrated LM scores, the value of every likelihood column: scale * (mean log-prob - offset)."""
+        spec = self.config.likelihood
+        if spec is None or self.likelihood is None:
+            raise ValueError("this reward model scores no dimension by likelihood")
+        logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
+        return spec.scale * (logprob - spec.offset)
 
     def score(
         self,

@@ -80,15 +80,14 @@ def evaluate(model: RewardModel, rows: Sequence[Pair | Rated], batch_size: int) 
     texts = list(dict.fromkeys((p.prompt, t) for p in pairs for t in (p.chosen, p.rejected)))
     row = {text: i for i, text in enumerate(texts)}
     scores = model.score_tensor([t[0] for t in texts], [t[1] for t in texts], batch_size, dimensions=())
-    spec = model.config.likelihood
-    if spec is not None:
+    if model.config.likelihood is not None:
         # The LM scores only the texts of pairs labelled with its dimensions: a fraction of the held-out set.
-        wanted = {model.dimensions.index(name) for name in spec.dimensions}
-        sides = [(p.prompt, text) for p in pairs if p.dimension in wanted for text in (p.chosen, p.rejected)]
+        columns = model.likelihood_columns
+        sides = [(p.prompt, text) for p in pairs if p.dimension in columns for text in (p.chosen, p.rejected)]
         need = list(dict.fromkeys(row[side] for side in sides))
         if need:
-            sub = model.score_tensor([texts[i][0] for i in need], [texts[i][1] for i in need], batch_size)
-            scores[need] = sub
+            values = model.likelihood_scores([texts[i][0] for i in need], [texts[i][1] for i in need], batch_size)
+            scores[torch.tensor(need)[:, None], torch.tensor(columns)] = values[:, None]
     chosen = scores[[row[(p.prompt, p.chosen)] for p in pairs]]
     rejected = scores[[row[(p.prompt, p.rejected)] for p in pairs]]
     dims = torch.tensor([p.dimension for p in pairs])
