@@ -15,6 +15,7 @@ passed 87 % of its samples there, and 76 of 100 level-3/4 prompts gave no pair.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Callable
@@ -165,12 +166,10 @@ def build() -> dict[str, list[dict]]:
 def check_keys_disjoint(level: int, splits: dict[str, list[Problem]]) -> None:
     """Fail if a problem key (operation and operands) occurs in two splits, in any wording."""
     keys = {name: {p.key for p in problems} for name, problems in splits.items()}
-    names = sorted(keys)
-    for i, first in enumerate(names):
-        for second in names[i + 1 :]:
-            overlap = keys[first] & keys[second]
-            if overlap:
-                raise AssertionError(f"level {level}: keys in both {first} and {second}: {sorted(overlap)[:5]}")
+    for first, second in itertools.combinations(sorted(keys), 2):
+        overlap = keys[first] & keys[second]
+        if overlap:
+            raise AssertionError(f"level {level}: keys in both {first} and {second}: {sorted(overlap)[:5]}")
 
 
 def check_disjoint(splits: dict[str, list[dict]]) -> None:
