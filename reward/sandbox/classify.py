@@ -59,7 +59,12 @@ def classify(seen: Observed, limits: Limits) -> Classified:
             "output_limit", f"wrote more than {limits.output_bytes} bytes to {seen.overflow}; killed", None
         )
     if seen.timed_out:
-        return Classified("timeout", f"timed out after {limits.timeout_s:g}s wall clock; killed", None)
+        exception = records.get(child.EXCEPTION)
+        if exception is None:
+            return Classified("timeout", f"timed out after {limits.timeout_s:g}s wall clock; killed", None)
+        # The program had already ended with an uncaught exception; only its shutdown (freeing a memory bomb,
+        # atexit handlers) outlasted the deadline. Report what it did, not which clock a loaded machine hit first.
+        return _classify_exception(exception, limits, None)
     if child.HARNESS_ERROR in records:
         return Classified("harness_error", f"harness does not compile: {records[child.HARNESS_ERROR]}", 1)
     if child.SYNTAX_ERROR in records:
@@ -85,10 +90,7 @@ def _classify_exit(seen: Observed, limits: Limits) -> Classified:
         return Classified(status, f"killed by {_signal_name(value)}", -value)
     exception = records.get(child.EXCEPTION)
     if exception is not None:
-        if exception.split(":", 1)[0] == "MemoryError":
-            reason = f"MemoryError under the {limits.memory_mb} MiB address-space limit"
-            return Classified("memory", reason, value)
-        return Classified("failed", exception, value)
+        return _classify_exception(exception, limits, value)
     if value == 0:
         # Only the child's "done" shows the harness ran: os._exit(0) in the program must not pass the tests.
         if child.DONE in records or not seen.has_harness:
@@ -96,3 +98,10 @@ def _classify_exit(seen: Observed, limits: Limits) -> Classified:
         return Classified("failed", "exited with status 0 before the harness finished", 0)
     detail = f": {seen.stderr_tail}" if seen.stderr_tail else ""
     return Classified("failed", f"exited with status {value}{detail}", value)
+
+
+def _classify_exception(exception: str, limits: Limits, returncode: int | None) -> Classified:
+    if exception.split(":", 1)[0] == "MemoryError":
+        reason = f"MemoryError under the {limits.memory_mb} MiB address-space limit"
+        return Classified("memory", reason, returncode)
+    return Classified("failed", exception, returncode)

@@ -25,7 +25,9 @@ import pytest
 from reward.sandbox import Limits, SandboxResult, run_program
 
 REPO = Path(__file__).resolve().parents[2]
-LIMITS = Limits(timeout_s=1.0, output_bytes=64 * 1024)
+# Busy loops are stopped by the CPU limit, which a loaded machine cannot delay; the wall clock only has to
+# catch sleepers, and leaves a slow allocator (memory_bomb) time to reach its MemoryError.
+LIMITS = Limits(timeout_s=3.0, cpu_s=1.0, output_bytes=64 * 1024)
 CANARY_TEXT = "canary: must survive every hostile program\n"
 
 
