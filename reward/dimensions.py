@@ -12,8 +12,8 @@ message lists (`[{"role": "assistant", "content": ...}]`); extra keyword argumen
 Three sources of scores:
 - `ModelDimension`: one head of the six-head reward model. All heads built by `model_dimensions` share one
   loaded model and one per-batch cache, so six dimensions cost one forward pass per batch.
-- `VerifierDimension`: a checker `(completion, row) -> Verdict`, e.g. truthfulness from a math verifier on
-  rows with an `answer` column. Rows without the reference column score None.
+- `VerifierDimension`: a batch checker `(completions, rows) -> list[Verdict]` (a registered verifier), e.g.
+  correctness from the math verifier on rows with an `answer` column. Rows without the reference score None.
 - `RuleDimension`: a rule `(prompt, completion) -> Verdict`, e.g. `LengthBudget` for conciseness.
 """
 
@@ -135,31 +135,38 @@ def model_dimensions(
 
 
 class VerifierDimension(Dimension):
-    """Scores completions with a checker `(completion_text, row) -> Verdict`.
+    """Scores completions with a batch checker `(completion_texts, rows) -> list[Verdict]`, e.g. a registered
+    verifier's `verify_batch`, so code runs on the sandbox pool in parallel.
 
-    `row` holds the prompt text under "prompt" plus that row's dataset columns. With `reference` set, rows
-    whose `reference` column is missing or None get `Verdict(None, ...)` without calling the checker.
+    Each row holds the prompt text under "prompt" plus that row's dataset columns. Rows missing any of the
+    `references` columns (or holding None there) get `Verdict(None, ...)` and never reach the checker.
     """
 
     def __init__(
         self,
         name: str,
-        verify: Callable[[str, Mapping[str, Any]], Verdict],
-        reference: str | None = None,
+        verify_batch: Callable[[Sequence[str], Sequence[Mapping[str, Any]]], list[Verdict]],
+        references: Sequence[str] = (),
     ) -> None:
         super().__init__(name)
-        self.verify = verify
-        self.reference = reference
+        self.verify_batch = verify_batch
+        self.references = tuple(references)
 
     def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
         rows = rows_from_columns(len(completions), columns)
-        verdicts = []
-        for prompt, completion, row in zip(prompts, completions, rows, strict=True):
-            if self.reference is not None and row.get(self.reference) is None:
-                verdicts.append(Verdict(None, f"no {self.reference!r} reference in this row"))
-                continue
-            verdicts.append(self.verify(completion_text(completion), {**row, "prompt": prompt_text(prompt)}))
-        return verdicts
+        verdicts: list[Verdict | None] = [None] * len(completions)
+        judged: list[int] = []
+        for i, row in enumerate(rows):
+            absent = [c for c in self.references if row.get(c) is None]
+            if absent:
+                verdicts[i] = Verdict(None, f"no {absent[0]!r} reference in this row")
+            else:
+                judged.append(i)
+        texts = [completion_text(completions[i]) for i in judged]
+        judged_rows = [{**rows[i], "prompt": prompt_text(prompts[i])} for i in judged]
+        for i, verdict in zip(judged, self.verify_batch(texts, judged_rows) if judged else [], strict=True):
+            verdicts[i] = verdict
+        return [v for v in verdicts if v is not None]
 
 
 class RuleDimension(Dimension):
@@ -174,31 +181,20 @@ class RuleDimension(Dimension):
 
 
 class LengthBudget:
-    """A conciseness rule: 1.0 up to `budget`, falling linearly to 0.0 at `decay_to` × budget, 0.0 beyond.
+    """A conciseness rule: 1.0 up to `budget` words, falling linearly to 0.0 at `decay_to` × budget, 0.0 beyond."""
 
-    Length is counted in whitespace-separated words, or in tokens when a tokenizer is given (then the
-    budget is in that tokenizer's tokens, e.g. the policy's, to match `max_completion_length`).
-    """
-
-    def __init__(self, budget: int, decay_to: float = 2.0, tokenizer: Any | None = None) -> None:
+    def __init__(self, budget: int, decay_to: float = 2.0) -> None:
         if budget <= 0 or decay_to <= 1.0:
             raise ValueError(f"need budget > 0 and decay_to > 1, got budget={budget}, decay_to={decay_to}")
         self.budget = budget
         self.decay_to = decay_to
-        self.tokenizer = tokenizer
-        self.unit = "tokens" if tokenizer is not None else "words"
-
-    def length(self, text: str) -> int:
-        if self.tokenizer is not None:
-            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        return len(text.split())
 
     def __call__(self, prompt: str, completion: str) -> Verdict:
-        n = self.length(completion)
+        n = len(completion.split())
         limit = self.decay_to * self.budget
         if n <= self.budget:
-            return Verdict(1.0, f"{n} {self.unit} within budget {self.budget}")
+            return Verdict(1.0, f"{n} words within budget {self.budget}")
         if n >= limit:
-            return Verdict(0.0, f"{n} {self.unit} at or past {limit:g} ({self.decay_to:g}x budget)")
+            return Verdict(0.0, f"{n} words at or past {limit:g} ({self.decay_to:g}x budget)")
         score = 1.0 - (n - self.budget) / (limit - self.budget)
-        return Verdict(score, f"{n} {self.unit} over budget {self.budget}")
+        return Verdict(score, f"{n} words over budget {self.budget}")

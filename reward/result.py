@@ -15,7 +15,3 @@ class Verdict:
 
     score: float | None
     reason: str
-
-    @property
-    def decided(self) -> bool:
-        return self.score is not None

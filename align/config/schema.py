@@ -161,7 +161,7 @@ class RewardStage(TrainStage):
     @field_validator("likelihood")
     @classmethod
     def _known_dimensions(cls, names: list[str]) -> list[str]:
-        from reward.dimensions import DIMENSIONS
+        from reward import DIMENSIONS
 
         for name in names:
             if name not in DIMENSIONS:

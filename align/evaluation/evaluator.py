@@ -146,7 +146,7 @@ def reward_model(reward: str | Path | None, target: Target) -> tuple[str | None,
     """The reward model folder for the chat suite and its version: the one given, else a run's reward stage."""
     if reward is not None:
         folder = Path(reward).expanduser().resolve()
-        from reward.model.artifact import NotARewardModelError, RewardConfig
+        from reward import NotARewardModelError, RewardConfig
 
         try:
             RewardConfig.read(folder)

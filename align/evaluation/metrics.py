@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reward.result import Verdict
+from reward import Verdict, aggregate
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,6 @@ def accuracy(verdicts: Sequence[Verdict], threshold: float = 1.0) -> Accuracy:
     decided = [v.score for v in verdicts if v.score is not None]
     value = sum(s >= threshold for s in decided) / len(decided) if decided else None
     return Accuracy(value, len(decided), len(verdicts) - len(decided))
-
-
-def math_accuracy(completions: Sequence[str], references: Sequence[str]) -> Accuracy:
-    from reward.verifiers.math import verify_math
-
-    return accuracy([verify_math(c, r) for c, r in zip(completions, references, strict=True)])
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -61,12 +55,10 @@ def reported_ks(samples: int) -> list[int]:
 
 
 def reward_means(scores: Sequence[Mapping[str, float | None]], dimensions: Sequence[str]) -> dict[str, float | None]:
-    """Mean score per dimension over rows, plus `total` (mean of each row's unweighted sum), missing scores
-    handled by the same aggregation GRPO trains with."""
-    from reward.aggregate import Aggregator
-
+    """Mean score per dimension over rows, plus `total`: the mean of each row's unweighted total by
+    `reward.aggregate`, the rule GRPO trains with."""
     columns = {d: [row.get(d) for row in scores] for d in dimensions}
-    result = Aggregator(dict.fromkeys(dimensions, 1.0))(columns)
+    result = aggregate(columns, dict.fromkeys(dimensions, 1.0))
     means: dict[str, float | None] = {d: result.stats[d].mean for d in dimensions if d in result.stats}
     totals = [t for t in result.totals if t is not None]
     means["total"] = sum(totals) / len(totals) if totals else None

@@ -9,7 +9,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from reward.dimensions import Dimension, completion_text, prompt_text
+from reward import Dimension, completion_text, prompt_text, row_total
 
 
 class RecordingReward:
@@ -37,8 +37,6 @@ class CompletionsLog(TrainerCallback):
             self.writer = SummaryWriter(str(tb_dir))
 
     def rows(self, step: int) -> list[dict[str, Any]]:
-        from align.grpo.rewards import weighted_total
-
         scores: dict[str, list[float | None]] = self.book.get("scores", {})
         out = []
         for i, (prompt, completion) in enumerate(zip(self.book["prompts"], self.book["completions"], strict=True)):
@@ -49,7 +47,7 @@ class CompletionsLog(TrainerCallback):
                     "prompt": prompt_text(prompt),
                     "completion": completion_text(completion),
                     "rewards": row_scores,
-                    "total": weighted_total(row_scores, self.weights),
+                    "total": row_total(row_scores, self.weights),
                 }
             )
         return out

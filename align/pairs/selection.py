@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from reward.result import Verdict
+from reward import Verdict
 
 
 @dataclass(frozen=True)

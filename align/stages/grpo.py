@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import mean
 from typing import Any
 
@@ -21,16 +23,22 @@ from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve_backend
 from align.grpo.completions import CompletionsLog, RecordingReward
-from align.grpo.rewards import build_rewards, weighted_total
 from align.grpo.selection import select_by_variance
 from align.models import load_policy, load_tokenizer
-from align.stages.pairs import REQUIRED_COLUMNS
 from align.stages.training import save_log_history, trainer_kwargs
+from reward import Dimension, SourceInputs, aggregate, build_rewards, get_verifier
 
 log = logging.getLogger(__name__)
 
 
-def score_groups(functions, weights, rows: list[dict[str, Any]], groups: list[list[str]]) -> list[list[float | None]]:
+def stage_rewards(stage: GRPOStage, reward_artifact: Path | None) -> tuple[list[Dimension], list[float]]:
+    """The stage's reward functions in recipe order and their weights (TRL `reward_weights`)."""
+    return build_rewards(stage.rewards, SourceInputs(verifier=stage.verifier, reward_model=reward_artifact))
+
+
+def score_groups(
+    functions: Sequence[Dimension], weights: Sequence[float], rows: list[dict[str, Any]], groups: list[list[str]]
+) -> list[list[float | None]]:
     """Total reward of every completion, grouped per prompt, computed the way training will compute it."""
     flat_rows = [row for row, group in zip(rows, groups, strict=True) for _ in group]
     completions = [c for group in groups for c in group]
@@ -38,7 +46,7 @@ def score_groups(functions, weights, rows: list[dict[str, Any]], groups: list[li
     prompts = [row["prompt"] for row in flat_rows]
     scores = {f.__name__: f(prompts, completions, **columns) for f in functions}
     named = dict(zip((f.__name__ for f in functions), weights, strict=True))
-    totals = [weighted_total({n: s[i] for n, s in scores.items()}, named) for i in range(len(completions))]
+    totals = aggregate(scores, named).totals
     size = len(groups[0]) if groups else 0
     return [totals[i * size : (i + 1) * size] for i in range(len(groups))]
 
@@ -142,8 +150,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     from trl import GRPOConfig, GRPOTrainer
 
     stage: GRPOStage = ctx.stage  # type: ignore[assignment]
-    dataset = load_prompts(stage.prompts, required=REQUIRED_COLUMNS[stage.verifier] if stage.verifier else ())
-    functions, weights = build_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None)
+    dataset = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns if stage.verifier else ())
+    functions, weights = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None)
     init = ctx.artifact(stage.init)
     precision = resolve_precision(stage.precision)
     vllm_rollouts = resolve_backend(stage.backend) == "vllm"

@@ -11,8 +11,6 @@ import logging
 import time
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from align.artifacts import write_json_atomic
 from align.config.schema import PairsStage
 from align.context import StageContext, resolve_precision
@@ -20,40 +18,22 @@ from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import make_sampler
 from align.pairs.selection import Sample, SelectionRules, select_pairs, skip_counts
-from reward.result import Verdict
+from reward import Verdict, get_verifier
 
 log = logging.getLogger(__name__)
-REQUIRED_COLUMNS = {"math": ("answer",), "code": ("tests",)}
 
 
 def verify(kind: str, rows: list[dict[str, Any]], completions: list[list[str]]) -> list[list[Verdict]]:
-    if kind == "math":
-        from reward.verifiers.math import verify_math
-
-        bar = tqdm(total=sum(map(len, completions)), desc="verifying", unit="answer")
-        verdicts = []
-        for row, texts in zip(rows, completions, strict=True):
-            verdicts.append([verify_math(t, str(row["answer"])) for t in texts])
-            bar.update(len(texts))
-        bar.close()
-        return verdicts
-    from reward.sandbox import SandboxPool
-    from reward.verifiers.code import CodeItem, verify_code_batch
-
-    items = [
-        CodeItem(t, row["tests"], entry_point=row.get("entry_point"), prompt=row.get("code_prompt") or "")
-        for row, texts in zip(rows, completions, strict=True)
-        for t in texts
-    ]
-    with SandboxPool() as pool:
-        flat = verify_code_batch(items, pool)
+    """Every sample judged in one batch (code: in parallel on the sandbox pool), regrouped per prompt."""
+    flat_rows = [row for row, texts in zip(rows, completions, strict=True) for _ in texts]
+    flat = get_verifier(kind).verify_batch([t for texts in completions for t in texts], flat_rows)
     k = len(completions[0]) if completions else 0
     return [flat[i * k : (i + 1) * k] for i in range(len(rows))]
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
     stage: PairsStage = ctx.stage  # type: ignore[assignment]
-    prompts = load_prompts(stage.prompts, required=REQUIRED_COLUMNS[stage.verifier])
+    prompts = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns)
     rows = prompts.to_list()
     sampler = make_sampler(
         stage.backend,

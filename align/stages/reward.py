@@ -33,7 +33,7 @@ def resolve_likelihood_model(name: str, base_model: str) -> str:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from reward.model.train import train_reward_model
+    from reward import train_reward_model
 
     stage: RewardStage = ctx.stage  # type: ignore[assignment]
     train = load_rows(stage.data)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from reward.aggregate import Aggregator
+from reward.aggregate import aggregate, check_weights
 
 
 class UsageError(Exception):
@@ -81,7 +81,8 @@ def score(args: argparse.Namespace) -> int:
     except NotARewardModelError as err:
         raise UsageError(str(err)) from err
     try:
-        aggregator = Aggregator(parse_weights(args.weights, config.dimensions))
+        weights = parse_weights(args.weights, config.dimensions)
+        check_weights(weights)
     except ValueError as err:
         raise UsageError(f"--weights: {err}") from err
 
@@ -93,7 +94,7 @@ def score(args: argparse.Namespace) -> int:
     model = RewardModel.load(args.model)
     prompts, completions = [r["prompt"] for r in rows], [r["completion"] for r in rows]
     scores = model.score(prompts, completions, batch_size=args.batch_size)
-    totals = aggregator({d: [s[d] for s in scores] for d in model.dimensions}).totals
+    totals = aggregate({d: [s[d] for s in scores] for d in model.dimensions}, weights).totals
     lines = [json.dumps({**s, "total": t}) + "\n" for s, t in zip(scores, totals, strict=True)]
     if args.out is None:
         sys.stdout.writelines(lines)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import ast
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reward.result import Verdict
 from reward.sandbox import Limits, SandboxPool, SandboxResult, run_program
@@ -226,3 +227,14 @@ def verify_code_batch(items: Iterable[CodeItem], pool: SandboxPool) -> list[Verd
     runnable = [job for job in jobs if isinstance(job, _Job)]
     results = iter(pool.map((job.program, job.harness) for job in runnable))
     return [job if isinstance(job, Verdict) else _score(job, next(results)) for job in jobs]
+
+
+def verify_code_rows(completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+    """The registry's batch entry point: each row carries `tests` (and optionally `entry_point` and the
+    `code_prompt` the completion continues); every program runs on one sandbox pool, in parallel."""
+    items = [
+        CodeItem(text, row["tests"], entry_point=row.get("entry_point"), prompt=row.get("code_prompt") or "")
+        for text, row in zip(completions, rows, strict=True)
+    ]
+    with SandboxPool() as pool:
+        return verify_code_batch(items, pool)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from typing import Any
 
 from math_verify import parse, verify
 from sympy import Basic, MatrixBase
@@ -83,6 +85,11 @@ def verify_math(completion: str, reference: str) -> Verdict:
     if ref_plain is not None and answer_plain is not None:
         return _verdict(_numbers_equal(answer_plain, ref_plain), answer, ref, " (plain-number comparison)")
     return Verdict(0.0, f"extracted {answer}, expected {ref}: answer could not be parsed")
+
+
+def verify_math_rows(completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+    """The registry's batch entry point: each row's `answer` column is the reference."""
+    return [verify_math(text, str(row["answer"])) for text, row in zip(completions, rows, strict=True)]
 
 
 def _verdict(equal: bool, answer: str, ref: str, how: str) -> Verdict:

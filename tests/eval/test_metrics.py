@@ -10,14 +10,13 @@ import pytest
 
 from align.evaluation.metrics import (
     accuracy,
-    math_accuracy,
     mean_pass_at_k,
     pass_at_k,
     reported_ks,
     reward_means,
     sample_counts,
 )
-from reward.result import Verdict
+from reward import Verdict, get_verifier
 
 
 def _answers_file(tmp_path: Path, correct: bool) -> Path:
@@ -34,7 +33,7 @@ def _answers_file(tmp_path: Path, correct: bool) -> Path:
 @pytest.mark.parametrize(("correct", "expected"), [(True, 1.0), (False, 0.0)])
 def test_math_accuracy_of_a_file_of_right_or_wrong_answers(tmp_path: Path, correct: bool, expected: float):
     rows = [json.loads(line) for line in _answers_file(tmp_path, correct).read_text().splitlines()]
-    result = math_accuracy([r["completion"] for r in rows], [r["answer"] for r in rows])
+    result = accuracy(get_verifier("math").verify_batch([r["completion"] for r in rows], rows))
     assert result.value == expected
     assert (result.decided, result.undecided) == (9, 0)
 
@@ -85,5 +84,5 @@ def test_reward_means_per_dimension_and_total_with_a_missing_score():
     means = reward_means(rows, ["truthfulness", "helpfulness"])
     assert means["truthfulness"] == pytest.approx(1.5)
     assert means["helpfulness"] == pytest.approx(3.0)
-    # Row 2 lacks helpfulness: its present weight is scaled up (2.0 * 2/1 = 4.0), not treated as 0.
-    assert means["total"] == pytest.approx((4.0 + 4.0) / 2)
+    # Row 2 lacks helpfulness: it adds nothing to that row's total (2.0), as in TRL's reward; the row still counts.
+    assert means["total"] == pytest.approx((4.0 + 2.0) / 2)

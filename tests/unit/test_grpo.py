@@ -10,10 +10,10 @@ import yaml
 
 from align.config.load import load_recipe
 from align.errors import AlignError
-from align.grpo.rewards import build_rewards, weighted_total
 from align.grpo.selection import select_by_variance
 from align.runner import run_recipe
-from align.stages.grpo import score_groups
+from align.stages.grpo import score_groups, stage_rewards
+from reward import row_total
 
 
 def test_variance_orders_and_drops_flat_groups():
@@ -25,10 +25,10 @@ def test_variance_orders_and_drops_flat_groups():
     assert select_by_variance(groups, keep=1).order == [2]
 
 
-def test_weighted_total_renormalises_over_present_rewards():
-    assert weighted_total({"a": 1.0, "b": None}, {"a": 1, "b": 3}) == 1.0
-    assert weighted_total({"a": 1.0, "b": 0.0}, {"a": 1, "b": 3}) == 0.25
-    assert weighted_total({"a": None}, {"a": 1}) is None
+def test_row_total_is_the_trl_weighted_sum_over_present_rewards():
+    assert row_total({"a": 1.0, "b": None}, {"a": 1, "b": 3}) == 1.0
+    assert row_total({"a": 1.0, "b": 0.5}, {"a": 1, "b": 3}) == 2.5
+    assert row_total({"a": None}, {"a": 1}) is None
 
 
 def grpo_stage(**extra) -> dict:
@@ -53,7 +53,7 @@ def prompts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_math_rewards_see_the_answer_column(prompts_file: Path, tmp_path: Path, chat_file: Path):
     sft = {"name": "sft", "kind": "sft", "data": str(chat_file)}
     stage = load_recipe(recipe(tmp_path, [sft, grpo_stage(verifier="math")])).stages[1]
-    functions, weights = build_rewards(stage, None)
+    functions, weights = stage_rewards(stage, None)
     assert [f.__name__ for f in functions] == ["correctness"] and weights == [1.0]
     rows = [
         {"prompt": [{"role": "user", "content": "1+1?"}], "answer": "2"},

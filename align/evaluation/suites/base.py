@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reward import prompt_text
+
 Chat = list[dict[str, str]]
 # Greedy completions (one per prompt), and the sampled ones (k per prompt) when --samples k > 1.
 Scorer = Callable[[list[str], list[list[str]] | None], dict[str, Any]]
@@ -32,10 +34,6 @@ class PreparedSuite:
 
 def as_chat(prompt: str | Chat) -> Chat:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-
-
-def prompt_text(chat: Chat) -> str:
-    return next((m["content"] for m in reversed(chat) if m["role"] == "user"), "")
 
 
 def examples(prompts: Sequence[Chat], completions: Sequence[str], **columns: Sequence[Any]) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ from align.data import load_rows
 from align.errors import AlignError
 from align.evaluation.metrics import reward_means
 from align.evaluation.settings import EvalSettings
-from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat, examples, prompt_text
+from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat, examples
+from reward import prompt_text
 
 # The first that exists: dedicated chat prompts if shipped, else the reward model's held-out prompts, whose
 # questions and requests no training split uses.
@@ -40,7 +41,7 @@ def prompts_path(data: str | None) -> str:
 def prepare(settings: EvalSettings) -> PreparedSuite:
     if settings.reward is None:
         raise SuiteUnavailableError(NO_REWARD)
-    from reward.model import NotARewardModelError, RewardModel
+    from reward import NotARewardModelError, RewardModel
 
     path = prompts_path(settings.chat_data)
     # Preference files repeat a prompt once per pair; each prompt is answered once.

@@ -15,6 +15,7 @@ from align.errors import AlignError
 from align.evaluation.metrics import accuracy, mean_pass_at_k, reported_ks, sample_counts
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import Chat, PreparedSuite, SuiteUnavailableError, as_chat, examples
+from reward import get_verifier
 
 SPLIT = "eval"
 MAX_NEW_TOKENS = 384
@@ -54,18 +55,14 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         raise SuiteUnavailableError(f"HumanEval's {SPLIT} split is empty")
 
     def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
-        from reward.sandbox import SandboxPool
-        from reward.verifiers.code import CodeItem, verify_code_batch
-
         k = len(sampled[0]) if sampled else 0
-        items = [
-            CodeItem(text, p.tests, p.entry_point, p.code_prompt)
+        answers = [
+            (text, {"tests": p.tests, "entry_point": p.entry_point, "code_prompt": p.code_prompt})
             for p, first, rest in zip(problems, greedy, sampled or [[] for _ in problems], strict=True)
             for text in (first, *rest)
         ]
         # One batch for greedy and sampled answers keeps every sandbox worker busy.
-        with SandboxPool() as pool:
-            flat = verify_code_batch(items, pool)
+        flat = get_verifier("code").verify_batch([t for t, _ in answers], [row for _, row in answers])
         per_problem = [flat[i * (k + 1) : (i + 1) * (k + 1)] for i in range(len(problems))]
         greedy_verdicts = [verdicts[0] for verdicts in per_problem]
         greedy_pass = accuracy(greedy_verdicts)

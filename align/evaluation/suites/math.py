@@ -18,8 +18,7 @@ from align.errors import AlignError
 from align.evaluation.metrics import accuracy, mean_pass_at_k, reported_ks, sample_counts
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, examples
-from reward.result import Verdict
-from reward.verifiers.math import verify_math
+from reward import Verdict, get_verifier
 
 DEFAULT_DATA = "data/math/eval.jsonl"
 MAX_NEW_TOKENS = 256
@@ -53,7 +52,7 @@ def reference(answer: object) -> str:
 
 def prepare(settings: EvalSettings) -> PreparedSuite:
     spec = data_spec(settings.math_data, settings.limit)
-    rows = load_prompts(spec, required=("answer",)).to_list()
+    rows = load_prompts(spec, required=get_verifier("math").columns).to_list()
     prompts = [row["prompt"] for row in rows]
     references = [reference(row["answer"]) for row in rows]
 
@@ -78,5 +77,7 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
 
 
 def _verify(completions: list[str], references: list[str], progress: bool = True) -> list[Verdict]:
+    verifier = get_verifier("math")
     pairs = zip(completions, references, strict=True)
-    return [verify_math(c, r) for c, r in tqdm(pairs, total=len(references), desc="verifying", disable=not progress)]
+    bar = tqdm(pairs, total=len(references), desc="verifying", disable=not progress)
+    return [verdict for c, r in bar for verdict in verifier.verify_batch([c], [{"answer": r}])]

@@ -1,0 +1,74 @@
+"""Where each reward dimension's scores come from, and `build_rewards`, which turns a recipe's reward specs
+into TRL reward functions.
+
+A source is a builder `(named specs, inputs) -> {name: Dimension}`: it receives every spec of its source at
+once so that, e.g., all reward-model heads share one loaded model. A new source (a hub reward model, an LLM
+judge) is one module with a builder plus one `SOURCES` line; recipes then name it in `rewards.<name>.source`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from reward.dimensions import Dimension, LengthBudget, RuleDimension, VerifierDimension, model_dimensions
+from reward.verifiers import get_verifier
+
+
+class RewardSource(Protocol):
+    """What a recipe says about one reward (align's `RewardSpec` satisfies it)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def weight(self) -> float: ...
+    @property
+    def budget(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class SourceInputs:
+    verifier: str | None = None  # registered verifier name, for the "verifier" source
+    reward_model: Path | None = None  # a reward stage's folder, for the "model" source
+
+
+Named = Sequence[tuple[str, RewardSource]]
+Builder = Callable[[Named, SourceInputs], dict[str, Dimension]]
+
+
+def _verifier(named: Named, inputs: SourceInputs) -> dict[str, Dimension]:
+    if inputs.verifier is None:
+        raise ValueError(f"reward(s) {[n for n, _ in named]} use source 'verifier' but no verifier is set")
+    verifier = get_verifier(inputs.verifier)
+    return {name: VerifierDimension(name, verifier.verify_batch, verifier.columns) for name, _ in named}
+
+
+def _model(named: Named, inputs: SourceInputs) -> dict[str, Dimension]:
+    if inputs.reward_model is None:
+        raise ValueError(f"reward(s) {[n for n, _ in named]} use source 'model' but no reward model is given")
+    # Only the heads in use: a likelihood dimension nobody asked for would cost an LM pass per batch.
+    return {d.name: d for d in model_dimensions(inputs.reward_model, names=[n for n, _ in named])}
+
+
+def _rule(named: Named, inputs: SourceInputs) -> dict[str, Dimension]:
+    return {name: RuleDimension(name, LengthBudget(spec.budget)) for name, spec in named}
+
+
+SOURCES: dict[str, Builder] = {"verifier": _verifier, "model": _model, "rule": _rule}
+
+
+def build_rewards(
+    specs: Mapping[str, RewardSource], inputs: SourceInputs
+) -> tuple[list[Dimension], list[float]]:
+    """Reward callables in the specs' order and their weights (TRL `reward_weights`, and `aggregate`'s)."""
+    built: dict[str, Dimension] = {}
+    for source, builder in SOURCES.items():
+        named = [(name, spec) for name, spec in specs.items() if spec.source == source]
+        if named:
+            built |= builder(named, inputs)
+    unknown = sorted({spec.source for spec in specs.values()} - set(SOURCES))
+    if unknown:
+        raise ValueError(f"unknown reward source(s) {unknown}; known: {', '.join(SOURCES)}")
+    return [built[name] for name in specs], [spec.weight for spec in specs.values()]
