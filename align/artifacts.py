@@ -1,8 +1,10 @@
-"""Stage artifact folders: the only interface between stages.
+"""The artifact contract: the only interface between stages, shared by every writer and reader.
 
-A finished folder holds the adapter, the tokenizer, `manifest.json` and, written last, the `COMPLETE` marker.
-A folder without the marker is an interrupted run: it is resumed from its last checkpoint when its
-fingerprint still matches, and started afresh otherwise.
+A run folder holds one folder per stage. A finished stage folder holds what its kind produces (the adapter and
+tokenizer, or the files named in `KIND_FILES`), `manifest.json` (a `Manifest`) and, written last, the
+`COMPLETE` marker. A folder without the marker is an interrupted run: it is resumed from its last checkpoint
+when its fingerprint still matches, and started afresh otherwise. Every file name is defined here, once, and
+run folders are read here (`stage_folders`), so the runner, the stages, evaluation and the report cannot drift.
 """
 
 from __future__ import annotations
@@ -12,14 +14,36 @@ import json
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Files of every stage folder.
 MANIFEST = "manifest.json"
 MARKER = "COMPLETE"
 RUNNING = "running.json"
 CHECKPOINTS = "checkpoints"
+LOG_HISTORY = "log_history.json"  # the Trainer's log_history, written by every training stage
+# Files particular to one kind.
+PAIRS_FILE = "pairs.jsonl"
+PAIR_STATS = "stats.json"
+PROMPT_SELECTION = "prompt_selection.json"
+COMPLETIONS = "completions.jsonl"
+# Files of the run folder itself.
+EVAL_FILE = "eval.json"
+REPORT_FILE = "report.md"
+
+ADAPTER_KINDS = ("sft", "dpo", "grpo")  # kinds whose folder is a LoRA adapter a policy can be evaluated from
+KIND_FILES: dict[str, tuple[str, ...]] = {
+    "sft": (LOG_HISTORY,),
+    "pairs": (PAIRS_FILE, PAIR_STATS),
+    "dpo": (LOG_HISTORY,),
+    "reward": (),
+    "grpo": (LOG_HISTORY, PROMPT_SELECTION, COMPLETIONS),
+}
 TRACKED_PACKAGES = ("align", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
 
 
@@ -57,10 +81,44 @@ def fingerprint(payload: dict[str, Any]) -> str:
     return digest_bytes(json.dumps(payload, sort_keys=True, default=str).encode())[:16]
 
 
-def read_manifest(stage_dir: Path) -> dict[str, Any] | None:
+class Manifest(BaseModel):
+    """What a finished stage folder says about itself. Keys added by a newer align are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    kind: str
+    fingerprint: str = Field(description="Changes with the stage's config, input data or anything upstream.")
+    config: dict[str, Any] = Field(default_factory=dict, description="The stage's resolved recipe entry.")
+    base_model: str | None = Field(None, description="The recipe's model, as written.")
+    base_model_location: str | None = Field(None, description="Where that model was loaded from.")
+    lora: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict, description="Data digests and upstream stage folders.")
+    upstream_fingerprints: dict[str, str | None] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    notes: dict[str, Any] = Field(default_factory=dict)
+    wall_time_s: float | None = None
+    resumed_from: str | None = None
+    finished_at: str | None = None
+    align_version: str | None = None
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_sha: str | None = None
+
+    @property
+    def init(self) -> str | None:
+        init = self.config.get("init")
+        return init if isinstance(init, str) else None
+
+    @property
+    def lora_rank(self) -> int:
+        return int(self.lora.get("r", 16))
+
+
+def read_manifest(stage_dir: Path) -> Manifest | None:
+    """The folder's manifest, or None when it has none or it is unreadable (treated as not finished)."""
     try:
-        return json.loads((stage_dir / MANIFEST).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return Manifest.model_validate_json((stage_dir / MANIFEST).read_text())
+    except (OSError, ValueError, ValidationError):
         return None
 
 
@@ -70,7 +128,7 @@ def is_complete(stage_dir: Path, expected_fingerprint: str | None = None) -> boo
     manifest = read_manifest(stage_dir)
     if manifest is None:
         return False
-    return expected_fingerprint is None or manifest.get("fingerprint") == expected_fingerprint
+    return expected_fingerprint is None or manifest.fingerprint == expected_fingerprint
 
 
 def last_checkpoint(stage_dir: Path, expected_fingerprint: str) -> Path | None:
@@ -85,9 +143,9 @@ def last_checkpoint(stage_dir: Path, expected_fingerprint: str) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
-def mark_complete(stage_dir: Path, manifest: dict[str, Any]) -> None:
-    write_json_atomic(stage_dir / MANIFEST, manifest)
-    (stage_dir / MARKER).write_text(manifest["fingerprint"] + "\n")
+def mark_complete(stage_dir: Path, manifest: Manifest) -> None:
+    write_json_atomic(stage_dir / MANIFEST, manifest.model_dump(mode="json"))
+    (stage_dir / MARKER).write_text(manifest.fingerprint + "\n")
     (stage_dir / RUNNING).unlink(missing_ok=True)
 
 
@@ -114,3 +172,49 @@ def git_sha() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+@dataclass(frozen=True)
+class StageFolder:
+    """One stage folder of a run, finished (with its manifest) or interrupted (manifest None)."""
+
+    name: str
+    path: Path
+    manifest: Manifest | None
+    complete: bool
+
+    @property
+    def kind(self) -> str:
+        return self.manifest.kind if self.manifest else "?"
+
+    @property
+    def init(self) -> str | None:
+        return self.manifest.init if self.manifest else None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.manifest.metrics if self.manifest else {}
+
+
+def is_stage_dir(path: Path) -> bool:
+    return (path / MANIFEST).is_file() or (path / RUNNING).is_file()
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run folder is recognised by its contents (stage folders), not its name, so `--run-dir` anywhere works."""
+    return path.is_dir() and not is_stage_dir(path) and any(is_stage_dir(p) for p in path.iterdir() if p.is_dir())
+
+
+def stage_folders(run_dir: Path) -> list[StageFolder]:
+    """Finished stages in the order they finished (which follows the recipe), then interrupted ones."""
+    stages = []
+    for path in sorted(p for p in run_dir.iterdir() if p.is_dir() and is_stage_dir(p)):
+        stages.append(StageFolder(path.name, path, read_manifest(path), is_complete(path)))
+    return sorted(stages, key=lambda s: (not s.complete, (s.manifest and s.manifest.finished_at) or _started(s.path)))
+
+
+def _started(path: Path) -> str:
+    try:
+        return str(json.loads((path / RUNNING).read_text()).get("started_at", ""))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return ""

@@ -13,6 +13,7 @@ from typing import Any
 from align import __version__
 from align.artifacts import (
     RUNNING,
+    Manifest,
     digest_path,
     fingerprint,
     git_sha,
@@ -84,8 +85,9 @@ def run_recipe(
         upstream = stage_fingerprint(stage, upstream, inputs)
         stage_dir = run_dir / stage.name
         if is_complete(stage_dir, upstream):
-            manifest = read_manifest(stage_dir) or {}
-            outcomes.append(StageOutcome(stage.name, stage.kind, "skipped", stage_dir, manifest.get("metrics", {})))
+            manifest = read_manifest(stage_dir)
+            metrics = manifest.metrics if manifest else {}
+            outcomes.append(StageOutcome(stage.name, stage.kind, "skipped", stage_dir, metrics))
             log.info("stage %s: done already, config unchanged — skipped", stage.name)
             continue
         if not selected:
@@ -112,33 +114,33 @@ def _run_stage(
     metrics = runner_for(stage.kind, stage.name)(ctx)
     wall = time.monotonic() - started
     upstream_refs = {ref: getattr(stage, ref) for ref in stage.refs if getattr(stage, ref) is not None}
-    manifest = {
-        "name": stage.name,
-        "kind": stage.kind,
-        "fingerprint": key,
-        "config": stage.model_dump(mode="json"),
-        "base_model": recipe.model,
-        "base_model_location": base_model,
-        "lora": recipe.lora.model_dump(mode="json"),
-        "inputs": {
-            **inputs,
-            **{ref: str(run_dir / name) for ref, name in upstream_refs.items()},
-        },
-        "upstream_fingerprints": {
-            name: (read_manifest(run_dir / name) or {}).get("fingerprint") for name in upstream_refs.values()
-        },
-        "metrics": metrics,
-        "notes": ctx.notes,
-        "wall_time_s": round(wall, 2),
-        "resumed_from": str(resume) if resume else None,
-        "finished_at": _now(),
-        "align_version": __version__,
-        "packages": package_versions(),
-        "git_sha": git_sha(),
-    }
+    manifest = Manifest(
+        name=stage.name,
+        kind=stage.kind,
+        fingerprint=key,
+        config=stage.model_dump(mode="json"),
+        base_model=recipe.model,
+        base_model_location=base_model,
+        lora=recipe.lora.model_dump(mode="json"),
+        inputs={**inputs, **{ref: str(run_dir / name) for ref, name in upstream_refs.items()}},
+        upstream_fingerprints={name: _fingerprint_of(run_dir / name) for name in upstream_refs.values()},
+        metrics=metrics,
+        notes=ctx.notes,
+        wall_time_s=round(wall, 2),
+        resumed_from=str(resume) if resume else None,
+        finished_at=_now(),
+        align_version=__version__,
+        packages=package_versions(),
+        git_sha=git_sha(),
+    )
     mark_complete(stage_dir, manifest)
     log.info("stage %s: finished in %.1fs — %s", stage.name, wall, _short(metrics))
     return StageOutcome(stage.name, stage.kind, "resumed" if resume else "ran", stage_dir, metrics, wall)
+
+
+def _fingerprint_of(stage_dir: Path) -> str | None:
+    manifest = read_manifest(stage_dir)
+    return manifest.fingerprint if manifest else None
 
 
 def _now() -> str:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from rich.table import Table
 
+from align.artifacts import ADAPTER_KINDS
 from align.config.schema import STAGE_TYPES, Recipe
 from align.console import console
 from align.errors import AlignError
 from align.runner import StageOutcome
 
-ADAPTER_KINDS = ("sft", "dpo", "grpo")
 HEADLINE_METRICS = (
     "loss_first",
     "loss_last",

@@ -16,11 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from align.artifacts import read_manifest, write_json_atomic
+from align.artifacts import read_manifest, stage_folders, write_json_atomic
 from align.errors import AlignError
 from align.evaluation import suites as suite_registry
 from align.evaluation.policies import PolicySamplers
-from align.evaluation.rundir import stage_folders
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites import PreparedSuite, SuiteUnavailableError
 from align.evaluation.table import print_results
@@ -152,11 +151,14 @@ def reward_model(reward: str | Path | None, target: Target) -> tuple[str | None,
             RewardConfig.read(folder)
         except NotARewardModelError as err:
             raise AlignError(f"--reward: {err}") from None
-        return str(folder), (read_manifest(folder) or {}).get("fingerprint")
+        manifest = read_manifest(folder)
+        return str(folder), manifest.fingerprint if manifest else None
     if target.kind != "run":
         return None, None
     stage = next((s for s in stage_folders(Path(target.path)) if s.kind == "reward" and s.complete), None)
-    return (str(stage.path), stage.manifest.get("fingerprint")) if stage else (None, None)
+    if stage is None or stage.manifest is None:
+        return None, None
+    return str(stage.path), stage.manifest.fingerprint
 
 
 def _stored_models(path: Path | None, settings: EvalSettings) -> dict[str, Any]:

@@ -6,12 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from align.artifacts import MARKER, is_complete, read_manifest
+from align.artifacts import (
+    ADAPTER_KINDS,
+    EVAL_FILE,
+    MANIFEST,
+    MARKER,
+    StageFolder,
+    is_complete,
+    is_run_dir,
+    is_stage_dir,
+    read_manifest,
+    stage_folders,
+)
 from align.errors import AlignError
-from align.evaluation.rundir import ADAPTER_KINDS, StageFolder, is_run_dir, is_stage_dir, stage_folders
 from align.models import resolve_model
-
-EVAL_FILE = "eval.json"
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ def resolve_target(target: str | Path) -> Target:
     if path.is_dir() and is_stage_dir(path):
         if not is_complete(path):
             raise AlignError(f"{text}: this stage did not finish (no {MARKER} marker); re-run it first")
-        stage = StageFolder(path.name, path.resolve(), read_manifest(path) or {}, True)
+        stage = StageFolder(path.name, path.resolve(), read_manifest(path), True)
         return Target("stage", str(stage.path), [_stage_policy(stage, init=None)], None)
     if path.is_dir() and not (path / "config.json").is_file():
         raise AlignError(f"{text}: not a run folder, a stage artifact or a model folder")
@@ -73,9 +81,9 @@ def _run_target(run_dir: Path) -> Target:
 def _stage_policy(stage: StageFolder, init: str | None) -> Policy:
     if stage.kind not in ADAPTER_KINDS:
         raise AlignError(f"{stage.path}: a {stage.kind} stage has no policy to evaluate (sft, dpo or grpo do)")
-    base_model = stage.manifest.get("base_model")
+    base_model = stage.manifest.base_model if stage.manifest else None
     if not base_model:
-        raise AlignError(f"{stage.path / 'manifest.json'}: no base_model key")
+        raise AlignError(f"{stage.path / MANIFEST}: no base_model key")
     return Policy(
         name=stage.name,
         kind=stage.kind,
@@ -83,6 +91,6 @@ def _stage_policy(stage: StageFolder, init: str | None) -> Policy:
         location=resolve_model(base_model),
         adapter=stage.path,
         init=init,
-        fingerprint=stage.manifest.get("fingerprint"),
-        lora_rank=(stage.manifest.get("lora") or {}).get("r", 16),
+        fingerprint=stage.manifest.fingerprint if stage.manifest else None,
+        lora_rank=stage.manifest.lora_rank if stage.manifest else 16,
     )

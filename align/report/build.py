@@ -7,9 +7,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from align.artifacts import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders
 from align.errors import AlignError
-from align.evaluation.rundir import is_run_dir, stage_folders
-from align.evaluation.targets import EVAL_FILE
 from align.report.sections import (
     PLOTS,
     curves_section,
@@ -18,8 +17,6 @@ from align.report.sections import (
     samples_section,
     stages_section,
 )
-
-REPORT_FILE = "report.md"
 
 
 def build_report(run_dir: Path) -> Path:
@@ -31,7 +28,7 @@ def build_report(run_dir: Path) -> Path:
     # Plots of stages that no longer exist would linger otherwise; the folder is the report's alone.
     for old in (run_dir / PLOTS).glob("*.png"):
         old.unlink()
-    base = next((s.manifest["base_model"] for s in stages if s.manifest.get("base_model")), "?")
+    base = next((s.manifest.base_model for s in stages if s.manifest and s.manifest.base_model), "?")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     sections = [
         f"# Run report: {run_dir.name}\n\n`{run_dir}` · base model `{base}` · built {created} by `align report`",

@@ -11,9 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from align.artifacts import CHECKPOINTS
+from align.artifacts import CHECKPOINTS, LOG_HISTORY
 
-LOG_HISTORY = "log_history.json"
 LOSS_KEYS = ("loss", "eval_loss")
 _DIMENSION = re.compile(r"^rewards/(?P<name>[^/]+)/mean$")
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from align.evaluation.rundir import StageFolder
+from align.artifacts import COMPLETIONS, PAIR_STATS, StageFolder
 from align.evaluation.table import metric_columns, skipped_notes
 from align.report.history import read_log_history
 from align.report.markdown import image, table
@@ -20,13 +20,13 @@ SHOWN_COMPLETIONS = 3
 def stages_section(stages: list[StageFolder]) -> str:
     rows = []
     for stage in stages:
-        metrics = stage.manifest.get("metrics", {})
+        metrics = stage.metrics
         loss = (
             f"{metrics['loss_first']:.4g} → {metrics['loss_last']:.4g}"
             if "loss_first" in metrics and "loss_last" in metrics
             else None
         )
-        wall = stage.manifest.get("wall_time_s")
+        wall = stage.manifest.wall_time_s if stage.manifest else None
         status = "complete" if stage.complete else "interrupted"
         rows.append([stage.name, stage.kind, status, metrics.get("steps"), loss, f"{wall:.0f} s" if wall else None])
     return "## Stages\n\n" + table(["stage", "kind", "status", "steps", "loss first → last", "wall time"], rows)
@@ -93,7 +93,7 @@ def _metric(entry: dict[str, Any] | None, suite: str, metric: str) -> float | No
 def pairs_section(stages: list[StageFolder]) -> str:
     parts = []
     for stage in stages:
-        stats = _read_json(stage.path / "stats.json")
+        stats = _read_json(stage.path / PAIR_STATS)
         if not isinstance(stats, dict):
             continue
         headline = {k: v for k, v in stats.items() if not isinstance(v, dict)}
@@ -129,7 +129,7 @@ def samples_section(results: dict[str, Any] | None, stages: list[StageFolder]) -
     if not parts:
         for stage in stages:
             # The last rows logged: what the policy wrote by the end of training.
-            rows = _read_jsonl(stage.path / "completions.jsonl")[-SHOWN_COMPLETIONS:]
+            rows = _read_jsonl(stage.path / COMPLETIONS)[-SHOWN_COMPLETIONS:]
             if rows:
                 shown = [
                     [r.get("step"), _text(r.get("prompt")), _text(r.get("completion")), r.get("total")] for r in rows

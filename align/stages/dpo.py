@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from align.artifacts import PAIRS_FILE
 from align.config.schema import DataSpec, DPOStage
 from align.context import StageContext, resolve_precision
 from align.data import load_rows
@@ -31,7 +32,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     from trl import DPOConfig, DPOTrainer
 
     stage: DPOStage = ctx.stage  # type: ignore[assignment]
-    pairs_file = ctx.artifact(stage.pairs) / "pairs.jsonl"
+    pairs_file = ctx.artifact(stage.pairs) / PAIRS_FILE
     rows = [{c: r[c] for c in PREFERENCE_COLUMNS} for r in load_rows(DataSpec(path=str(pairs_file)))]
     if not rows:
         raise AlignError(f"{pairs_file}: no pairs to train on")

@@ -16,7 +16,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from align.artifacts import write_json_atomic
+from align.artifacts import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
 from align.config.schema import GRPOStage
 from align.context import StageContext, resolve_precision
 from align.data import load_prompts
@@ -66,7 +66,7 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler, functi
     selection = select_by_variance(score_groups(functions, weights, rows, groups), keep=spec.keep)
     stats = selection.stats()
     write_json_atomic(
-        ctx.stage_dir / "prompt_selection.json",
+        ctx.stage_dir / PROMPT_SELECTION,
         {
             **stats,
             "order": selection.order,
@@ -203,7 +203,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             CompletionsLog(
                 book,
                 named_weights,
-                ctx.stage_dir / "completions.jsonl",
+                ctx.stage_dir / COMPLETIONS,
                 ctx.tensorboard_dir / "completions" if "tensorboard" in stage.report_to else None,
                 stage.log_completions_steps,
             )

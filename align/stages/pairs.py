@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from align.artifacts import write_json_atomic
+from align.artifacts import PAIR_STATS, PAIRS_FILE, write_json_atomic
 from align.config.schema import PairsStage
 from align.context import StageContext, resolve_precision
 from align.data import load_prompts
@@ -58,7 +58,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         max_pairs=stage.max_pairs_per_prompt, prefer_shortest=stage.prefer_shortest, drop_identical=stage.drop_identical
     )
     reasons, written = [], 0
-    with (ctx.stage_dir / "pairs.jsonl").open("w") as out:
+    with (ctx.stage_dir / PAIRS_FILE).open("w") as out:
         for index, (row, texts, judged) in enumerate(zip(rows, completions, verdicts, strict=True)):
             pairs, reason = select_pairs([Sample(t, v) for t, v in zip(texts, judged, strict=True)], rules)
             reasons.append(reason)
@@ -94,7 +94,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "sampling_s": round(sampling_s, 2),
         "samples_per_s": round(len(all_verdicts) / sampling_s, 2) if sampling_s else None,
     }
-    write_json_atomic(ctx.stage_dir / "stats.json", stats)
+    write_json_atomic(ctx.stage_dir / PAIR_STATS, stats)
     log.info(
         "pairs: %d pairs from %d prompts (pass rate %.2f, skipped %s, %.1f samples/s with %s)",
         written,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from align.artifacts import write_json_atomic
+from align.artifacts import LOG_HISTORY, write_json_atomic
 from align.config.schema import TrainStage
 from align.context import StageContext, has_gpu, resolve_precision
 
@@ -47,7 +47,7 @@ def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
 
 def save_log_history(trainer, ctx: StageContext) -> None:
     """The Trainer's log history beside the adapter, so reports need no checkpoint folders."""
-    write_json_atomic(ctx.stage_dir / "log_history.json", trainer.state.log_history)
+    write_json_atomic(ctx.stage_dir / LOG_HISTORY, trainer.state.log_history)
 
 
 def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:

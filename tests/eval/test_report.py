@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from align.artifacts import mark_complete
+from align.artifacts import Manifest, mark_complete
 from align.config.load import load_recipe
 from align.evaluation import evaluate
 from align.evaluation.cli import main as eval_main
@@ -44,7 +44,7 @@ def _fake_stage(run_dir: Path, name: str, kind: str, finished_at: str, files: di
     for file, content in files.items():
         (folder / file).write_text(json.dumps(content))
     manifest = {"name": name, "kind": kind, "fingerprint": f"fp-{name}", "finished_at": finished_at}
-    mark_complete(folder, {**manifest, "base_model": "tiny", "config": {"init": "sft"}, "metrics": {}})
+    mark_complete(folder, Manifest(**manifest, base_model="tiny", config={"init": "sft"}))
 
 
 STATS = {
