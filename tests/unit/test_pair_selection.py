@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from align.pairs.selection import Sample, SelectionRules, select_pairs
+from align.stages.pairs.selection import Sample, SelectionRules, select_pairs
 from reward.result import Verdict
 
 

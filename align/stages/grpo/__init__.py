@@ -22,8 +22,8 @@ from align.context import StageContext, resolve_precision
 from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve_backend
-from align.grpo.completions import CompletionsLog, RecordingReward
-from align.grpo.selection import select_by_variance
+from align.stages.grpo.completions import CompletionsLog, RecordingReward
+from align.stages.grpo.selection import select_by_variance
 from align.models import load_policy, load_tokenizer
 from align.stages.training import save_log_history, trainer_kwargs
 from reward import Dimension, SourceInputs, aggregate, build_rewards, get_verifier

@@ -17,7 +17,7 @@ from align.context import StageContext, resolve_precision
 from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import make_sampler
-from align.pairs.selection import Sample, SelectionRules, select_pairs, skip_counts
+from align.stages.pairs.selection import Sample, SelectionRules, select_pairs, skip_counts
 from reward import Verdict, get_verifier
 
 log = logging.getLogger(__name__)

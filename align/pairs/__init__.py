@@ -1,1 +1,0 @@
-"""Rejection sampling: verified samples in, DPO preference pairs out."""
