@@ -13,10 +13,6 @@ class AlignError(Exception):
     """A problem with the user's input (recipe, data, model path, ...), reported in one line."""
 
 
-class StageNotImplementedError(AlignError):
-    """A stage kind that the schema accepts but this version cannot run yet."""
-
-
 def first_line(err: BaseException) -> str:
     """The first line of a library's exception text, for embedding in a one-line error."""
     text = str(err).strip()

@@ -28,7 +28,7 @@ from align.config.schema import DataSpec, Recipe, StageBase
 from align.context import StageContext
 from align.errors import AlignError
 from align.models import resolve_model
-from align.stages import check_runnable, runner_for
+from align.stages import runner_for
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,7 @@ def plan(recipe: Recipe, only: list[str] | None, until: str | None) -> list[tupl
         if name not in names:
             raise AlignError(f"no stage named '{name}' in recipe '{recipe.name}' (stages: {', '.join(names)})")
     stages = recipe.stages[: names.index(until) + 1] if until else list(recipe.stages)
-    planned = [(s, only is None or s.name in only) for s in stages]
-    for stage, selected in planned:
-        if selected:
-            check_runnable(stage.kind, stage.name)
-    return planned
+    return [(s, only is None or s.name in only) for s in stages]
 
 
 def input_digests(stage: StageBase) -> dict[str, str]:
@@ -111,7 +107,7 @@ def _run_stage(
     log.info("stage %s (%s): %s → %s", stage.name, stage.kind, "resuming" if resume else "running", stage_dir)
     ctx = StageContext(recipe=recipe, stage=stage, run_dir=run_dir, base_model=base_model, resume_from=resume)
     started = time.monotonic()
-    metrics = runner_for(stage.kind, stage.name)(ctx)
+    metrics = runner_for(stage.kind)(ctx)
     wall = time.monotonic() - started
     upstream_refs = {ref: getattr(stage, ref) for ref in stage.refs if getattr(stage, ref) is not None}
     manifest = Manifest(

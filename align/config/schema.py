@@ -298,6 +298,3 @@ class Recipe(Strict):
                     raise ValueError(f"{where}: '{target}' is a {seen[target]} stage; expected {' or '.join(kinds)}")
             seen[stage.name] = stage.kind
         return self
-
-    def stage(self, name: str) -> StageBase:
-        return next(s for s in self.stages if s.name == name)

@@ -1,4 +1,8 @@
-"""Stage kinds and the module that runs each; modules are imported only when their stage runs."""
+"""Stage kinds and the package that runs each; a stage's code is imported only when that stage runs.
+
+Each kind lives in one place (`align/stages/<kind>` or `<kind>.py`) and never imports another kind: stages
+talk only through artifact folders (`align.artifacts`). Shared training plumbing is in `align.stages.training`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from align import __version__
 from align.context import StageContext
-from align.errors import StageNotImplementedError
 
 StageRunner = Callable[[StageContext], dict[str, Any]]
 
-# kind -> module with `run(ctx) -> metrics`; None = accepted by the schema, not runnable yet.
-RUNNERS: dict[str, str | None] = {
+# kind -> module with `run(ctx) -> metrics`.
+RUNNERS: dict[str, str] = {
     "sft": "align.stages.sft",
     "pairs": "align.stages.pairs",
     "dpo": "align.stages.dpo",
@@ -22,13 +24,6 @@ RUNNERS: dict[str, str | None] = {
 }
 
 
-def check_runnable(kind: str, name: str) -> None:
-    if RUNNERS.get(kind) is None:
-        raise StageNotImplementedError(
-            f"stages.{name}: stage kind '{kind}' is not implemented yet (align {__version__})"
-        )
-
-
-def runner_for(kind: str, name: str) -> StageRunner:
-    check_runnable(kind, name)
-    return importlib.import_module(RUNNERS[kind]).run  # type: ignore[arg-type]
+def runner_for(kind: str) -> StageRunner:
+    runner: StageRunner = importlib.import_module(RUNNERS[kind]).run
+    return runner

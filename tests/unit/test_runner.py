@@ -9,11 +9,9 @@ import pytest
 import yaml
 
 from align.artifacts import MARKER, RUNNING
-from align.cli import main
 from align.config.load import load_recipe
 from align.errors import AlignError
 from align.runner import run_recipe
-from align.stages import RUNNERS
 
 
 def sft_stage(name: str, data: Path, **extra) -> dict:
@@ -114,35 +112,6 @@ def test_interrupted_stage_resumes_from_its_checkpoint(recipe_file: Path, tmp_pa
     assert statuses(outcomes) == {"first": "resumed"}
     resumed = json.loads((stage_dir / "manifest.json").read_text())
     assert resumed["resumed_from"].endswith("checkpoint-2")
-
-
-def test_unimplemented_kind_fails_before_anything_runs(
-    tmp_path: Path, tiny_model: str, chat_file: Path, capsys, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.setitem(RUNNERS, "dpo", None)
-    path = tmp_path / "r.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "model": tiny_model,
-                "stages": [
-                    sft_stage("sft", chat_file),
-                    {
-                        "name": "pairs",
-                        "kind": "pairs",
-                        "init": "sft",
-                        "prompts": str(chat_file),
-                        "verifier": "math",
-                    },
-                    {"name": "dpo", "kind": "dpo", "init": "sft", "pairs": "pairs"},
-                ],
-            }
-        )
-    )
-    code = main(["run", str(path), "--run-dir", str(tmp_path / "run"), "--until", "dpo"])
-    assert code == 2
-    assert "not implemented yet" in capsys.readouterr().err
-    assert not (tmp_path / "run" / "sft").exists()
 
 
 def test_unknown_stage_in_selection(recipe_file: Path, tmp_path: Path):

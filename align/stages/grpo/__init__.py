@@ -9,9 +9,7 @@ generation runs.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -22,9 +20,10 @@ from align.context import StageContext, resolve_precision
 from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve_backend
-from align.stages.grpo.completions import CompletionsLog, RecordingReward
-from align.stages.grpo.selection import select_by_variance
 from align.models import load_policy, load_tokenizer
+from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
+from align.stages.grpo.rollout import RolloutLog, vllm_rollout
+from align.stages.grpo.selection import select_by_variance
 from align.stages.training import save_log_history, trainer_kwargs
 from reward import Dimension, SourceInputs, aggregate, build_rewards, get_verifier
 
@@ -88,64 +87,6 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler, functi
     return candidates.select(selection.order), stats
 
 
-@dataclass
-class RolloutLog:
-    """What the vLLM rollouts did, for the manifest: the evidence that they ran, and what each sync cost."""
-
-    sync_steps: list[int] = field(default_factory=list)
-    sync_s: list[float] = field(default_factory=list)
-    sample_s: float = 0.0
-    completions: int = 0
-
-    def metrics(self) -> dict[str, Any]:
-        return {
-            "adapter_syncs": len(self.sync_s),
-            "adapter_sync_steps": self.sync_steps,
-            "adapter_sync_s_mean": round(mean(self.sync_s), 3) if self.sync_s else None,
-            "adapter_sync_s_max": round(max(self.sync_s), 3) if self.sync_s else None,
-            "rollout_completions": self.completions,
-            "rollout_samples_per_s": round(self.completions / self.sample_s, 2) if self.sample_s else None,
-        }
-
-
-def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, record: RolloutLog):
-    """A TRL rollout_func: sync the adapter to vLLM after each optimiser step, then sample the groups."""
-    from vllm import SamplingParams
-
-    def rollout(prompts: list, trainer) -> dict[str, Any]:
-        step = trainer.state.global_step
-        # Also at the first rollout: on resume the trainer's adapter is a checkpoint's, not the init's.
-        if not record.sync_steps or record.sync_steps[-1] != step:
-            started = time.monotonic()
-            folder = ctx.stage_dir / "rollout-adapter" / f"step-{step}"
-            trainer.model.save_pretrained(str(folder), selected_adapters=["default"])
-            sampler.set_adapter(folder)
-            record.sync_s.append(time.monotonic() - started)
-            record.sync_steps.append(step)
-        # TRL repeats each prompt num_generations times in a row; vLLM samples a group from one prompt faster.
-        unique = prompts[:: stage.num_generations]
-        params = SamplingParams(
-            n=stage.num_generations,
-            temperature=stage.temperature,
-            top_p=stage.top_p,
-            max_tokens=stage.max_completion_length,
-            logprobs=0,
-        )
-        started = time.monotonic()
-        outputs = sampler.llm.chat(unique, params, lora_request=sampler.lora, use_tqdm=False)
-        record.sample_s += time.monotonic() - started
-        prompt_ids, completion_ids, logprobs = [], [], []
-        for out in outputs:
-            for choice in out.outputs:
-                prompt_ids.append(list(out.prompt_token_ids))
-                completion_ids.append(list(choice.token_ids))
-                logprobs.append([next(iter(lp.values())).logprob for lp in choice.logprobs])
-        record.completions += len(completion_ids)
-        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs}
-
-    return rollout
-
-
 def run(ctx: StageContext) -> dict[str, Any]:
     from trl import GRPOConfig, GRPOTrainer
 
@@ -190,18 +131,18 @@ def run(ctx: StageContext) -> dict[str, Any]:
         shuffle_dataset=not stage.prompt_selection.enabled,
         use_vllm=False,
     )
-    book: dict[str, Any] = {}
+    last = LastBatch()
     named_weights = dict(zip((f.__name__ for f in functions), weights, strict=True))
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[RecordingReward(f, book) for f in functions],
+        reward_funcs=[RecordingReward(f, last) for f in functions],
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
         callbacks=[
             CompletionsLog(
-                book,
+                last,
                 named_weights,
                 ctx.stage_dir / COMPLETIONS,
                 ctx.tensorboard_dir / "completions" if "tensorboard" in stage.report_to else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +13,33 @@ from transformers import TrainerCallback
 from reward import Dimension, completion_text, prompt_text, row_total
 
 
+@dataclass
+class LastBatch:
+    """The batch TRL scored most recently: written by every `RecordingReward`, read by `CompletionsLog`."""
+
+    prompts: list[Any] = field(default_factory=list)
+    completions: list[Any] = field(default_factory=list)
+    scores: dict[str, list[float | None]] = field(default_factory=dict)
+
+
 class RecordingReward:
     """Wraps a reward function and keeps the last batch it scored, for the completions log."""
 
-    def __init__(self, function: Dimension, book: dict[str, Any]):
+    def __init__(self, function: Dimension, last: LastBatch):
         self.function = function
-        self.book = book
+        self.last = last
         self.__name__ = function.__name__
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
         scores = self.function(prompts, completions, **columns)
-        self.book["prompts"], self.book["completions"] = list(prompts), list(completions)
-        self.book.setdefault("scores", {})[self.__name__] = list(scores)
+        self.last.prompts, self.last.completions = list(prompts), list(completions)
+        self.last.scores[self.__name__] = list(scores)
         return scores
 
 
 class CompletionsLog(TrainerCallback):
-    def __init__(self, book: dict[str, Any], weights: dict[str, float], path: Path, tb_dir: Path | None, every: int):
-        self.book, self.weights, self.path, self.every = book, weights, path, every
+    def __init__(self, last: LastBatch, weights: dict[str, float], path: Path, tb_dir: Path | None, every: int):
+        self.last, self.weights, self.path, self.every = last, weights, path, every
         self.writer = None
         if tb_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -37,10 +47,9 @@ class CompletionsLog(TrainerCallback):
             self.writer = SummaryWriter(str(tb_dir))
 
     def rows(self, step: int) -> list[dict[str, Any]]:
-        scores: dict[str, list[float | None]] = self.book.get("scores", {})
         out = []
-        for i, (prompt, completion) in enumerate(zip(self.book["prompts"], self.book["completions"], strict=True)):
-            row_scores = {name: values[i] for name, values in scores.items()}
+        for i, (prompt, completion) in enumerate(zip(self.last.prompts, self.last.completions, strict=True)):
+            row_scores = {name: values[i] for name, values in self.last.scores.items()}
             out.append(
                 {
                     "step": step,
@@ -53,7 +62,7 @@ class CompletionsLog(TrainerCallback):
         return out
 
     def on_step_end(self, args, state, control, **kwargs):
-        if "prompts" not in self.book or (state.global_step % self.every and state.global_step != 1):
+        if not self.last.prompts or (state.global_step % self.every and state.global_step != 1):
             return
         rows = self.rows(state.global_step)
         with self.path.open("a") as handle:

@@ -17,7 +17,7 @@ from align.context import StageContext, resolve_precision
 from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import make_sampler
-from align.stages.pairs.selection import Sample, SelectionRules, select_pairs, skip_counts
+from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from reward import Verdict, get_verifier
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,36 @@ def verify(kind: str, rows: list[dict[str, Any]], completions: list[list[str]]) 
     flat = get_verifier(kind).verify_batch([t for texts in completions for t in texts], flat_rows)
     k = len(completions[0]) if completions else 0
     return [flat[i * k : (i + 1) * k] for i in range(len(rows))]
+
+
+def pair_row(prompt: Any, pair: Pair, index: int) -> dict[str, Any]:
+    """One line of pairs.jsonl: conversational prompt/chosen/rejected (what DPOTrainer reads) plus the verdicts."""
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": pair.chosen.text}],
+        "rejected": [{"role": "assistant", "content": pair.rejected.text}],
+        "chosen_score": pair.chosen.verdict.score,
+        "rejected_score": pair.rejected.verdict.score,
+        "chosen_reason": pair.chosen.verdict.reason,
+        "rejected_reason": pair.rejected.verdict.reason,
+        "prompt_index": index,
+    }
+
+
+def pair_stats(verdicts: list[list[Verdict]], reasons: list[str | None], written: int) -> dict[str, Any]:
+    """stats.json's verdict and pair counts; undecided samples are counted and left out of the rates."""
+    scores = [v.score for judged in verdicts for v in judged]
+    decided = [s for s in scores if s is not None]
+    return {
+        "prompts": len(reasons),
+        "samples": len(scores),
+        "undecided_samples": len(scores) - len(decided),
+        "pass_rate": sum(s >= 1.0 for s in decided) / len(decided) if decided else 0.0,
+        "mean_score": sum(decided) / len(decided) if decided else 0.0,
+        "pairs": written,
+        "prompts_with_pairs": sum(r is None for r in reasons),
+        "skipped": skip_counts(reasons),
+    }
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -62,37 +92,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
         for index, (row, texts, judged) in enumerate(zip(rows, completions, verdicts, strict=True)):
             pairs, reason = select_pairs([Sample(t, v) for t, v in zip(texts, judged, strict=True)], rules)
             reasons.append(reason)
-            for pair in pairs:
-                out.write(
-                    json.dumps(
-                        {
-                            "prompt": row["prompt"],
-                            "chosen": [{"role": "assistant", "content": pair.chosen.text}],
-                            "rejected": [{"role": "assistant", "content": pair.rejected.text}],
-                            "chosen_score": pair.chosen.verdict.score,
-                            "rejected_score": pair.rejected.verdict.score,
-                            "chosen_reason": pair.chosen.verdict.reason,
-                            "rejected_reason": pair.rejected.verdict.reason,
-                            "prompt_index": index,
-                        }
-                    )
-                    + "\n"
-                )
-                written += 1
-    all_verdicts = [v for judged in verdicts for v in judged]
-    decided = [v for v in all_verdicts if v.score is not None]
-    stats = {
-        "prompts": len(rows),
-        "samples": len(all_verdicts),
-        "undecided_samples": len(all_verdicts) - len(decided),
-        "pass_rate": sum(v.score >= 1.0 for v in decided) / len(decided) if decided else 0.0,
-        "mean_score": sum(v.score for v in decided) / len(decided) if decided else 0.0,
-        "pairs": written,
-        "prompts_with_pairs": sum(r is None for r in reasons),
-        "skipped": skip_counts(reasons),
+            out.writelines(json.dumps(pair_row(row["prompt"], pair, index)) + "\n" for pair in pairs)
+            written += len(pairs)
+    stats = pair_stats(verdicts, reasons, written)
+    stats |= {
         "backend": sampler.name,
         "sampling_s": round(sampling_s, 2),
-        "samples_per_s": round(len(all_verdicts) / sampling_s, 2) if sampling_s else None,
+        "samples_per_s": round(stats["samples"] / sampling_s, 2) if sampling_s else None,
     }
     write_json_atomic(ctx.stage_dir / PAIR_STATS, stats)
     log.info(
