@@ -9,17 +9,10 @@ from pathlib import Path
 
 from align import __version__
 from align.console import console, error_line, log_to_file, setup_logging
-from align.errors import EXIT_USER_ERROR, AlignError
+from align.errors import AlignError
+from reward import OneLineParser, report_usage_errors
 
 log = logging.getLogger("align")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Bad arguments end in one `error:` line and exit 2, like every other user error."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        error_line(f"{self.prog}: {message} (see {self.prog} --help)")
-        raise SystemExit(EXIT_USER_ERROR)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,23 +55,24 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Bad arguments and bad input (`AlignError`) end in one `error:` line and exit status 2."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] and argv[0] in FORWARDED:
         return _forward(argv[0], argv[1:])
-    args = build_parser().parse_args(argv)
-    setup_logging(getattr(args, "verbose", False))
     try:
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "validate":
-            return cmd_validate(args)
-        return cmd_stages(args)
-    except AlignError as err:
-        error_line(str(err))
-        return EXIT_USER_ERROR
+        return report_usage_errors(lambda: _dispatch(build_parser().parse_args(argv)), AlignError)
     except KeyboardInterrupt:
         error_line("interrupted; re-run the same command to resume from the last checkpoint")
         return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    setup_logging(getattr(args, "verbose", False))
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "validate":
+        return cmd_validate(args)
+    return cmd_stages(args)
 
 
 # Sub-tools that parse their own arguments: command -> module with `main(argv) -> int`.
@@ -93,13 +87,16 @@ FORWARDED = {
 def _forward(tool: str, argv: list[str]) -> int:
     import importlib
 
-    return importlib.import_module(FORWARDED[tool]).main(argv)
+    code: int = importlib.import_module(FORWARDED[tool]).main(argv)
+    return code
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from align.checks import check_verifier_columns
     from align.config.load import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides)
+    check_verifier_columns(recipe)
     console.print(
         f"{args.recipe}: ok — recipe '{recipe.name}', model {recipe.model}, stages: "
         + " → ".join(f"{s.name} ({s.kind})" for s in recipe.stages)
@@ -108,15 +105,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from align.checks import check_verifier_columns
     from align.config.load import load_recipe
-    from align.runner import run_recipe
+    from align.runner import plan, run_recipe
     from align.summary import print_preview, print_summary
 
     recipe = load_recipe(args.recipe, args.overrides)
+    only = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    plan(recipe, only, args.until)  # a misspelt stage name fails before the run folder is created
+    check_verifier_columns(recipe)
     run_dir = (args.run_dir or Path("runs") / recipe.name).resolve()
     log_to_file(run_dir / "align.log")
     log.info("recipe %s (%s) → %s", recipe.name, args.recipe, run_dir)
-    only = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     outcomes = run_recipe(recipe, run_dir, only=only, until=args.until)
     print_summary(recipe, run_dir, outcomes)
     if recipe.preview:

@@ -15,24 +15,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from align.console import error_line, setup_logging
-from align.errors import EXIT_USER_ERROR, AlignError
+from align.console import setup_logging
+from align.errors import AlignError
 from align.evaluation.settings import SUITE_NAMES
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+from reward import OneLineParser, UsageError, report_usage_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="align eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="align eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", help="run folder, stage artifact folder, or model (builtin / folder / hub name)")
     parser.add_argument("--suite", default="math", help=f"comma-separated suites: {','.join(SUITE_NAMES)}")
     parser.add_argument("--samples", type=int, default=1, help="k > 1 also samples k answers at T=0.8 for pass@k")
@@ -49,32 +40,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-        suites = [s.strip() for s in args.suite.split(",") if s.strip()]
-        unknown = [s for s in suites if s not in SUITE_NAMES]
-        if unknown or not suites:
-            names = ", ".join(unknown) or "(none)"
-            raise _UsageError(f"--suite: unknown suite {names} (one of: {', '.join(SUITE_NAMES)})")
-        setup_logging(args.verbose)
-        from align.evaluation.evaluator import evaluate
+    return report_usage_errors(lambda: _run(sys.argv[1:] if argv is None else list(argv)), AlignError)
 
-        evaluate(
-            args.target,
-            suites,
-            args.samples,
-            args.limit,
-            out=args.out,
-            reward=args.reward,
-            math_data=args.math_data,
-            chat_data=args.chat_data,
-            max_new_tokens=args.max_new_tokens,
-            backend=args.backend,
-            seed=args.seed,
-        )
-    except (_UsageError, AlignError) as err:
-        error_line(str(err))
-        return EXIT_USER_ERROR
+
+def _run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    suites = [s.strip() for s in args.suite.split(",") if s.strip()]
+    unknown = [s for s in suites if s not in SUITE_NAMES]
+    if unknown or not suites:
+        names = ", ".join(unknown) or "(none)"
+        raise UsageError(f"--suite: unknown suite {names} (one of: {', '.join(SUITE_NAMES)})")
+    setup_logging(args.verbose)
+    from align.evaluation.evaluator import evaluate
+
+    evaluate(
+        args.target,
+        suites,
+        args.samples,
+        args.limit,
+        out=args.out,
+        reward=args.reward,
+        math_data=args.math_data,
+        chat_data=args.chat_data,
+        max_new_tokens=args.max_new_tokens,
+        backend=args.backend,
+        seed=args.seed,
+    )
     return 0
 
 

@@ -3,37 +3,26 @@ statistics and sample completions. A folder that is not a run folder prints one 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from align.console import console, error_line
-from align.errors import EXIT_USER_ERROR, AlignError
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+from align.console import console
+from align.errors import AlignError
+from reward import OneLineParser, report_usage_errors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="align report", description=__doc__)
-    parser.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)")
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-        from align.report.build import build_report
+    return report_usage_errors(lambda: _run(sys.argv[1:] if argv is None else list(argv)), AlignError)
 
-        path = build_report(args.run_dir)
-    except (_UsageError, AlignError) as err:
-        error_line(str(err))
-        return EXIT_USER_ERROR
-    console.print(f"report: {path}")
+
+def _run(argv: list[str]) -> int:
+    parser = OneLineParser(prog="align report", description=__doc__)
+    parser.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)")
+    args = parser.parse_args(argv)
+    from align.report.build import build_report
+
+    console.print(f"report: {build_report(args.run_dir)}")
     return 0
 
 

@@ -15,23 +15,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from reward.aggregate import aggregate, check_weights
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+from reward.usage import OneLineParser, UsageError, report_usage_errors
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="align reward", description="Six-dimension reward model tools.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="align reward", description="Six-dimension reward model tools.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     score = commands.add_parser("score", help="score (prompt, completion) rows with a saved reward model")
     score.add_argument("--model", required=True, type=Path, help="folder a reward stage saved the model to")
     score.add_argument("file", type=Path, help="JSONL rows with 'prompt' and 'completion' strings")
@@ -107,9 +98,4 @@ def score(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-        return score(args)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return report_usage_errors(lambda: score(_parser().parse_args(argv)))

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 from reward.sandbox.limits import Limits
 from reward.sandbox.runner import run_program
+from reward.usage import OneLineParser, UsageError, report_usage_errors
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse would print the usage block and exit; callers want one line and a return code.
-        raise _UsageError(message)
-
-
-def _parser() -> _Parser:
-    parser = _Parser(prog="sandbox", description="Run untrusted Python in the sandbox.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _parser() -> OneLineParser:
+    parser = OneLineParser(prog="align sandbox", description="Run untrusted Python in the sandbox.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = commands.add_parser("run", help="run FILE and print the result as one JSON object")
     run.add_argument("file", type=Path, help="Python source to run")
     run.add_argument("--harness", type=Path, help="test code appended after FILE, run in the same globals")
@@ -34,16 +23,17 @@ def _parser() -> _Parser:
 
 def main(argv: list[str]) -> int:
     """0 whatever the program did (the outcome is in the JSON); 2 for bad arguments."""
+    return report_usage_errors(lambda: _run(argv))
+
+
+def _run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
     try:
-        args = _parser().parse_args(argv)
         limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
-        code = _read(args.file)
-        harness = None if args.harness is None else _read(args.harness)
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else 0
-    except (_UsageError, ValueError) as exc:
-        print(f"sandbox: error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    code = _read(args.file)
+    harness = None if args.harness is None else _read(args.harness)
     result = run_program(code, harness=harness, limits=limits)
     print(json.dumps(result.to_json()))
     return 0
@@ -53,4 +43,4 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise _UsageError(f"cannot read {path}: {exc}") from exc
+        raise UsageError(f"cannot read {path}: {exc}") from exc

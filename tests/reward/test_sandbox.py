@@ -230,7 +230,7 @@ def test_cli_bad_arguments_return_2_with_one_line(
     assert cli_main([str(program) if a == "PROGRAM" else a for a in argv]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("sandbox: error:")
+    assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("error: ")
 
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:

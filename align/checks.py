@@ -1,0 +1,29 @@
+"""Checks of a recipe's data against what its stages need, run by `align validate` and `align run` before any
+model loads: a prompts file without the column its verifier reads fails in one line, not an hour into a chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from align.config.schema import DataSpec, Recipe
+from align.data import load_rows
+from align.errors import AlignError
+from reward import get_verifier
+
+
+def check_verifier_columns(recipe: Recipe) -> None:
+    """Every local prompts file of a stage with a verifier has, on every row, the columns that verifier
+    declares (math: `answer`, code: `tests`). Hub datasets are checked when the stage loads them."""
+    for stage in recipe.stages:
+        spec: DataSpec | None = getattr(stage, "prompts", None)
+        verifier_name: str | None = getattr(stage, "verifier", None)
+        if spec is None or verifier_name is None or not Path(spec.path).is_file():
+            continue
+        verifier = get_verifier(verifier_name)
+        for number, row in enumerate(load_rows(spec), start=1):
+            missing = [c for c in verifier.columns if row.get(c) is None]
+            if missing:
+                raise AlignError(
+                    f"{spec.path}: row {number}: no '{missing[0]}' column, which the {verifier.name} verifier of "
+                    f"stages.{stage.name} needs"
+                )
