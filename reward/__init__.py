@@ -20,6 +20,7 @@ from reward.dimensions import DIMENSIONS, Dimension, completion_text, prompt_tex
 from reward.jsonl import JsonlError, read_jsonl
 from reward.model.artifact import NotARewardModelError, RewardConfig
 from reward.result import Verdict
+from reward.shipped import shipped_root
 from reward.sources import SOURCES, SourceInputs, build_rewards
 from reward.usage import OneLineParser, UsageError, report_usage_errors
 from reward.verifiers import VERIFIERS, Verifier, get_verifier
@@ -55,6 +56,7 @@ __all__ = [
     "read_jsonl",
     "report_usage_errors",
     "row_total",
+    "shipped_root",
     "train_reward_model",
 ]
 

@@ -11,21 +11,34 @@ from pydantic import ValidationError
 
 from align.config.schema import STAGE_TYPES, Recipe
 from align.errors import AlignError
+from reward import shipped_root
 
-CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+
+def shipped_dirs() -> list[Path]:
+    """The folder holding align's shipped data/ and recipes/ (checkout or installed copy), if there is one."""
+    root = shipped_root()
+    return [root] if root is not None else []
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    path = Path(path)
+    path = _recipe_path(Path(path))
     raw = read_yaml(path)
     raw.setdefault("name", re.sub(r"[^A-Za-z0-9_-]", "-", path.stem))
     for override in overrides:
         apply_override(raw, override)
-    search_dirs = [Path.cwd(), path.resolve().parent, CHECKOUT_ROOT]
+    search_dirs = [Path.cwd(), path.resolve().parent, *shipped_dirs()]
     try:
         return Recipe.model_validate(raw, context={"search_dirs": search_dirs})
     except ValidationError as err:
         raise AlignError(f"{path}: {describe(err, raw)}") from None
+
+
+def _recipe_path(path: Path) -> Path:
+    """`recipes/math.yaml` names the shipped recipe when no such file is here (an installed align, any folder)."""
+    if path.is_file() or path.is_absolute():
+        return path
+    shipped = [root / path for root in shipped_dirs() if (root / path).is_file()]
+    return shipped[0] if shipped else path
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

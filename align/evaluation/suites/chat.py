@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from align.config.load import CHECKOUT_ROOT
+from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data import load_rows
@@ -24,7 +24,7 @@ NO_REWARD = "no reward model: pass --reward FOLDER (a reward stage's artifact), 
 
 
 def prompts_path(data: str | None) -> str:
-    search = [Path.cwd(), CHECKOUT_ROOT]
+    search = [Path.cwd(), *shipped_dirs()]
     if data is not None:
         try:
             return resolve_data_path(data, search)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from align.config.load import CHECKOUT_ROOT
+from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data import load_prompts
@@ -32,7 +32,7 @@ HUB_PRESETS = {
 def data_spec(data: str | None, limit: int | None) -> DataSpec:
     if data in HUB_PRESETS:
         return DataSpec(**{"path": data, **HUB_PRESETS[data], "limit": limit})
-    search = [Path.cwd(), CHECKOUT_ROOT]
+    search = [Path.cwd(), *shipped_dirs()]
     try:
         path = resolve_data_path(data or DEFAULT_DATA, search)
     except ValueError as err:
