@@ -31,6 +31,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 test-slow: install
@@ -52,6 +53,7 @@ test-vllm: $(VLLM_VENV)/.installed
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
 # `make sft dpo grpo` runs the chain one target at a time; each skips the stages already done.
 sft pairs dpo reward grpo: install

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from align.artifacts import is_complete
 from align.errors import AlignError
 
 if TYPE_CHECKING:
     from align.config.schema import Recipe, StageBase
+
+S = TypeVar("S", bound="StageBase")
 
 
 def resolve_precision(choice: str) -> str:
@@ -50,6 +52,12 @@ class StageContext:
     @property
     def tensorboard_dir(self) -> Path:
         return self.run_dir / "tb" / self.stage.name
+
+    def typed_stage(self, kind: type[S]) -> S:
+        """The stage as its own kind's schema (the runner picked this stage's package by that kind)."""
+        if not isinstance(self.stage, kind):
+            raise TypeError(f"stage {self.stage.name} is a {type(self.stage).__name__}, not a {kind.__name__}")
+        return self.stage
 
     def artifact(self, name: str) -> Path:
         """The folder of an earlier, completed stage; the recipe schema already checked the name is earlier."""

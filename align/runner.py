@@ -24,7 +24,7 @@ from align.artifacts import (
     read_manifest,
     write_json_atomic,
 )
-from align.config.schema import DataSpec, Recipe, StageBase
+from align.config.schema import DataSpec, Recipe, Stage
 from align.context import StageContext
 from align.errors import AlignError
 from align.models import resolve_model
@@ -43,7 +43,7 @@ class StageOutcome:
     wall_time_s: float = 0.0
 
 
-def plan(recipe: Recipe, only: list[str] | None, until: str | None) -> list[tuple[StageBase, bool]]:
+def plan(recipe: Recipe, only: list[str] | None, until: str | None) -> list[tuple[Stage, bool]]:
     """Each stage up to `until`, with whether it was selected to run (all of them unless --stages is given)."""
     names = [s.name for s in recipe.stages]
     for name in [*(only or []), *([until] if until else [])]:
@@ -53,7 +53,7 @@ def plan(recipe: Recipe, only: list[str] | None, until: str | None) -> list[tupl
     return [(s, only is None or s.name in only) for s in stages]
 
 
-def input_digests(stage: StageBase) -> dict[str, str]:
+def input_digests(stage: Stage) -> dict[str, str]:
     digests = {}
     for key in type(stage).model_fields:
         spec = getattr(stage, key)
@@ -63,7 +63,7 @@ def input_digests(stage: StageBase) -> dict[str, str]:
     return digests
 
 
-def stage_fingerprint(stage: StageBase, upstream: str, inputs: dict[str, str]) -> str:
+def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str]) -> str:
     """Changes when the stage's config, its input data, or anything upstream of it changes."""
     config = stage.model_dump(mode="json", exclude=set(stage.cosmetic))
     return fingerprint({"config": config, "inputs": inputs, "upstream": upstream})
@@ -95,7 +95,7 @@ def run_recipe(
 
 
 def _run_stage(
-    recipe: Recipe, stage: StageBase, run_dir: Path, base_model: str, key: str, inputs: dict[str, str]
+    recipe: Recipe, stage: Stage, run_dir: Path, base_model: str, key: str, inputs: dict[str, str]
 ) -> StageOutcome:
     stage_dir = run_dir / stage.name
     resume = last_checkpoint(stage_dir, key)

@@ -30,8 +30,9 @@ class OneLineParser(argparse.ArgumentParser):
 def report_usage_errors(run: Callable[[], int], *errors: type[Exception]) -> int:
     """`run()`, with `UsageError` (and the other `errors` given, e.g. align's `AlignError`) printed as one
     `error:` line on stderr and turned into exit status 2."""
+    caught: tuple[type[Exception], ...] = (UsageError, *errors)
     try:
         return run()
-    except (UsageError, *errors) as err:
+    except caught as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from align.config.schema import STAGE_TYPES, Recipe
 from align.errors import AlignError
@@ -112,7 +113,8 @@ def describe(err: ValidationError, raw: dict[str, Any]) -> str:
 def _location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     parts: list[str] = []
     items = list(loc)
-    stages = raw.get("stages") if isinstance(raw.get("stages"), list) else []
+    listed = raw.get("stages")
+    stages: list[Any] = listed if isinstance(listed, list) else []
     while items:
         item = items.pop(0)
         if parts == ["stages"] and isinstance(item, int):
@@ -127,7 +129,7 @@ def _location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "extra_forbidden":
         return "unknown key"

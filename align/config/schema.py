@@ -12,6 +12,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from align.config.paths import resolve_data_path
+from reward import DIMENSIONS
 
 BUILTIN_MODEL = "smollm2-135m-instruct"
 
@@ -161,15 +162,14 @@ class RewardStage(TrainStage):
     @field_validator("likelihood")
     @classmethod
     def _known_dimensions(cls, names: list[str]) -> list[str]:
-        from reward import DIMENSIONS
-
         for name in names:
             if name not in DIMENSIONS:
                 raise ValueError(f"unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
         return names
 
 
-REWARD_NAMES = ("correctness", "truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing")
+# GRPO's reward names: the verifier's correctness plus the report's six dimensions (defined once, in reward).
+REWARD_NAMES = ("correctness", *DIMENSIONS)
 
 
 class RewardSpec(Strict):

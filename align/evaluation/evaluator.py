@@ -110,12 +110,18 @@ def run_suite(
     log.info("evaluating %s on %s: %d prompts", policy.name, name, len(suite.prompts))
     started = time.monotonic()
     sampler = samplers.get(policy)
-    common = {"max_new_tokens": suite.max_new_tokens, "seed": settings.seed}
-    greedy = [texts[0] for texts in sampler.sample(suite.prompts, n=1, temperature=0.0, top_p=1.0, **common)]
+    length, seed = suite.max_new_tokens, settings.seed
+    answers = sampler.sample(suite.prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=length, seed=seed)
+    greedy = [texts[0] for texts in answers]
     sampled = None
     if settings.samples > 1 and suite.sampled:
         sampled = sampler.sample(
-            suite.prompts, n=settings.samples, temperature=settings.temperature, top_p=settings.top_p, **common
+            suite.prompts,
+            n=settings.samples,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_new_tokens=length,
+            seed=seed,
         )
     result = suite.score(greedy, sampled)
     return {**result, "source": suite.source, "seconds": round(time.monotonic() - started, 1)}

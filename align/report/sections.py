@@ -12,6 +12,7 @@ from align.evaluation.table import metric_columns, skipped_notes
 from align.report.history import read_log_history
 from align.report.markdown import image, table
 from align.report.plots import plot_dimensions, plot_eval, plot_loss, plot_rewards
+from reward import read_jsonl
 
 PLOTS = "plots"
 SHOWN_COMPLETIONS = 3
@@ -129,10 +130,10 @@ def samples_section(results: dict[str, Any] | None, stages: list[StageFolder]) -
     if not parts:
         for stage in stages:
             # The last rows logged: what the policy wrote by the end of training.
-            rows = _read_jsonl(stage.path / COMPLETIONS)[-SHOWN_COMPLETIONS:]
-            if rows:
+            logged = _read_jsonl(stage.path / COMPLETIONS)[-SHOWN_COMPLETIONS:]
+            if logged:
                 shown = [
-                    [r.get("step"), _text(r.get("prompt")), _text(r.get("completion")), r.get("total")] for r in rows
+                    [r.get("step"), _text(r.get("prompt")), _text(r.get("completion")), r.get("total")] for r in logged
                 ]
                 headers = ["step", "prompt", "completion", "reward total"]
                 parts.append(f"### {stage.name} (logged during training)\n\n" + table(headers, shown))
@@ -160,14 +161,4 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    return read_jsonl(path, skip_bad=True) if path.is_file() else []

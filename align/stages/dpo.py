@@ -14,7 +14,7 @@ from align.context import StageContext, resolve_precision
 from align.data import load_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
-from align.stages.training import loss_metrics, save_log_history, trainer_kwargs
+from align.stages.training import loss_metrics, save_adapter, save_log_history, trainer_kwargs
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -31,7 +31,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    stage: DPOStage = ctx.stage  # type: ignore[assignment]
+    stage = ctx.typed_stage(DPOStage)
     pairs_file = ctx.artifact(stage.pairs) / PAIRS_FILE
     rows = [{c: r[c] for c in PREFERENCE_COLUMNS} for r in load_rows(DataSpec(path=str(pairs_file)))]
     if not rows:
@@ -48,7 +48,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     # Save only the trained policy: the frozen "ref" copy is the init stage's adapter, already on disk.
-    trainer.model.save_pretrained(str(ctx.stage_dir), selected_adapters=["default"])
+    save_adapter(trainer, ctx.stage_dir)
     tokenizer.save_pretrained(str(ctx.stage_dir))
     save_log_history(trainer, ctx)
     history = trainer.state.log_history

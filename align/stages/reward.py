@@ -35,7 +35,7 @@ def resolve_likelihood_model(name: str, base_model: str) -> str:
 def run(ctx: StageContext) -> dict[str, Any]:
     from reward import train_reward_model
 
-    stage: RewardStage = ctx.stage  # type: ignore[assignment]
+    stage = ctx.typed_stage(RewardStage)
     train = load_rows(stage.data)
     held_out = load_rows(stage.eval_data) if stage.eval_data else []
     try:

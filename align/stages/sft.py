@@ -31,7 +31,7 @@ def count_truncated(dataset, tokenizer, max_length: int) -> int:
 def run(ctx: StageContext) -> dict[str, Any]:
     from trl import SFTConfig, SFTTrainer
 
-    stage: SFTStage = ctx.stage  # type: ignore[assignment]
+    stage = ctx.typed_stage(SFTStage)
     tokenizer = load_tokenizer(ctx.base_model)
     train = load_chat(stage.data)
     evaluation = load_chat(stage.eval_data) if stage.eval_data else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from align.artifacts import LOG_HISTORY, write_json_atomic
@@ -45,6 +46,11 @@ def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
     }
 
 
+def save_adapter(trainer: Any, folder: Path) -> None:
+    """The trained LoRA adapter only (a PeftModel's save_pretrained), as later stages and vLLM load it."""
+    trainer.model.save_pretrained(str(folder), selected_adapters=["default"])
+
+
 def save_log_history(trainer, ctx: StageContext) -> None:
     """The Trainer's log history beside the adapter, so reports need no checkpoint folders."""
     write_json_atomic(ctx.stage_dir / LOG_HISTORY, trainer.state.log_history)
@@ -59,7 +65,7 @@ def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
     evals = [entry["eval_loss"] for entry in log_history if "eval_loss" in entry]
     if evals:
         metrics["eval_loss"] = float(evals[-1])
-    summary = next((e for e in reversed(log_history) if "train_runtime" in e), {})
+    summary: dict[str, Any] = next((e for e in reversed(log_history) if "train_runtime" in e), {})
     for key in ("train_runtime", "train_loss"):
         if key in summary:
             metrics[key] = float(summary[key])

@@ -32,7 +32,8 @@ class LikelihoodScorer:
 
     @classmethod
     def load(cls, location: str, max_length: int, device: str | torch.device = "cpu") -> LikelihoodScorer:
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32).to(device)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=torch.float32)
+        torch.nn.Module.to(model, device)  # in place; the bound `.to` is typed for strings only
         return cls(model, AutoTokenizer.from_pretrained(location), max_length)
 
     def _prefix(self, prompt: str) -> list[int]:

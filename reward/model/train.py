@@ -140,32 +140,60 @@ def train_reward_model(
     unknown = [name for name in likelihood_dimensions if name not in dimensions]
     if likelihood_model and unknown:
         raise ValueError(f"likelihood: unknown dimension {unknown[0]!r}; known: {', '.join(dimensions)}")
-    torch.manual_seed(seed)
-    rng = random.Random(seed)
+    torch.manual_seed(seed)  # before the heads are built: their initialisation is part of the run
+    model = build_model(backbone, dimensions, pooling, max_length)
+    writer = _summary_writer(log_dir)
+    steps = _total_steps(len(train), epochs, batch_size, max_steps)
+    metrics = _optimise(model, train, steps, learning_rate, batch_size, random.Random(seed), writer, progress)
+    if likelihood_model and likelihood_dimensions:
+        metrics |= _attach_likelihood(model, str(likelihood_model), train, likelihood_dimensions, max_length, seed)
+    metrics |= evaluate(model, held_out, batch_size=max(batch_size, 32))
+    model.save(output_dir)
+    if writer is not None:
+        for key, value in metrics.items():
+            writer.add_scalar(key, value, steps)
+        writer.close()
+    return metrics
 
+
+def build_model(
+    backbone: str | Path, dimensions: Sequence[str], pooling: Pooling | None, max_length: int
+) -> RewardModel:
+    """A fresh reward model: the backbone with one (random) score head per dimension, in training mode."""
     backbone_model = AutoModel.from_pretrained(backbone, dtype=torch.float32)
     pooling = pooling or default_pooling(backbone_model.config)
     tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(backbone), pooling)
     config = RewardConfig(tuple(dimensions), pooling, max_length, str(backbone))
     model = RewardModel(RewardHeads(backbone_model, len(dimensions), pooling), tokenizer, config)
     model.network.train()
+    return model
 
-    steps_per_epoch = math.ceil(len(train) / batch_size)
-    total_steps = max(1, math.ceil(epochs * steps_per_epoch))
-    if max_steps is not None:
-        total_steps = min(total_steps, max_steps)
+
+def _total_steps(rows: int, epochs: float, batch_size: int, max_steps: int | None) -> int:
+    total = max(1, math.ceil(epochs * math.ceil(rows / batch_size)))
+    return min(total, max_steps) if max_steps is not None else total
+
+
+def _optimise(
+    model: RewardModel,
+    train: Sequence[Pair | Rated],
+    total_steps: int,
+    learning_rate: float,
+    batch_size: int,
+    rng: random.Random,
+    writer: Any,
+    progress: bool,
+) -> dict[str, float]:
+    """The training loop (AdamW, linear warm-up and decay, clipped gradients); returns the train/* metrics."""
     optimizer = torch.optim.AdamW(model.network.parameters(), lr=learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_FRACTION * total_steps), total_steps)
-    writer = _summary_writer(log_dir)
-
     losses: list[float] = []
     batches: list[list[Pair | Rated]] = []
     started = time.perf_counter()
     for step in tqdm(range(total_steps), desc="reward model", disable=not progress):
         if not batches:
             batches = _epoch_batches(train, batch_size, rng)
-        batch = batches.pop()
-        loss = _batch_loss(model, batch)
+        loss = _batch_loss(model, batches.pop())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.network.parameters(), MAX_GRAD_NORM)
         optimizer.step()
@@ -175,31 +203,30 @@ def train_reward_model(
         if writer is not None:
             writer.add_scalar("train/loss", losses[-1], step + 1)
             writer.add_scalar("train/lr", schedule.get_last_lr()[0], step + 1)
-    seconds = time.perf_counter() - started
-
     tail = losses[-max(1, len(losses) // 10) :]
-    metrics = {
+    return {
         "train/loss": sum(tail) / len(tail),
         "train/steps": float(total_steps),
-        "train/seconds": seconds,
+        "train/seconds": time.perf_counter() - started,
         "train/examples": float(len(train)),
     }
-    if likelihood_model and likelihood_dimensions:
-        device = model.network.heads.weight.device
-        model.likelihood = LikelihoodScorer.load(str(likelihood_model), max_length, device)
-        pairs = [r for r in train if isinstance(r, Pair)]
-        spec, calibration = calibrate(
-            model.likelihood, str(likelihood_model), pairs, likelihood_dimensions, dimensions, seed
-        )
-        model.config = dataclasses.replace(model.config, likelihood=spec)
-        metrics |= calibration
-    metrics |= evaluate(model, held_out, batch_size=max(batch_size, 32))
-    model.save(output_dir)
-    if writer is not None:
-        for key, value in metrics.items():
-            writer.add_scalar(key, value, total_steps)
-        writer.close()
-    return metrics
+
+
+def _attach_likelihood(
+    model: RewardModel,
+    location: str,
+    train: Sequence[Pair | Rated],
+    names: Sequence[str],
+    max_length: int,
+    seed: int,
+) -> dict[str, float]:
+    """Score `names` by the causal LM's belief in the response, calibrated on their training pairs."""
+    device = model.network.heads.weight.device
+    model.likelihood = LikelihoodScorer.load(location, max_length, device)
+    pairs = [r for r in train if isinstance(r, Pair)]
+    spec, calibration = calibrate(model.likelihood, location, pairs, names, model.config.dimensions, seed)
+    model.config = dataclasses.replace(model.config, likelihood=spec)
+    return calibration
 
 
 def _summary_writer(log_dir: str | Path | None) -> Any:

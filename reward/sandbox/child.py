@@ -297,7 +297,7 @@ def _run_untrusted(
     import builtins
 
     main_module = type(sys)("__main__")
-    main_module.__builtins__ = builtins
+    main_module.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main_module
     for index, (path, text) in enumerate(paths):
         is_harness = index == 1
@@ -368,12 +368,13 @@ def _finish(code: int) -> None:
         atexit._run_exitfuncs()
         threading = sys.modules.get("threading")
         if threading is not None:
-            threading._shutdown()  # type: ignore[attr-defined]
+            threading._shutdown()
     except BaseException:
         pass
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except BaseException:
             pass
     os._exit(code)

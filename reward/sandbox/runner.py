@@ -213,31 +213,39 @@ class _Run:
                     break
                 for key, _ in selector.select(min(deadline - now, 0.25)):
                     chunk = os.read(key.fd, 65536)
-                    name = names[key.fd]
                     if not chunk:
                         selector.unregister(key.fd)
-                    elif name == "status":
-                        status += chunk[: _STATUS_CAP - len(status)]
-                    else:
-                        kept = self.streams[name]
-                        room = self.limits.output_bytes - len(kept)
-                        kept += chunk[:room]
-                        if len(chunk) > room:
-                            self.overflow = name
-                            break
+                    elif self._keep(names[key.fd], chunk, status):
+                        break
                 if self.overflow:
                     break
                 if not started and ready_marker in status:
                     started = True
                     # The program's time starts now: interpreter start-up is the sandbox's cost.
                     deadline = time.monotonic() + self.limits.timeout_s
-            if self.timed_out and status_fd in selector.get_map():
-                # Records the child wrote before the deadline (an exception it already raised) are evidence
-                # of how the program ended; a loaded machine may simply not have read them yet.
-                status += _drain(status_fd, _STATUS_CAP - len(status))
+            self._read_late_status(selector, status_fd, status)
         self._parse(status)
 
-    def _parse(self, status: bytes) -> None:
+    def _read_late_status(self, selector: selectors.BaseSelector, status_fd: int, status: bytearray) -> None:
+        if self.timed_out and status_fd in selector.get_map():
+            # Records the child wrote before the deadline (an exception it already raised) are evidence
+            # of how the program ended; a loaded machine may simply not have read them yet.
+            status += _drain(status_fd, _STATUS_CAP - len(status))
+
+    def _keep(self, name: str, chunk: bytes, status: bytearray) -> bool:
+        """Store a chunk read from one pipe (in place); True when it took a stream over the output limit."""
+        if name == "status":
+            status += chunk[: _STATUS_CAP - len(status)]
+            return False
+        kept = self.streams[name]
+        room = self.limits.output_bytes - len(kept)
+        kept += chunk[:room]
+        if len(chunk) > room:
+            self.overflow = name
+            return True
+        return False
+
+    def _parse(self, status: bytes | bytearray) -> None:
         prefix = f"{self.nonce} "
         for line in status.decode("utf-8", "replace").splitlines():
             if line.startswith(prefix):

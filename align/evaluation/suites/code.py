@@ -30,7 +30,7 @@ class Problem:
     entry_point: str | None
 
 
-def load_problems(split: str = SPLIT) -> list[Mapping[str, Any]]:
+def load_problems(split: str = SPLIT) -> list[dict[str, Any]]:
     """HumanEval rows worded exactly as the pairs and GRPO stages see `humaneval:pairs`, so a trained policy is
     measured on the request format it learned; the eval split shares no problem with the pairs split."""
     try:

@@ -24,7 +24,7 @@ from align.models import load_policy, load_tokenizer
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
 from align.stages.grpo.rollout import RolloutLog, vllm_rollout
 from align.stages.grpo.selection import select_by_variance
-from align.stages.training import save_log_history, trainer_kwargs
+from align.stages.training import save_adapter, save_log_history, trainer_kwargs
 from reward import Dimension, SourceInputs, aggregate, build_rewards, get_verifier
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler, functi
 def run(ctx: StageContext) -> dict[str, Any]:
     from trl import GRPOConfig, GRPOTrainer
 
-    stage: GRPOStage = ctx.stage  # type: ignore[assignment]
+    stage = ctx.typed_stage(GRPOStage)
     dataset = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns if stage.verifier else ())
     functions, weights = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None)
     init = ctx.artifact(stage.init)
@@ -103,7 +103,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         sampler = make_sampler(stage.backend, ctx.base_model, precision, adapter=init, lora_rank=ctx.recipe.lora.r)
 
     selection_stats: dict[str, Any] = {}
-    if stage.prompt_selection.enabled:
+    if stage.prompt_selection.enabled and sampler is not None:
         dataset, selection_stats = select_prompts(stage, ctx, sampler, functions, weights, dataset)
     ctx.notes["prompt_selection"] = selection_stats
 
@@ -151,7 +151,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         ],
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
-    trainer.model.save_pretrained(str(ctx.stage_dir), selected_adapters=["default"])
+    save_adapter(trainer, ctx.stage_dir)
     tokenizer.save_pretrained(str(ctx.stage_dir))
     save_log_history(trainer, ctx)
     metrics = reward_metrics(trainer.state.log_history, [f.__name__ for f in functions]) | {

@@ -14,6 +14,7 @@ from typing import Any
 from align.config.schema import GRPOStage
 from align.context import StageContext
 from align.generation.backend import VLLMSampler
+from align.stages.training import save_adapter
 
 
 @dataclass
@@ -46,7 +47,7 @@ def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, reco
         if not record.sync_steps or record.sync_steps[-1] != step:
             started = time.monotonic()
             folder = ctx.stage_dir / "rollout-adapter" / f"step-{step}"
-            trainer.model.save_pretrained(str(folder), selected_adapters=["default"])
+            save_adapter(trainer, folder)
             sampler.set_adapter(folder)
             record.sync_s.append(time.monotonic() - started)
             record.sync_steps.append(step)

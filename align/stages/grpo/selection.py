@@ -19,14 +19,14 @@ class PromptSelection:
     dropped_unscored: int
 
     def stats(self) -> dict[str, float | int]:
-        kept = [self.variances[i] for i in self.order]
+        kept = [v for v in (self.variances[i] for i in self.order) if v is not None]
         return {
             "candidates": len(self.variances),
             "kept": len(self.order),
             "dropped_zero_variance": self.dropped_zero_variance,
             "dropped_unscored": self.dropped_unscored,
-            "variance_mean_kept": mean(kept) if kept else 0.0,  # type: ignore[arg-type]
-            "variance_max": max(kept) if kept else 0.0,  # type: ignore[type-var]
+            "variance_mean_kept": mean(kept) if kept else 0.0,
+            "variance_max": max(kept) if kept else 0.0,
         }
 
 
@@ -39,7 +39,7 @@ def select_by_variance(
         variances.append(pvariance(scored) if len(scored) >= 2 else None)
     unscored = sum(v is None for v in variances)
     flat = sum(v is not None and v < min_variance for v in variances)
-    kept = [i for i, v in enumerate(variances) if v is not None and v >= min_variance]
+    usable = {i: v for i, v in enumerate(variances) if v is not None and v >= min_variance}
     # Stable sort: equal variances keep the dataset's order, so runs are reproducible.
-    kept.sort(key=lambda i: -variances[i])  # type: ignore[operator]
+    kept = sorted(usable, key=lambda i: -usable[i])
     return PromptSelection(kept[:keep] if keep else kept, variances, flat, unscored)

@@ -62,7 +62,7 @@ def pair_stats(verdicts: list[list[Verdict]], reasons: list[str | None], written
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    stage: PairsStage = ctx.stage  # type: ignore[assignment]
+    stage = ctx.typed_stage(PairsStage)
     prompts = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns)
     rows = prompts.to_list()
     sampler = make_sampler(

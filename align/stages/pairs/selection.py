@@ -40,8 +40,8 @@ def select_pairs(samples: list[Sample], rules: SelectionRules) -> tuple[list[Pai
     if rules.drop_identical:
         unique = {s.text.strip(): s for s in decided}
         decided = list(unique.values())
-    passing = [s for s in decided if s.verdict.score >= rules.pass_threshold]  # type: ignore[operator]
-    failing = [s for s in decided if s.verdict.score < rules.pass_threshold]  # type: ignore[operator]
+    passing = [s for s in decided if (s.verdict.score or 0.0) >= rules.pass_threshold]
+    failing = [s for s in decided if (s.verdict.score or 0.0) < rules.pass_threshold]
     if not passing:
         return [], "all_failed"
     if not failing:
@@ -49,8 +49,8 @@ def select_pairs(samples: list[Sample], rules: SelectionRules) -> tuple[list[Pai
     # Best first; ties broken by length so the shortest correct answer wins when asked (the report's preference
     # against padding), and the longest wrong one is rejected first.
     sign = 1 if rules.prefer_shortest else -1
-    passing.sort(key=lambda s: (-s.verdict.score, sign * len(s.text)))  # type: ignore[operator]
-    failing.sort(key=lambda s: (s.verdict.score, -len(s.text)))  # type: ignore[arg-type]
+    passing.sort(key=lambda s: (-(s.verdict.score or 0.0), sign * len(s.text)))
+    failing.sort(key=lambda s: (s.verdict.score or 0.0, -len(s.text)))
     count = min(rules.max_pairs, len(passing), len(failing))
     return [Pair(passing[i], failing[i]) for i in range(count)], None
 
