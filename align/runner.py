@@ -109,7 +109,8 @@ def _run_stage(
     started = time.monotonic()
     metrics = runner_for(stage.kind)(ctx)
     wall = time.monotonic() - started
-    upstream_refs = {ref: getattr(stage, ref) for ref in stage.refs if getattr(stage, ref) is not None}
+    # A ref field may hold data instead of a stage name (dpo `pairs:`); only names are upstream stages.
+    upstream_refs = {ref: getattr(stage, ref) for ref in stage.refs if isinstance(getattr(stage, ref), str)}
     manifest = Manifest(
         name=stage.name,
         kind=stage.kind,

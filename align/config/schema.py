@@ -6,6 +6,7 @@ silently ignored. Run-time facts (run folder, device, precision actually used) l
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
@@ -16,7 +17,8 @@ from reward import DIMENSIONS
 
 BUILTIN_MODEL = "smollm2-135m-instruct"
 
-StageName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=64)]
+STAGE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+StageName = Annotated[str, Field(pattern=STAGE_NAME, max_length=64)]
 
 
 class Strict(BaseModel):
@@ -129,6 +131,9 @@ class PairsStage(StageBase):
     prefer_shortest: bool = Field(True, description="Among equally good passing answers, pick the shortest as chosen.")
     drop_identical: bool = Field(True, description="Treat samples with identical text as one.")
     backend: Backend = Field("auto", description="Sampling backend: auto = vLLM when installed, else HF generate.")
+    user_pairs: DataSpec | None = Field(
+        None, description="Your own preference rows (TRL format) merged into pairs.jsonl after the built ones."
+    )
 
 
 class DPOStage(TrainStage):
@@ -136,7 +141,19 @@ class DPOStage(TrainStage):
 
     kind: Literal["dpo"]
     init: str = Field(description="Stage whose adapter is trained on, and which is the frozen reference.")
-    pairs: str = Field(description="Pairs stage that built the preference data.")
+    pairs: str | DataSpec = Field(
+        description="A pairs stage by name, or preference data in TRL's format (prompt/chosen/rejected, plain or "
+        "conversational, or chosen/rejected with an implicit prompt): a file, folder or hub name, or a data spec."
+    )
+
+    @field_validator("pairs", mode="before")
+    @classmethod
+    def _stage_or_data(cls, value: object) -> object:
+        # A stage name cannot hold '/', '.' or ':'; anything else a string can be is a path or hub name.
+        if isinstance(value, str) and not re.fullmatch(STAGE_NAME, value):
+            return {"path": value}
+        return value
+
     learning_rate: float = Field(5e-5, gt=0)
     beta: float = Field(0.1, gt=0, description="Strength of the pull towards the reference policy.")
     loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid, ipo, hinge, ...")
@@ -286,7 +303,7 @@ class Recipe(Strict):
                 raise ValueError(f"stages.{stage.name}.name: duplicate stage name (stage {index + 1})")
             for field, kinds in stage.refs.items():
                 target = getattr(stage, field)
-                if target is None:
+                if not isinstance(target, str):  # None, or data given in place of a stage
                     continue
                 where = f"stages.{stage.name}.{field}"
                 if target not in seen:

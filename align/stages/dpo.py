@@ -1,4 +1,5 @@
-"""DPO on the pairs a `pairs` stage built, continuing the init stage's adapter against a frozen copy of it.
+"""DPO on the pairs a `pairs` stage built, or on the user's own preference data (`align.preferences`),
+continuing the init stage's adapter against a frozen copy of it.
 
 TRL, given a PeftModel that already carries an adapter, adds a frozen "ref" copy of that adapter and computes
 reference log-probs through it: the reference is the SFT policy itself, on the same base weights — no second model.
@@ -14,6 +15,7 @@ from align.context import StageContext, resolve_precision
 from align.data import load_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
+from align.preferences import preference_rows
 from align.stages.training import loss_metrics, save_adapter, save_log_history, trainer_kwargs
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
@@ -27,15 +29,23 @@ def mean_of(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def preference_data(stage: DPOStage, ctx: StageContext) -> list[dict[str, Any]]:
+    """A pairs stage's pairs.jsonl, or the user's preference rows (validated, normalised the same way)."""
+    if isinstance(stage.pairs, DataSpec):
+        return preference_rows(load_rows(stage.pairs), stage.pairs.path)
+    pairs_file = ctx.artifact(stage.pairs) / PAIRS_FILE
+    rows = [{c: r[c] for c in PREFERENCE_COLUMNS} for r in load_rows(DataSpec(path=str(pairs_file)))]
+    if not rows:
+        raise AlignError(f"{pairs_file}: no pairs to train on")
+    return rows
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     stage = ctx.typed_stage(DPOStage)
-    pairs_file = ctx.artifact(stage.pairs) / PAIRS_FILE
-    rows = [{c: r[c] for c in PREFERENCE_COLUMNS} for r in load_rows(DataSpec(path=str(pairs_file)))]
-    if not rows:
-        raise AlignError(f"{pairs_file}: no pairs to train on")
+    rows = preference_data(stage, ctx)
     init = ctx.artifact(stage.init)
     tokenizer = load_tokenizer(ctx.base_model)
     model = load_policy(ctx.base_model, resolve_precision(stage.precision), adapter=init, trainable=True)

@@ -1,7 +1,8 @@
 """Pair building: the policy samples k answers per prompt, verifiers judge them, rejection sampling picks pairs.
 
 Math answers are matched against the `answer` column; code runs against the `tests` column in the sandbox.
-Writes `pairs.jsonl` (conversational prompt/chosen/rejected, the format DPOTrainer reads) and `stats.json`.
+Writes `pairs.jsonl` (conversational prompt/chosen/rejected, the format DPOTrainer reads) and `stats.json`;
+`user_pairs` rows (TRL preference format) are validated first and appended after the built pairs.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 from align.artifacts import PAIR_STATS, PAIRS_FILE, write_json_atomic
 from align.config.schema import PairsStage
 from align.context import StageContext, resolve_precision
-from align.data import load_prompts
+from align.data import load_prompts, load_rows
 from align.errors import AlignError
 from align.generation.backend import make_sampler
+from align.preferences import preference_rows
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from reward import Verdict, get_verifier
 
@@ -65,6 +67,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     stage = ctx.typed_stage(PairsStage)
     prompts = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns)
     rows = prompts.to_list()
+    # Checked before sampling: a bad user row should fail in seconds, not after minutes of generation.
+    user = preference_rows(load_rows(stage.user_pairs), stage.user_pairs.path) if stage.user_pairs else []
     sampler = make_sampler(
         stage.backend,
         ctx.base_model,
@@ -94,8 +98,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
             reasons.append(reason)
             out.writelines(json.dumps(pair_row(row["prompt"], pair, index)) + "\n" for pair in pairs)
             written += len(pairs)
+        out.writelines(json.dumps({**pair, "source": "user"}) + "\n" for pair in user)
     stats = pair_stats(verdicts, reasons, written)
     stats |= {
+        "user_pairs": len(user),
         "backend": sampler.name,
         "sampling_s": round(sampling_s, 2),
         "samples_per_s": round(stats["samples"] / sampling_s, 2) if sampling_s else None,
@@ -110,11 +116,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
         stats["samples_per_s"] or 0,
         sampler.name,
     )
-    if written == 0:
+    if written + len(user) == 0:
         raise AlignError(
             f"stages.{stage.name}: no pairs: every prompt's samples all passed or all failed "
             f"({stats['skipped']}); raise k or temperature, or use prompts of mixed difficulty"
         )
     return {
-        key: stats[key] for key in ("prompts", "samples", "pass_rate", "pairs", "undecided_samples", "samples_per_s")
+        key: stats[key]
+        for key in ("prompts", "samples", "pass_rate", "pairs", "user_pairs", "undecided_samples", "samples_per_s")
     } | {"skipped": stats["skipped"]}
