@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reward.dimensions import Dimension, LengthBudget, RuleDimension, VerifierDimension, model_dimensions
+from reward.hub import build_hub
 from reward.verifiers import get_verifier
 
 
@@ -28,10 +29,19 @@ class RewardSource(Protocol):
     def budget(self) -> int: ...
 
 
+def _as_given(name: str) -> str:
+    return name
+
+
 @dataclass(frozen=True)
 class SourceInputs:
     verifier: str | None = None  # registered verifier name, for the "verifier" source
     reward_model: Path | None = None  # a reward stage's folder, for the "model" source
+    # Model names a spec gives ("hub", "judge") -> a loadable folder or hub name; align passes its own resolver
+    # so that its built-in offline model names work here too (reward never imports align).
+    resolve_model: Callable[[str], str] = _as_given
+    policy_model: str | None = None  # the recipe's base model, for `model: policy`
+    device: str = "cpu"
 
 
 Named = Sequence[tuple[str, RewardSource]]
@@ -56,12 +66,15 @@ def _rule(named: Named, inputs: SourceInputs) -> dict[str, Dimension]:
     return {name: RuleDimension(name, LengthBudget(spec.budget)) for name, spec in named}
 
 
-SOURCES: dict[str, Builder] = {"verifier": _verifier, "model": _model, "rule": _rule}
+SOURCES: dict[str, Builder] = {
+    "verifier": _verifier,
+    "model": _model,
+    "rule": _rule,
+    "hub": build_hub,
+}
 
 
-def build_rewards(
-    specs: Mapping[str, RewardSource], inputs: SourceInputs
-) -> tuple[list[Dimension], list[float]]:
+def build_rewards(specs: Mapping[str, RewardSource], inputs: SourceInputs) -> tuple[list[Dimension], list[float]]:
     """Reward callables in the specs' order and their weights (TRL `reward_weights`, and `aggregate`'s)."""
     built: dict[str, Dimension] = {}
     for source, builder in SOURCES.items():

@@ -61,3 +61,32 @@ def chat_file(tmp_path: Path) -> Path:
     path = tmp_path / "chat.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(builtin_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A random 2-layer Llama sequence classifier with three named outputs (an ArmoRM-style multi-objective
+    reward model in miniature) and the real tokenizer, whose chat template formats the pair."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny-classifier")
+    tokenizer = AutoTokenizer.from_pretrained(builtin_model)
+    labels = ["helpfulness", "honesty", "verbosity"]
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=1024,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

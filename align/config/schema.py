@@ -193,12 +193,23 @@ class RewardSpec(Strict):
     """One reward function given to GRPO; each is logged on its own and weighted into the total."""
 
     weight: float = Field(1.0, ge=0, description="Weight in the total reward (TRL reward_weights).")
-    source: Literal["verifier", "model", "rule"] = Field(
+    source: Literal["verifier", "model", "rule", "hub", "judge"] = Field(
         "model",
         description="verifier = the stage's math/code verifier against the row's answer/tests; model = a head "
-        "of the reward stage's six-head model; rule = a length budget (conciseness only).",
+        "of the reward stage's six-head model; rule = a length budget (conciseness only); hub = a sequence-"
+        "classification reward model by hub name or folder; judge = an LLM judge with a rubric, scoring 1-10.",
     )
     budget: int = Field(128, gt=0, description="rule source: words allowed before the score starts to fall.")
+    model: str | None = Field(
+        None,
+        description="hub: the reward model (hub name or folder). judge: 'policy' (the recipe's model, default), "
+        "a local/hub causal LM, or with `url` the model name the endpoint serves.",
+    )
+    output: int | str | None = Field(
+        None, description="hub: which output this reward reads (index or id2label name); needed when several."
+    )
+    url: str | None = Field(None, description="judge: an OpenAI-compatible endpoint, e.g. http://host:8000/v1.")
+    rubric: str | None = Field(None, description="judge: what to rate (default: the dimension's built-in rubric).")
 
 
 class PromptSelectionSpec(Strict):
@@ -247,6 +258,12 @@ class GRPOStage(TrainStage):
                 raise ValueError(f"{where}: source 'model' needs `reward: <reward stage>` and a six-dimension name")
             if spec.source == "rule" and name != "conciseness":
                 raise ValueError(f"{where}: source 'rule' exists for conciseness only")
+            if spec.source == "hub" and not spec.model:
+                raise ValueError(f"{where}: source 'hub' needs `model: <hub name or folder>`")
+            if spec.source != "hub" and spec.output is not None:
+                raise ValueError(f"{where}: `output` is for source 'hub' only")
+            if spec.source != "judge" and (spec.url or spec.rubric):
+                raise ValueError(f"{where}: `url` and `rubric` are for source 'judge' only")
         if not any(spec.weight > 0 for spec in self.rewards.values()):
             raise ValueError(f"stages.{self.name}.rewards: at least one reward needs a positive weight")
         return self

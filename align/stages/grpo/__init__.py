@@ -21,18 +21,21 @@ from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve_backend
 from align.models import load_policy, load_tokenizer
+from align.rewards import reward_inputs
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
 from align.stages.grpo.rollout import RolloutLog, vllm_rollout
 from align.stages.grpo.selection import select_by_variance
 from align.stages.training import save_adapter, save_log_history, trainer_kwargs
-from reward import Dimension, SourceInputs, aggregate, build_rewards, get_verifier
+from reward import Dimension, aggregate, build_rewards, get_verifier
 
 log = logging.getLogger(__name__)
 
 
-def stage_rewards(stage: GRPOStage, reward_artifact: Path | None) -> tuple[list[Dimension], list[float]]:
+def stage_rewards(
+    stage: GRPOStage, reward_artifact: Path | None, policy: str | None = None
+) -> tuple[list[Dimension], list[float]]:
     """The stage's reward functions in recipe order and their weights (TRL `reward_weights`)."""
-    return build_rewards(stage.rewards, SourceInputs(verifier=stage.verifier, reward_model=reward_artifact))
+    return build_rewards(stage.rewards, reward_inputs(stage.verifier, reward_artifact, policy))
 
 
 def score_groups(
@@ -92,7 +95,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     stage = ctx.typed_stage(GRPOStage)
     dataset = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns if stage.verifier else ())
-    functions, weights = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None)
+    functions, weights = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None, ctx.base_model)
     init = ctx.artifact(stage.init)
     precision = resolve_precision(stage.precision)
     vllm_rollouts = resolve_backend(stage.backend) == "vllm"

@@ -1,0 +1,59 @@
+"""GRPO with rewards from other sources: a hub classifier as a reward, and the recipe errors for hub/judge keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from align.config.load import load_recipe
+from align.errors import AlignError
+from align.runner import run_recipe
+
+
+def write_recipe(tmp_path: Path, model: str, chat_file: Path, **grpo) -> Path:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"Say something about {w}."}) + "\n" for w in ("tea", "rain")))
+    sft = {"name": "sft", "kind": "sft", "data": str(chat_file), "max_steps": 1, "max_length": 64, "report_to": []}
+    stage = {"name": "grpo", "kind": "grpo", "init": "sft", "prompts": str(prompts), "report_to": [], **grpo}
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"model": model, "lora": {"r": 4, "alpha": 8}, "stages": [sft, stage]}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rewards", "message"),
+    [
+        ({"helpfulness": {"source": "hub"}}, "rewards.helpfulness: source 'hub' needs `model:"),
+        ({"conciseness": {"source": "rule", "output": 1}}, "`output` is for source 'hub' only"),
+        ({"helpfulness": {"source": "hub", "model": "x", "url": "http://h"}}, "`url` and `rubric` are for source"),
+    ],
+)
+def test_bad_byo_reward_config_is_one_line(tmp_path: Path, chat_file: Path, rewards: dict, message: str):
+    with pytest.raises(AlignError, match=message):
+        load_recipe(write_recipe(tmp_path, "unused-model", chat_file, rewards=rewards))
+
+
+def test_grpo_trains_on_a_hub_classifier_reward(tmp_path: Path, tiny_model: str, tiny_classifier: str, chat_file: Path):
+    rewards = {"helpfulness": {"source": "hub", "model": tiny_classifier, "output": "helpfulness"}}
+    path = write_recipe(
+        tmp_path,
+        tiny_model,
+        chat_file,
+        rewards=rewards,
+        num_generations=2,
+        prompts_per_step=1,
+        max_completion_length=6,
+        max_steps=1,
+        log_completions_steps=1,
+        backend="hf",
+        prompt_selection={"enabled": False},
+    )
+    outcome = run_recipe(load_recipe(path), tmp_path / "run")[-1]
+    assert outcome.status == "ran" and outcome.metrics["steps"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "run" / "grpo" / "completions.jsonl").read_text().splitlines()]
+    scores = [r["rewards"]["helpfulness"] for r in rows]
+    # Raw classifier logits, not a [0, 1] verifier score or a missing one.
+    assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
