@@ -15,6 +15,7 @@ from typing import Protocol
 
 from reward.dimensions import Dimension, LengthBudget, RuleDimension, VerifierDimension, model_dimensions
 from reward.hub import build_hub
+from reward.judge import build_judge
 from reward.verifiers import get_verifier
 
 
@@ -71,6 +72,7 @@ SOURCES: dict[str, Builder] = {
     "model": _model,
     "rule": _rule,
     "hub": build_hub,
+    "judge": build_judge,
 }
 
 

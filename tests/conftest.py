@@ -90,3 +90,49 @@ def tiny_classifier(builtin_model: str, tmp_path_factory: pytest.TempPathFactory
     LlamaForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture
+def judge_server():
+    """A stand-in OpenAI-compatible server on 127.0.0.1 (a free port): it rates a response by its word count
+    (1 + words, at most 10), answers "I cannot tell." when the response holds '???', and records every request."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep pytest output clean
+            pass
+
+        def _send(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": "stand-in-judge", "object": "model"}]})
+            else:
+                self._send(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+            if self.path != "/v1/chat/completions":
+                self._send(404, {"error": "not found"})
+                return
+            text = body["messages"][-1]["content"]
+            response = text.split("RESPONSE:\n", 1)[1].split("\n\nHow well", 1)[0]
+            reply = "I cannot tell." if "???" in response else f"Rating: {min(10, 1 + len(response.split()))}"
+            self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": reply}}]})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/v1", "requests": requests}
+    server.shutdown()
+    server.server_close()

@@ -57,3 +57,28 @@ def test_grpo_trains_on_a_hub_classifier_reward(tmp_path: Path, tiny_model: str,
     scores = [r["rewards"]["helpfulness"] for r in rows]
     # Raw classifier logits, not a [0, 1] verifier score or a missing one.
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
+
+
+def test_grpo_trains_on_an_endpoint_judge(tmp_path: Path, tiny_model: str, chat_file: Path, judge_server):
+    rewards = {"helpfulness": {"source": "judge", "url": judge_server["url"], "model": "stand-in-judge"}}
+    path = write_recipe(
+        tmp_path,
+        tiny_model,
+        chat_file,
+        rewards=rewards,
+        num_generations=2,
+        prompts_per_step=1,
+        max_completion_length=6,
+        max_steps=1,
+        log_completions_steps=1,
+        backend="hf",
+        prompt_selection={"enabled": False},
+    )
+    outcome = run_recipe(load_recipe(path), tmp_path / "run")[-1]
+    assert outcome.status == "ran" and outcome.metrics["steps"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "run" / "grpo" / "completions.jsonl").read_text().splitlines()]
+    # The stand-in rates 1 + word count: every logged score is that rating mapped to [0, 1].
+    for row in rows:
+        words = len(row["completion"].split())
+        assert row["rewards"]["helpfulness"] == pytest.approx((min(10, 1 + words) - 1) / 9)
+    assert judge_server["requests"]
