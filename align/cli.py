@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("reward", help="score completions with a reward model (align reward score ...)", add_help=False)
     sub.add_parser("eval", help="evaluate a run, a stage artifact or a model (align eval TARGET ...)", add_help=False)
     sub.add_parser("report", help="write <run>/report.md with plots and tables (align report RUN_DIR)", add_help=False)
+    sub.add_parser("data", help="convert public rated sets to reward rows (align data convert ...)", add_help=False)
     return parser
 
 
@@ -81,6 +82,7 @@ FORWARDED = {
     "reward": "reward.model.cli",
     "eval": "align.evaluation.cli",
     "report": "align.report.cli",
+    "data": "reward.convert",
 }
 
 

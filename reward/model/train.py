@@ -209,6 +209,7 @@ def _optimise(
         "train/steps": float(total_steps),
         "train/seconds": time.perf_counter() - started,
         "train/examples": float(len(train)),
+        "train/rated": float(sum(isinstance(r, Rated) for r in train)),  # regression rows beside the pairs
     }
 
 

@@ -103,7 +103,7 @@ HELPSTEER_ROWS = [
 
 
 def test_helpsteer2_rows_become_ratings_and_pairs() -> None:
-    convert = load_script("convert")
+    from reward import convert
     rows = convert.convert_helpsteer2(HELPSTEER_ROWS, margin=1)
     rated = [r for r in rows if "ratings" in r]
     pairs = [r for r in rows if "dimension" in r]
@@ -128,7 +128,7 @@ def ultrafeedback_completion(text: str, truth: str, helpful: str, following: str
 
 
 def test_ultrafeedback_aspects_become_pairs_per_dimension(tmp_path: Path) -> None:
-    convert = load_script("convert")
+    from reward import convert
     row = {
         "instruction": "Name a prime.",
         "completions": [
@@ -140,7 +140,7 @@ def test_ultrafeedback_aspects_become_pairs_per_dimension(tmp_path: Path) -> Non
     source = tmp_path / "uf.jsonl"
     source.write_text(json.dumps(row) + "\n")
     out = tmp_path / "pairs.jsonl"
-    assert convert.main(["ultrafeedback", str(source), "--out", str(out)]) == 0
+    assert convert.main(["convert", "ultrafeedback", str(source), "--out", str(out)]) == 0
     pairs = read_jsonl(out)
     got = sorted((p["dimension"], p["chosen"], p["rejected"]) for p in pairs)
     assert got == [

@@ -1,11 +1,12 @@
-"""Convert public multi-attribute preference sets into reward-model training rows.
+"""Convert public multi-attribute preference sets into reward-model training rows (`align data convert`).
 
-    python data/reward/convert.py helpsteer2 nvidia/HelpSteer2 --out helpsteer2.jsonl
-    python data/reward/convert.py ultrafeedback openbmb/UltraFeedback --out ultrafeedback.jsonl
-    python data/reward/convert.py helpsteer2 my_local_copy.jsonl --out rows.jsonl
+    align data convert helpsteer2 nvidia/HelpSteer2 --out helpsteer2.jsonl
+    align data convert ultrafeedback openbmb/UltraFeedback --out ultrafeedback.jsonl
+    align data convert helpsteer2 my_local_copy.jsonl --out rows.jsonl
 
 SOURCE is a hub dataset name (loaded with `datasets.load_dataset`, needs hub access) or a local .jsonl
-file. The output rows are the two shapes `reward.model.train_reward_model` reads:
+file. A reward stage trains on the output as it is (`data: helpsteer2.jsonl`), ratings and pairs together; the
+output rows are the two shapes `reward.model.train_reward_model` reads:
   {"prompt", "completion", "ratings": {dimension: value in [0, 1]}}   (an absolute rating)
   {"prompt", "chosen", "rejected", "dimension"}                       (a pair that differs on one dimension)
 
@@ -22,12 +23,14 @@ Neither set rates harmlessness or debiasing; the shipped pairs in data/reward/ c
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from reward.jsonl import JsonlError, read_jsonl
+from reward.usage import OneLineParser, UsageError, report_usage_errors
 
 HELPSTEER_MAP = {"helpfulness": "helpfulness", "correctness": "truthfulness", "coherence": "relevance"}
 HELPSTEER_MAX = 4.0
@@ -103,30 +106,65 @@ def convert_ultrafeedback(rows: Iterable[Mapping[str, Any]], margin: int = 1) ->
     return out
 
 
-def load_rows(source: str, split: str) -> Iterable[Mapping[str, Any]]:
+def load_rows(source: str, split: str) -> list[Mapping[str, Any]]:
     path = Path(source)
-    if path.suffix == ".jsonl" and path.is_file():
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if path.suffix == ".jsonl":
+        if not path.is_file():
+            raise UsageError(f"{source}: no such file")
+        try:
+            return read_jsonl(path)
+        except JsonlError as err:
+            raise UsageError(str(err)) from None
     from datasets import load_dataset
 
-    return load_dataset(source, split=split)
+    try:
+        return list(load_dataset(source, split=split))
+    except Exception as err:  # offline, unknown name, missing split: all end the same way
+        raise UsageError(f"{source}: cannot load hub dataset (split {split!r}): {str(err).splitlines()[0]}") from None
 
 
 CONVERTERS = {"helpsteer2": convert_helpsteer2, "ultrafeedback": convert_ultrafeedback}
+# The keys each set's rows must carry, checked with row numbers before converting.
+REQUIRED = {"helpsteer2": ("prompt", "response"), "ultrafeedback": ("instruction", "completions")}
+
+
+def check_rows(rows: Sequence[Mapping[str, Any]], kind: str, source: str) -> None:
+    for number, row in enumerate(rows, start=1):
+        missing = [k for k in REQUIRED[kind] if not isinstance(row, Mapping) or row.get(k) is None]
+        if missing:
+            raise UsageError(f"{source}: row {number}: not a {kind} row (missing {', '.join(missing)})")
+        if kind == "ultrafeedback" and not all(isinstance(c, Mapping) and "response" in c for c in row["completions"]):
+            raise UsageError(f"{source}: row {number}: every completion needs a 'response'")
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(prog="align data", description="Data tools.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    convert = commands.add_parser("convert", help="HelpSteer2 / UltraFeedback -> reward-model rows")
+    convert.add_argument("format", choices=sorted(CONVERTERS))
+    convert.add_argument("source", help="hub dataset name or local .jsonl file")
+    convert.add_argument("--out", type=Path, required=True)
+    convert.add_argument("--split", default="train")
+    convert.add_argument("--margin", type=int, default=1, help="minimum rating gap, in the set's own points")
+    return parser
+
+
+def _convert(argv: Sequence[str] | None) -> int:
+    args = _parser().parse_args(argv)
+    rows = load_rows(args.source, args.split)
+    check_rows(rows, args.format, args.source)
+    converted = CONVERTERS[args.format](rows, margin=args.margin)
+    try:
+        args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in converted))
+    except OSError as err:
+        raise UsageError(f"{args.out}: cannot write ({err.strerror})") from None
+    rated = sum("ratings" in r for r in converted)
+    print(f"{args.out}: {len(converted)} rows ({rated} rated responses, {len(converted) - rated} pairs)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("format", choices=sorted(CONVERTERS))
-    parser.add_argument("source", help="hub dataset name or local .jsonl file")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--margin", type=int, default=1, help="minimum rating gap, in the set's own points")
-    args = parser.parse_args(argv)
-    rows = CONVERTERS[args.format](load_rows(args.source, args.split), margin=args.margin)
-    args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    print(f"{args.out}: {len(rows)} rows")
-    return 0
+    return report_usage_errors(lambda: _convert(argv))
 
 
 if __name__ == "__main__":
