@@ -219,6 +219,13 @@ class PromptSelectionSpec(Strict):
     num_generations: int | None = Field(None, ge=2, description="Group size while scoring (default: the stage's).")
 
 
+class DynamicSamplingSpec(Strict):
+    enabled: bool = Field(
+        False, description="DAPO dynamic sampling: replace groups whose rewards do not vary with fresh prompts."
+    )
+    max_rounds: int = Field(2, ge=1, description="Resampling rounds per generation before flat groups are kept.")
+
+
 class GRPOStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
 
@@ -235,6 +242,7 @@ class GRPOStage(TrainStage):
         "sum_then_normalize", description="TRL multi_objective_aggregation: normalise the sum, or each reward."
     )
     prompt_selection: PromptSelectionSpec = PromptSelectionSpec()
+    dynamic_sampling: DynamicSamplingSpec = DynamicSamplingSpec()
     num_generations: int = Field(8, ge=2, description="Completions per prompt (the report uses 8).")
     prompts_per_step: int = Field(2, gt=0, description="Prompts per optimiser step (x num_generations rows).")
     max_completion_length: int = Field(256, gt=0)

@@ -23,6 +23,7 @@ from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve
 from align.models import load_policy, load_tokenizer
 from align.rewards import reward_inputs
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
+from align.stages.grpo.dynamic import DynamicSampling, with_dynamic_sampling
 from align.stages.grpo.rollout import RolloutLog, vllm_rollout
 from align.stages.grpo.selection import select_by_variance
 from align.stages.training import save_adapter, save_log_history, trainer_kwargs
@@ -105,6 +106,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if vllm_rollouts or stage.prompt_selection.enabled:
         sampler = make_sampler(stage.backend, ctx.base_model, precision, adapter=init, lora_rank=ctx.recipe.lora.r)
 
+    pool = dataset.to_list()  # dynamic sampling draws replacements from every prompt, dropped ones included
     selection_stats: dict[str, Any] = {}
     if stage.prompt_selection.enabled and sampler is not None:
         dataset, selection_stats = select_prompts(stage, ctx, sampler, functions, weights, dataset)
@@ -136,7 +138,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     last = LastBatch()
     named_weights = dict(zip((f.__name__ for f in functions), weights, strict=True))
-    trainer = GRPOTrainer(
+    trainer_class = GRPOTrainer
+    if stage.dynamic_sampling.enabled:
+        sampling = DynamicSampling(pool, stage.num_generations, stage.dynamic_sampling.max_rounds, stage.seed)
+        trainer_class = with_dynamic_sampling(GRPOTrainer, sampling)
+    trainer = trainer_class(
         model=model,
         reward_funcs=[RecordingReward(f, last) for f in functions],
         args=config,
