@@ -53,6 +53,30 @@ def _split_turns(chosen: Messages, rejected: Messages) -> tuple[Messages, Messag
     return chosen[:common], chosen[common:], rejected[common:]
 
 
+def _implicit(chosen: Any, rejected: Any, where: str) -> tuple[Messages, Any, Any]:
+    """The prompt both sides share, and what remains of each."""
+    if isinstance(chosen, str) and isinstance(rejected, str):
+        text, chosen, rejected = _split_text(chosen, rejected)
+        prompt = [{"role": "user", "content": text}] if text.strip() else []
+    else:
+        turns_c, turns_r = _messages(chosen, "assistant"), _messages(rejected, "assistant")
+        if turns_c is None or turns_r is None:
+            raise AlignError(f"{where}: 'chosen' and 'rejected' must both be strings or both chat messages")
+        prompt, chosen, rejected = _split_turns(turns_c, turns_r)
+    if not prompt:
+        raise AlignError(f"{where}: no 'prompt' and 'chosen'/'rejected' share no prompt to extract")
+    return prompt, chosen, rejected
+
+
+def _reply(value: Any, key: str, where: str) -> Messages:
+    messages = _messages(value, "assistant")
+    if messages is None or len(messages) != 1 or messages[0]["role"] != "assistant":
+        raise AlignError(f"{where}: {key!r} must be one assistant reply (a string or one assistant message)")
+    if not messages[0]["content"].strip():
+        raise AlignError(f"{where}: {key!r} is empty")
+    return messages
+
+
 def preference_row(row: Any, where: str) -> dict[str, Messages]:
     """One row as {"prompt": messages, "chosen": [assistant], "rejected": [assistant]}; errors name `where`."""
     if not isinstance(row, dict):
@@ -63,31 +87,15 @@ def preference_row(row: Any, where: str) -> dict[str, Messages]:
         raise AlignError(f"{where}: missing {' and '.join(repr(k) for k in missing)} (found: {found})")
     chosen, rejected = row["chosen"], row["rejected"]
     if row.get("prompt") is None:
-        if isinstance(chosen, str) and isinstance(rejected, str):
-            text, chosen, rejected = _split_text(chosen, rejected)
-            prompt: Messages | None = [{"role": "user", "content": text}] if text.strip() else None
-        else:
-            turns_c, turns_r = _messages(chosen, "assistant"), _messages(rejected, "assistant")
-            if turns_c is None or turns_r is None:
-                raise AlignError(f"{where}: 'chosen' and 'rejected' must both be strings or both chat messages")
-            prompt, chosen, rejected = _split_turns(turns_c, turns_r)
-            prompt = prompt or None
-        if prompt is None:
-            raise AlignError(f"{where}: no 'prompt' and 'chosen'/'rejected' share no prompt to extract")
+        prompt, chosen, rejected = _implicit(chosen, rejected, where)
     else:
-        prompt = _messages(row["prompt"], "user")
-        if prompt is None:
+        explicit = _messages(row["prompt"], "user")
+        if explicit is None:
             raise AlignError(f"{where}: 'prompt' must be a string or chat messages")
-    out: dict[str, Messages] = {"prompt": prompt}
-    for key, value in (("chosen", chosen), ("rejected", rejected)):
-        messages = _messages(value, "assistant")
-        if messages is None or len(messages) != 1 or messages[0]["role"] != "assistant":
-            raise AlignError(f"{where}: {key!r} must be one assistant reply (a string or one assistant message)")
-        if not messages[0]["content"].strip():
-            raise AlignError(f"{where}: {key!r} is empty")
-        out[key] = messages
+        prompt = explicit
     if prompt[-1]["role"] == "assistant":
         raise AlignError(f"{where}: the prompt must end with a user turn, not an assistant one")
+    out = {"prompt": prompt, "chosen": _reply(chosen, "chosen", where), "rejected": _reply(rejected, "rejected", where)}
     if out["chosen"] == out["rejected"]:
         raise AlignError(f"{where}: 'chosen' and 'rejected' are identical (no preference to learn)")
     return out

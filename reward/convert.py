@@ -82,9 +82,11 @@ def _ultrafeedback_rating(annotation: Any) -> float | None:
     if isinstance(annotation, list):
         annotation = annotation[0] if annotation else None
     rating = annotation.get("Rating") if isinstance(annotation, Mapping) else None
+    if rating is None:
+        return None
     try:
         return float(rating)
-    except (TypeError, ValueError):  # "N/A" or missing
+    except (TypeError, ValueError):  # "N/A"
         return None
 
 
@@ -106,7 +108,7 @@ def convert_ultrafeedback(rows: Iterable[Mapping[str, Any]], margin: int = 1) ->
     return out
 
 
-def load_rows(source: str, split: str) -> list[Mapping[str, Any]]:
+def load_rows(source: str, split: str) -> Sequence[Mapping[str, Any]]:
     path = Path(source)
     if path.suffix == ".jsonl":
         if not path.is_file():

@@ -38,7 +38,8 @@ class HubRewardModel:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        self.model = AutoModelForSequenceClassification.from_pretrained(location, dtype=dtype).to(device).eval()
+        self.model = AutoModelForSequenceClassification.from_pretrained(location, dtype=dtype).eval()
+        torch.nn.Module.to(self.model, device)  # in place; the bound `.to` is typed for dtypes and strings only
         if self.model.config.pad_token_id is None:  # the classifier reads the last non-pad token of each row
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.labels = [str(self.model.config.id2label.get(i, i)) for i in range(self.model.config.num_labels)]
@@ -60,7 +61,7 @@ class HubRewardModel:
             raise ValueError(f"{self.name} has no output {output!r}; its outputs: {', '.join(self.labels)}")
         return self.labels.index(output)
 
-    def _encode(self, prompts: Sequence[str], completions: Sequence[str]) -> dict[str, Any]:
+    def _encode(self, prompts: Sequence[str], completions: Sequence[str]) -> Any:  # a BatchEncoding
         if self.tokenizer.chat_template:
             texts = [
                 self.tokenizer.apply_chat_template(

@@ -36,7 +36,8 @@ class LocalJudge:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype).to(device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype).eval()
+        torch.nn.Module.to(self.model, device)  # in place; the bound `.to` is typed for dtypes and strings only
 
     def complete(self, conversations: Sequence[Messages]) -> list[str]:
         import torch

@@ -104,6 +104,7 @@ HELPSTEER_ROWS = [
 
 def test_helpsteer2_rows_become_ratings_and_pairs() -> None:
     from reward import convert
+
     rows = convert.convert_helpsteer2(HELPSTEER_ROWS, margin=1)
     rated = [r for r in rows if "ratings" in r]
     pairs = [r for r in rows if "dimension" in r]
@@ -129,6 +130,7 @@ def ultrafeedback_completion(text: str, truth: str, helpful: str, following: str
 
 def test_ultrafeedback_aspects_become_pairs_per_dimension(tmp_path: Path) -> None:
     from reward import convert
+
     row = {
         "instruction": "Name a prime.",
         "completions": [

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # Tensors TRL left-pads (prompts); every other [rows, tokens] tensor is right-padded.
 LEFT_PADDED = ("prompt_ids", "prompt_mask")
@@ -104,10 +106,10 @@ def _rows(value: Any, rows: list[int]) -> Any:
     return value
 
 
-def with_dynamic_sampling(trainer_class: type, sampling: DynamicSampling) -> type:
+def with_dynamic_sampling(trainer_class: type[T], sampling: DynamicSampling) -> type[T]:
     """A subclass of TRL's GRPOTrainer whose training generations go through `sampling.fill`."""
 
-    class DynamicSamplingTrainer(trainer_class):  # type: ignore[misc, valid-type]
+    class DynamicSamplingTrainer(trainer_class):  # type: ignore[valid-type, misc]
         def _generate_and_score_completions(self, inputs):
             batch = super()._generate_and_score_completions(inputs)
             if not self.model.training:
