@@ -60,10 +60,17 @@ CASES = [
     # reward
     (["reward"], "required: command"),
     (["reward", "frob"], "invalid choice: 'frob'"),
-    (["reward", "score"], "required: --model, file"),
+    (["reward", "score"], "required: file"),
+    (["reward", "score", "f.jsonl"], "one of the arguments --model --hub --judge is required"),
+    (["reward", "score", "--hub", "x", "f.jsonl"], "f.jsonl: no such file"),
     (["reward", "score", "--model", "/no/m", "/no/f.jsonl"], "/no/f.jsonl: no such file"),
     (["reward", "score", "--model", "/no/m", "f.jsonl", "--batch-size", "x"], "--batch-size: invalid int value"),
     (["reward", "score", "--model", "/no/m", "f.jsonl", "--bogus"], "unrecognized arguments: --bogus"),
+    # data
+    (["data"], "required: command"),
+    (["data", "convert", "helpsteer2"], "required: source, --out"),
+    (["data", "convert", "nosuchset", "x", "--out", "o.jsonl"], "invalid choice: 'nosuchset'"),
+    (["data", "convert", "helpsteer2", "/no/hs.jsonl", "--out", "o.jsonl"], "/no/hs.jsonl: no such file"),
     # sandbox
     (["sandbox"], "required: command"),
     (["sandbox", "frob"], "invalid choice: 'frob'"),
