@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="evaluate on the first N prompts of each suite")
     parser.add_argument("--out", type=Path, help="results JSON (default for a run folder: <run>/eval.json)")
     parser.add_argument("--reward", type=Path, help="reward model folder for the chat suite")
+    parser.add_argument("--judge", help="chat suite: an LLM judge (model name, folder or endpoint URL) instead")
     parser.add_argument("--math-data", help="math prompts: a file with prompt/answer, or a hub set (openai/gsm8k)")
     parser.add_argument("--chat-data", help="chat prompts: a file with a prompt column")
     parser.add_argument("--max-new-tokens", type=int, help="tokens per answer (default: each suite's own)")
@@ -60,6 +61,7 @@ def _run(argv: list[str]) -> int:
         args.limit,
         out=args.out,
         reward=args.reward,
+        judge=args.judge,
         math_data=args.math_data,
         chat_data=args.chat_data,
         max_new_tokens=args.max_new_tokens,

@@ -37,6 +37,7 @@ def evaluate(
     *,
     out: Path | None = None,
     reward: str | Path | None = None,
+    judge: str | None = None,
     math_data: str | None = None,
     chat_data: str | None = None,
     max_new_tokens: int | None = None,
@@ -59,6 +60,7 @@ def evaluate(
             chat_data=chat_data,
             reward=reward_dir,
             reward_version=reward_version,
+            judge=judge,
         )
     except ValueError as err:
         raise AlignError(str(err)) from None

@@ -24,6 +24,7 @@ class EvalSettings:
     chat_data: str | None = None  # None: the shipped held-out chat prompts
     reward: str | None = None  # reward model folder for the chat suite
     reward_version: str | None = None  # its stage fingerprint: chat results are stale once it is retrained
+    judge: str | None = None  # chat suite judged by an LLM instead: a model name/folder or an endpoint URL
     temperature: float = SAMPLING_TEMPERATURE
     top_p: float = SAMPLING_TOP_P
 

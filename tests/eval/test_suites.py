@@ -79,3 +79,17 @@ def test_chat_suite_reports_a_mean_per_reward_dimension(tiny_model: str, tiny_re
 def test_a_folder_that_is_not_a_reward_model_is_rejected(tiny_model: str, tmp_path: Path, capsys):
     assert main([tiny_model, "--suite", "chat", "--reward", str(tmp_path)]) == 2
     assert "not a reward model" in capsys.readouterr().err
+
+
+def test_chat_suite_judged_by_an_llm_endpoint(tiny_model: str, tmp_path: Path, judge_server):
+    prompts = tmp_path / "chat.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Name a fruit.", "Say hi.")))
+    results = evaluate(
+        tiny_model, ["chat"], judge=judge_server["url"], chat_data=str(prompts), max_new_tokens=4, show=False
+    )
+    chat = results["models"][tiny_model]["suites"]["chat"]
+    assert chat["n"] == 2 and chat["undecided"] == 0
+    # The stand-in rates by the answer's length whatever the rubric: every dimension has the same mean.
+    means = {v for k, v in chat["metrics"].items() if k != "total"}
+    assert len(means) == 1 and 0.0 <= means.pop() <= 1.0
+    assert len(judge_server["requests"]) == 2 * 6  # one rating per answer per dimension

@@ -89,7 +89,7 @@ def test_code_grpo_rewards_run_the_tests_in_the_sandbox(tmp_path: Path, chat_fil
     from align.stages.grpo import score_groups, stage_rewards
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "code.yaml")
-    stage = recipe.stage("grpo")
+    stage = next(s for s in recipe.stages if s.name == "grpo")
     functions, weights = stage_rewards(stage, None)
     rows = load_prompts(stage.prompts).select(range(2)).to_list()
     wrong = "```python\ndef f():\n    return None\n```"

@@ -20,7 +20,10 @@ from reward import prompt_text
 # questions and requests no training split uses.
 DEFAULT_DATA = ("data/chat/eval.jsonl", "data/reward/eval.jsonl")
 MAX_NEW_TOKENS = 256
-NO_REWARD = "no reward model: pass --reward FOLDER (a reward stage's artifact), or add a reward stage to the run"
+NO_REWARD = (
+    "no reward model: pass --reward FOLDER (a reward stage's artifact) or --judge MODEL_OR_URL, "
+    "or add a reward stage to the run"
+)
 
 
 def prompts_path(data: str | None) -> str:
@@ -39,10 +42,8 @@ def prompts_path(data: str | None) -> str:
 
 
 def prepare(settings: EvalSettings) -> PreparedSuite:
-    if settings.reward is None:
+    if settings.reward is None and settings.judge is None:
         raise SuiteUnavailableError(NO_REWARD)
-    from reward import NotARewardModelError, RewardModel
-
     path = prompts_path(settings.chat_data)
     # Preference files repeat a prompt once per pair; each prompt is answered once.
     unique: dict[str, str | list] = {}
@@ -52,6 +53,13 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
     prompts = [as_chat(p) for p in unique.values()][: settings.limit]
     if not prompts:
         raise AlignError(f"{path}: no rows with a 'prompt' column")
+    if settings.judge is not None:
+        from align.evaluation.suites.judged import judged_scorer
+
+        score = judged_scorer(settings.judge, prompts)
+        return PreparedSuite("chat", prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, path, sampled=False)
+    from reward import NotARewardModelError, RewardModel
+
     try:
         model = RewardModel.load(settings.reward)
     except NotARewardModelError as err:
