@@ -32,6 +32,7 @@ PAIRS_FILE = "pairs.jsonl"
 PAIR_STATS = "stats.json"
 PROMPT_SELECTION = "prompt_selection.json"
 COMPLETIONS = "completions.jsonl"
+PROMPT_RESELECTION = "prompt_reselection.jsonl"  # grpo with prompt_selection.every: one line per re-run
 # Files of the run folder itself.
 EVAL_FILE = "eval.json"
 REPORT_FILE = "report.md"

@@ -217,6 +217,12 @@ class PromptSelectionSpec(Strict):
     candidates: int | None = Field(None, gt=0, description="Score only the first N prompts (default: all).")
     keep: int | None = Field(None, gt=0, description="Train on the N highest-variance prompts at most.")
     num_generations: int | None = Field(None, ge=2, description="Group size while scoring (default: the stage's).")
+    every: int | None = Field(
+        None,
+        gt=0,
+        description="Re-rank the kept prompts by the current policy's reward variance every N steps (one sampling "
+        "pass over them each time); prompts not yet trained on in this pass follow the new order.",
+    )
 
 
 class DynamicSamplingSpec(Strict):

@@ -23,7 +23,7 @@ from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve
 from align.models import load_policy, load_tokenizer
 from align.rewards import reward_inputs
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
-from align.stages.grpo.dynamic import DynamicSampling, with_dynamic_sampling
+from align.stages.grpo.online import online_filtering
 from align.stages.grpo.rollout import RolloutLog, vllm_rollout
 from align.stages.grpo.selection import select_by_variance
 from align.stages.training import save_adapter, save_log_history, trainer_kwargs
@@ -138,10 +138,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     last = LastBatch()
     named_weights = dict(zip((f.__name__ for f in functions), weights, strict=True))
-    trainer_class = GRPOTrainer
-    if stage.dynamic_sampling.enabled:
-        sampling = DynamicSampling(pool, stage.num_generations, stage.dynamic_sampling.max_rounds, stage.seed)
-        trainer_class = with_dynamic_sampling(GRPOTrainer, sampling)
+    trainer_class, online = online_filtering(
+        stage, ctx, GRPOTrainer, pool, dataset.to_list(), lambda r, g: score_groups(functions, weights, r, g)
+    )
     trainer = trainer_class(
         model=model,
         reward_funcs=[RecordingReward(f, last) for f in functions],
@@ -156,7 +155,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 ctx.stage_dir / COMPLETIONS,
                 ctx.tensorboard_dir / "completions" if "tensorboard" in stage.report_to else None,
                 stage.log_completions_steps,
-            )
+            ),
+            *online,
         ],
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
