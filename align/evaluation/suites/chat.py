@@ -57,11 +57,17 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         from align.evaluation.suites.judged import judged_scorer
 
         score = judged_scorer(settings.judge, prompts)
-        return PreparedSuite("chat", prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, path, sampled=False)
+    else:
+        score = model_scorer(settings.reward or "", prompts)
+    return PreparedSuite("chat", prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, path, sampled=False)
+
+
+def model_scorer(reward: str, prompts: list):
+    """A chat-suite `score(greedy, sampled)` function reading the six heads of a trained reward model."""
     from reward import NotARewardModelError, RewardModel
 
     try:
-        model = RewardModel.load(settings.reward)
+        model = RewardModel.load(reward)
     except NotARewardModelError as err:
         raise SuiteUnavailableError(f"reward model unusable: {err}") from None
 
@@ -76,4 +82,4 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
             "examples": examples(prompts, greedy, reward_total=totals),
         }
 
-    return PreparedSuite("chat", prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, path, sampled=False)
+    return score
