@@ -21,6 +21,7 @@ from align.errors import AlignError
 from align.evaluation import suites as suite_registry
 from align.evaluation.policies import PolicySamplers
 from align.evaluation.settings import EvalSettings
+from align.evaluation.stats import add_statistics
 from align.evaluation.suites import PreparedSuite, SuiteUnavailableError
 from align.evaluation.table import print_results
 from align.evaluation.targets import Policy, Target, resolve_target
@@ -95,6 +96,7 @@ def evaluate(
         "settings": settings.to_json(),
         "models": models,
     }
+    add_statistics(results, settings.seed)
     if out_path is not None:
         write_json_atomic(out_path, results)
     if show:

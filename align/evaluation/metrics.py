@@ -43,8 +43,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float | None:
     """pass@k averaged over problems given as (samples judged, samples correct); those with fewer than k
     judged samples cannot be estimated and are left out."""
-    usable = [pass_at_k(n, c, k) for n, c in counts if n >= k]
-    return sum(usable) / len(usable) if usable else None
+    return _mean_judged(pass_at_k_per_problem(counts, k))
 
 
 def reported_ks(samples: int) -> list[int]:
@@ -57,12 +56,31 @@ def reported_ks(samples: int) -> list[int]:
 def reward_means(scores: Sequence[Mapping[str, float | None]], dimensions: Sequence[str]) -> dict[str, float | None]:
     """Mean score per dimension over rows, plus `total`: the mean of each row's unweighted total by
     `reward.aggregate`, the rule GRPO trains with."""
+    return {name: _mean_judged(column) for name, column in reward_per_problem(scores, dimensions).items()}
+
+
+def reward_per_problem(
+    scores: Sequence[Mapping[str, float | None]], dimensions: Sequence[str]
+) -> dict[str, list[float | None]]:
+    """Each row's score per dimension and its `total` (None where missing), the values behind reward_means."""
     columns = {d: [row.get(d) for row in scores] for d in dimensions}
     result = aggregate(columns, dict.fromkeys(dimensions, 1.0))
-    means: dict[str, float | None] = {d: result.stats[d].mean for d in dimensions if d in result.stats}
-    totals = [t for t in result.totals if t is not None]
-    means["total"] = sum(totals) / len(totals) if totals else None
-    return means
+    return {**{d: columns[d] for d in dimensions if d in result.stats}, "total": list(result.totals)}
+
+
+def correct_per_problem(verdicts: Sequence[Verdict], threshold: float = 1.0) -> list[float | None]:
+    """1.0 / 0.0 per judged row (score at least `threshold`), None where undecided: accuracy's values."""
+    return [None if v.score is None else float(v.score >= threshold) for v in verdicts]
+
+
+def pass_at_k_per_problem(counts: Sequence[tuple[int, int]], k: int) -> list[float | None]:
+    """Each problem's pass@k from its (judged, correct) samples; None with fewer than k judged."""
+    return [pass_at_k(n, c, k) if n >= k else None for n, c in counts]
+
+
+def _mean_judged(values: Sequence[float | None]) -> float | None:
+    judged = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(judged) / len(judged) if judged else None
 
 
 def sample_counts(verdicts: Sequence[Verdict], threshold: float = 1.0) -> tuple[int, int]:

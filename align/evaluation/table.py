@@ -24,6 +24,40 @@ def format_value(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def interval_text(result: dict[str, Any] | None, metric: str) -> str:
+    """A metric's 95 % interval as "[low, high]", or "" when the result has none (stored before intervals)."""
+    found = ((result or {}).get("intervals") or {}).get(metric)
+    return f"[{found[0]:.3f}, {found[1]:.3f}]" if found else ""
+
+
+def format_p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+CHANGE_HEADERS = ["change", "metric", "n", "before → after", "difference [95 % CI]", "p", "test"]
+
+
+def change_rows(results: dict[str, Any]) -> list[list[str]]:
+    """One row per stage-to-stage change with a paired test (`comparisons` in the results)."""
+    rows = []
+    for c in results.get("comparisons") or []:
+        test = c["test"]
+        if c.get("improved") is not None:
+            test += f" ({c['improved']} fixed, {c['worsened']} broken)"
+        rows.append(
+            [
+                f"{c['against']} → {c['model']}",
+                f"{c['suite']} {c['metric']}",
+                str(c["n"]),
+                f"{c['before']:.3f} → {c['after']:.3f}",
+                f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]",
+                format_p(c["p"]),
+                test,
+            ]
+        )
+    return rows
+
+
 def results_table(results: dict[str, Any]) -> Table:
     models = results["models"]
     table = Table(title=f"evaluation: {results['target']}", title_justify="left")
@@ -33,8 +67,24 @@ def results_table(results: dict[str, Any]) -> Table:
     for suite, metric in columns:
         table.add_column(f"{suite} {metric}\n(n={sizes.get(suite)})", justify="right")
     for name, entry in models.items():
-        cells = [format_value(entry["suites"].get(s, {}).get("metrics", {}).get(m)) for s, m in columns]
+        cells = []
+        for suite, metric in columns:
+            result = entry["suites"].get(suite, {})
+            value = format_value(result.get("metrics", {}).get(metric))
+            cells.append("\n".join(filter(None, [value, interval_text(result, metric)])))
         table.add_row(name, *cells)
+    return table
+
+
+def changes_table(results: dict[str, Any]) -> Table | None:
+    rows = change_rows(results)
+    if not rows:
+        return None
+    table = Table(title="changes, paired on the same problems (95 % CI)", title_justify="left")
+    for header in CHANGE_HEADERS:
+        table.add_column(header, justify="left" if header in ("change", "metric", "test") else "right")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -50,6 +100,9 @@ def skipped_notes(results: dict[str, Any]) -> dict[str, str]:
 
 def print_results(results: dict[str, Any], written_to: str | None) -> None:
     console.print(results_table(results))
+    changes = changes_table(results)
+    if changes is not None:
+        console.print(changes)
     for suite, reason in skipped_notes(results).items():
         console.print(Text.assemble((f"{suite} skipped", "yellow"), f": {reason}"))
     if written_to:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from align.artifacts import COMPLETIONS, PAIR_STATS, StageFolder
-from align.evaluation.table import metric_columns, skipped_notes
+from align.evaluation.table import CHANGE_HEADERS, change_rows, interval_text, metric_columns, skipped_notes
 from align.report.history import read_log_history
 from align.report.markdown import image, table
 from align.report.plots import plot_dimensions, plot_eval, plot_loss, plot_rewards
@@ -62,17 +62,31 @@ def eval_section(results: dict[str, Any] | None, run_dir: Path) -> str:
         for entry in models.values():
             row.append(_with_delta(entry, models, suite, metric))
         rows.append(row)
+        intervals = [interval_text(entry["suites"].get(suite), metric) for entry in models.values()]
+        if any(intervals):
+            rows.append(["↳ 95 % interval", *(i or None for i in intervals)])
     parts = [
         "## Evaluation",
         f"Suites: {', '.join(settings.get('suites', []))} · samples per prompt: {settings.get('samples', 1)} · "
         f"limit: {settings.get('limit') or 'all'} · evaluated {results.get('created_at', '?')}. "
-        "In parentheses: the change from the policy each stage started from (its `init`, else the base model).",
+        "In parentheses: the change from the policy each stage started from (its `init`, else the base model); "
+        "below each metric, its 95 % interval (bootstrap over problems).",
     ]
     plot = plot_eval(models, run_dir / PLOTS / "eval.png")
     if plot is not None:
         parts.append(image("evaluation", f"{PLOTS}/{plot.name}"))
     if rows:
         parts.append(table(["metric", *models], rows))
+    changes = change_rows(results)
+    if changes:
+        stats = results.get("statistics") or {}
+        parts.append(
+            "Each change, paired on the problems both policies were judged on: the difference with its 95 % "
+            f"bootstrap interval ({stats.get('resamples', '?')} resamples of the problems, seed "
+            f"{stats.get('seed', '?')}) and the p-value of exact McNemar (right/wrong answers) or of the paired "
+            "bootstrap (pass@k, mean reward). An interval that excludes 0 is a change the eval set can see.\n\n"
+            + table(CHANGE_HEADERS, changes)
+        )
     notes = skipped_notes(results)
     if notes:
         parts.append("\n".join(f"- **{suite}** skipped: {reason}" for suite, reason in notes.items()))

@@ -183,6 +183,29 @@ def test_report_on_a_run_evaluated_for_real_and_cached(
     assert f"| math accuracy (n=2) | {first['models']['base']['suites']['math']['metrics']['accuracy']:.3f} |" in text
     assert f"{accuracy:.3f}" in text
     _assert_png(run_dir / "plots" / "eval.png")
+    # Per-problem values stored, so the report carries intervals and the paired base → sft change.
+    sft_math = stored["models"]["sft"]["suites"]["math"]
+    assert len(sft_math["per_problem"]["accuracy"]) == 2 and set(sft_math["intervals"]) == {"accuracy"}
+    assert "| ↳ 95 % interval | [" in text
+    assert "| base → sft | math accuracy | 2 |" in text and "McNemar exact" in text
+
+
+def test_report_shows_intervals_and_paired_changes(full_run: Path):
+    from align.evaluation.stats import add_statistics
+
+    results = json.loads((full_run / "eval.json").read_text())
+    # 8 problems: base right on the first 2, sft on the first 5 → 3 fixed, none broken.
+    results["models"]["base"]["suites"]["math"]["per_problem"] = {"accuracy": [1.0] * 2 + [0.0] * 6}
+    results["models"]["sft"]["suites"]["math"]["per_problem"] = {"accuracy": [1.0] * 5 + [0.0] * 3}
+    (full_run / "eval.json").write_text(json.dumps(add_statistics(results)))
+    text = build_report(full_run).read_text()
+    assert "| math accuracy (n=8) | 0.250 | 0.625 (+0.375) |" in text
+    shown = [results["models"][m]["suites"]["math"]["intervals"]["accuracy"] for m in ("base", "sft")]
+    assert "| ↳ 95 % interval | " + " | ".join(f"[{lo:.3f}, {hi:.3f}]" for lo, hi in shown) + " |" in text
+    assert shown[0][0] <= 0.25 <= shown[0][1] and shown[1][0] <= 0.625 <= shown[1][1]
+    # Exact McNemar on 3 discordant problems all one way: 2 · (1/2)^3 = 0.25.
+    assert "| base → sft | math accuracy | 8 | 0.250 → 0.625 | +0.375 [" in text
+    assert "| 0.250 | McNemar exact (3 fixed, 0 broken) |" in text
 
 
 def test_report_cli(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -11,7 +11,7 @@ from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data import load_rows
 from align.errors import AlignError
-from align.evaluation.metrics import reward_means
+from align.evaluation.metrics import reward_means, reward_per_problem
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat, examples
 from reward import prompt_text
@@ -77,6 +77,7 @@ def model_scorer(reward: str, prompts: list):
         totals = [sum(row.values()) for row in rows]
         return {
             "metrics": means,
+            "per_problem": reward_per_problem(rows, model.dimensions),
             "n": len(prompts),
             "undecided": 0,
             "examples": examples(prompts, greedy, reward_total=totals),

@@ -12,7 +12,14 @@ from typing import Any
 
 from align.data import humaneval_rows
 from align.errors import AlignError
-from align.evaluation.metrics import accuracy, mean_pass_at_k, reported_ks, sample_counts
+from align.evaluation.metrics import (
+    accuracy,
+    correct_per_problem,
+    mean_pass_at_k,
+    pass_at_k_per_problem,
+    reported_ks,
+    sample_counts,
+)
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import Chat, PreparedSuite, SuiteUnavailableError, as_chat, examples
 from reward import get_verifier
@@ -67,11 +74,14 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         greedy_verdicts = [verdicts[0] for verdicts in per_problem]
         greedy_pass = accuracy(greedy_verdicts)
         metrics = {"pass@1": greedy_pass.value}
+        values = {"pass@1": correct_per_problem(greedy_verdicts)}
         if sampled is not None:
             counts = [sample_counts(verdicts[1:]) for verdicts in per_problem]
             metrics |= {f"pass@{j}": mean_pass_at_k(counts, j) for j in reported_ks(k)}
+            values |= {f"pass@{j}": pass_at_k_per_problem(counts, j) for j in reported_ks(k)}
         return {
             "metrics": metrics,
+            "per_problem": values,
             "n": len(problems),
             "undecided": greedy_pass.undecided,
             "examples": examples(

@@ -15,7 +15,14 @@ from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data import load_prompts
 from align.errors import AlignError
-from align.evaluation.metrics import accuracy, mean_pass_at_k, reported_ks, sample_counts
+from align.evaluation.metrics import (
+    accuracy,
+    correct_per_problem,
+    mean_pass_at_k,
+    pass_at_k_per_problem,
+    reported_ks,
+    sample_counts,
+)
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, examples
 from reward import Verdict, get_verifier
@@ -60,14 +67,17 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         verdicts = _verify(greedy, references)
         greedy_accuracy = accuracy(verdicts)
         metrics = {"accuracy": greedy_accuracy.value}
+        per_problem = {"accuracy": correct_per_problem(verdicts)}
         if sampled is not None:
             counts = [
                 sample_counts(_verify(texts, [ref] * len(texts), progress=False))
                 for texts, ref in zip(tqdm(sampled, desc="verifying samples", unit="problem"), references, strict=True)
             ]
             metrics |= {f"pass@{k}": mean_pass_at_k(counts, k) for k in reported_ks(len(sampled[0]))}
+            per_problem |= {f"pass@{k}": pass_at_k_per_problem(counts, k) for k in reported_ks(len(sampled[0]))}
         return {
             "metrics": metrics,
+            "per_problem": per_problem,
             "n": len(references),
             "undecided": greedy_accuracy.undecided,
             "examples": examples(prompts, greedy, reference=references, correct=[v.score == 1.0 for v in verdicts]),

@@ -1,0 +1,167 @@
+"""Error bars for evaluation: a 95 % interval on every metric and a paired test for every stage-to-stage change.
+
+Suites store one value per problem for each metric (`per_problem`: 1/0 correctness, a problem's pass@k
+estimate, its reward score; None where it could not be judged). From those:
+
+- the interval of a metric is a percentile bootstrap of the mean over problems (problems resampled with
+  replacement, RESAMPLES times), seeded from the evaluation seed and the metric's name, so the same results
+  give the same interval on every machine;
+- a change between two policies pairs them on the problems both were judged on. Its interval is the paired
+  bootstrap of the mean difference (the same resampled problems for both policies, which removes the
+  between-problem spread the two share). Its p-value is exact McNemar for binary correctness — only the
+  discordant problems carry evidence, and under "no change" each is equally likely to go either way — and
+  the two-sided paired-bootstrap p-value for the rest (pass@k, mean reward).
+
+Percentile intervals of a proportion that is 0 or 1 on every problem collapse to a point; read them with n.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+RESAMPLES = 2000
+LEVEL = 0.95
+# Metrics whose per-problem values are one judged answer each (right or wrong): McNemar applies.
+BINARY_METRICS = frozenset({"accuracy", "pass@1"})
+
+Values = Sequence[float | None]
+
+
+@dataclass(frozen=True)
+class Change:
+    """`after - before` on the problems both policies were judged on."""
+
+    before: float
+    after: float
+    diff: float
+    low: float
+    high: float
+    p: float
+    test: str  # "McNemar exact" or "paired bootstrap"
+    n: int  # problems paired
+    improved: int | None = None  # binary metrics: problems wrong before and right after
+    worsened: int | None = None  # ... and right before, wrong after
+
+
+def _rng(seed: int, labels: Sequence[str]) -> np.random.Generator:
+    return np.random.default_rng([seed, *(zlib.crc32(label.encode()) for label in labels)])
+
+
+def _bounds(means: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _resampled_means(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    picks = rng.integers(0, len(values), size=(resamples, len(values)))
+    return values[picks].mean(axis=1)
+
+
+def mean_interval(
+    values: Values, *, seed: int = 0, labels: Sequence[str] = (), resamples: int = RESAMPLES, level: float = LEVEL
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap interval of the mean of the judged values; None when none was judged."""
+    judged = np.array([v for v in values if _judged(v)], dtype=float)
+    if judged.size == 0:
+        return None
+    return _bounds(_resampled_means(judged, _rng(seed, labels), resamples), level)
+
+
+def mcnemar_exact(improved: int, worsened: int) -> float:
+    """Two-sided exact McNemar p-value: the binomial test of min(b, c) among b + c discordant pairs at 1/2."""
+    if improved < 0 or worsened < 0:
+        raise ValueError(f"discordant counts must be non-negative, got {improved}, {worsened}")
+    discordant = improved + worsened
+    if discordant == 0:
+        return 1.0
+    tail = sum(math.comb(discordant, i) for i in range(min(improved, worsened) + 1))
+    return min(1.0, 2 * tail / 2**discordant)
+
+
+def paired_change(
+    before: Values,
+    after: Values,
+    *,
+    binary: bool,
+    seed: int = 0,
+    labels: Sequence[str] = (),
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
+) -> Change | None:
+    """The change from `before` to `after` on the same problems (same order); None when no problem pairs."""
+    if len(before) != len(after):
+        raise ValueError(f"paired values must cover the same problems, got {len(before)} and {len(after)}")
+    pairs = np.array([(b, a) for b, a in zip(before, after, strict=True) if _judged(b) and _judged(a)], dtype=float)
+    if pairs.size == 0:
+        return None
+    diffs = pairs[:, 1] - pairs[:, 0]
+    boot = _resampled_means(diffs, _rng(seed, labels), resamples)
+    low, high = _bounds(boot, level)
+    improved = worsened = None
+    if binary:
+        improved, worsened = int((diffs > 0).sum()), int((diffs < 0).sum())
+        p, test = mcnemar_exact(improved, worsened), "McNemar exact"
+    else:
+        # Two-sided percentile p-value: how often resampling puts the mean difference on the other side of 0.
+        # The +1s count the observed sample among the resamples, so p is never reported as exactly 0.
+        tail = min(int((boot <= 0).sum()), int((boot >= 0).sum()))
+        p, test = min(1.0, 2 * (tail + 1) / (resamples + 1)), "paired bootstrap"
+    return Change(
+        before=float(pairs[:, 0].mean()),
+        after=float(pairs[:, 1].mean()),
+        diff=float(diffs.mean()),
+        low=low,
+        high=high,
+        p=p,
+        test=test,
+        n=len(diffs),
+        improved=improved,
+        worsened=worsened,
+    )
+
+
+def add_statistics(results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """Add `intervals` to every suite result that has per-problem values, and `comparisons` (each policy
+    against the one it started from) to `results`; results without per-problem values get neither."""
+    models = results["models"]
+    for name, entry in models.items():
+        for suite, result in entry.get("suites", {}).items():
+            per_problem = result.get("per_problem")
+            if not per_problem:
+                continue
+            intervals = {m: mean_interval(v, seed=seed, labels=(name, suite, m)) for m, v in per_problem.items()}
+            result["intervals"] = {m: list(i) for m, i in intervals.items() if i is not None}
+    comparisons = []
+    for name, entry in models.items():
+        before = models.get(entry.get("init") or "")
+        if before is None or before is entry:
+            continue
+        for suite, result in entry.get("suites", {}).items():
+            old = before.get("suites", {}).get(suite, {}).get("per_problem") or {}
+            for metric, values in (result.get("per_problem") or {}).items():
+                if metric not in old or len(old[metric]) != len(values):
+                    continue  # evaluated on different problems: nothing to pair
+                change = paired_change(
+                    old[metric],
+                    values,
+                    binary=metric in BINARY_METRICS,
+                    seed=seed,
+                    labels=(entry["init"], name, suite, metric),
+                )
+                if change is not None:
+                    where = {"model": name, "against": entry["init"], "suite": suite, "metric": metric}
+                    comparisons.append(where | asdict(change))
+    results["comparisons"] = comparisons
+    results["statistics"] = {"level": LEVEL, "resamples": RESAMPLES, "seed": seed}
+    return results
+
+
+def _judged(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
