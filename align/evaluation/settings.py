@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SUITE_NAMES = ("math", "code", "chat")
+SUITE_NAMES = ("math", "math_ood", "code", "chat")
 # Chen et al. 2021 sample at 0.8 for pass@k with k > 1: enough spread to find a correct answer, not noise.
 SAMPLING_TEMPERATURE = 0.8
 SAMPLING_TOP_P = 0.95

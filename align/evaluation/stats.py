@@ -12,6 +12,12 @@ estimate, its reward score; None where it could not be judged). From those:
   discordant problems carry evidence, and under "no change" each is equally likely to go either way — and
   the two-sided paired-bootstrap p-value for the rest (pass@k, mean reward).
 
+Problems may come in clusters (`clusters`: one label per problem, e.g. the math eval's problem key asked
+in several wordings). Answers within a cluster are not independent, so then the bootstrap resamples whole
+clusters, and binary changes get Durkalski et al.'s (2003) clustered McNemar test — (Σ b_i − c_i)² / Σ (b_i −
+c_i)², chi-square with 1 df, which is McNemar's statistic when every cluster is one problem — instead of the
+exact test, which assumes independent problems.
+
 Percentile intervals of a proportion that is 0 or 1 on every problem collapse to a point; read them with n.
 """
 
@@ -31,6 +37,7 @@ LEVEL = 0.95
 BINARY_METRICS = frozenset({"accuracy", "pass@1"})
 
 Values = Sequence[float | None]
+Clusters = Sequence[str] | None
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class Change:
     low: float
     high: float
     p: float
-    test: str  # "McNemar exact" or "paired bootstrap"
+    test: str  # "McNemar exact", "clustered McNemar" or "paired bootstrap"
     n: int  # problems paired
     improved: int | None = None  # binary metrics: problems wrong before and right after
     worsened: int | None = None  # ... and right before, wrong after
@@ -59,19 +66,43 @@ def _bounds(means: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _resampled_means(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    picks = rng.integers(0, len(values), size=(resamples, len(values)))
-    return values[picks].mean(axis=1)
+def _resampled_means(
+    values: np.ndarray, groups: Sequence[str] | None, rng: np.random.Generator, resamples: int
+) -> np.ndarray:
+    """Means of `values` over `resamples` bootstrap draws: of the values, or of whole groups when given."""
+    if groups is None:
+        picks = rng.integers(0, len(values), size=(resamples, len(values)))
+        return values[picks].mean(axis=1)
+    index = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    members = np.array([index[g] for g in groups])
+    sums = np.bincount(members, weights=values, minlength=len(index))
+    counts = np.bincount(members, minlength=len(index)).astype(float)
+    picks = rng.integers(0, len(index), size=(resamples, len(index)))
+    return sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+
+
+def _check_clusters(values: Values, clusters: Clusters) -> None:
+    if clusters is not None and len(clusters) != len(values):
+        raise ValueError(f"clusters must label every problem: {len(clusters)} labels for {len(values)} problems")
 
 
 def mean_interval(
-    values: Values, *, seed: int = 0, labels: Sequence[str] = (), resamples: int = RESAMPLES, level: float = LEVEL
+    values: Values,
+    *,
+    clusters: Clusters = None,
+    seed: int = 0,
+    labels: Sequence[str] = (),
+    resamples: int = RESAMPLES,
+    level: float = LEVEL,
 ) -> tuple[float, float] | None:
     """Percentile-bootstrap interval of the mean of the judged values; None when none was judged."""
-    judged = np.array([v for v in values if _judged(v)], dtype=float)
-    if judged.size == 0:
+    _check_clusters(values, clusters)
+    kept = [i for i, v in enumerate(values) if _judged(v)]
+    if not kept:
         return None
-    return _bounds(_resampled_means(judged, _rng(seed, labels), resamples), level)
+    judged = np.array([values[i] for i in kept], dtype=float)
+    groups = None if clusters is None else [clusters[i] for i in kept]
+    return _bounds(_resampled_means(judged, groups, _rng(seed, labels), resamples), level)
 
 
 def mcnemar_exact(improved: int, worsened: int) -> float:
@@ -85,11 +116,25 @@ def mcnemar_exact(improved: int, worsened: int) -> float:
     return min(1.0, 2 * tail / 2**discordant)
 
 
+def clustered_mcnemar(diffs: Sequence[float], clusters: Sequence[str]) -> float:
+    """Durkalski et al. 2003: p of (Σ_i b_i − c_i)² / Σ_i (b_i − c_i)² against chi-square(1), where b_i − c_i
+    is cluster i's count of problems fixed minus broken (the sum of its after − before differences)."""
+    net: dict[str, float] = {}
+    for diff, cluster in zip(diffs, clusters, strict=True):
+        net[cluster] = net.get(cluster, 0.0) + diff
+    spread = sum(v * v for v in net.values())
+    if spread == 0:
+        return 1.0
+    statistic = sum(net.values()) ** 2 / spread
+    return math.erfc(math.sqrt(statistic / 2))  # chi-square(1) survival function
+
+
 def paired_change(
     before: Values,
     after: Values,
     *,
     binary: bool,
+    clusters: Clusters = None,
     seed: int = 0,
     labels: Sequence[str] = (),
     resamples: int = RESAMPLES,
@@ -98,16 +143,24 @@ def paired_change(
     """The change from `before` to `after` on the same problems (same order); None when no problem pairs."""
     if len(before) != len(after):
         raise ValueError(f"paired values must cover the same problems, got {len(before)} and {len(after)}")
-    pairs = np.array([(b, a) for b, a in zip(before, after, strict=True) if _judged(b) and _judged(a)], dtype=float)
-    if pairs.size == 0:
+    _check_clusters(before, clusters)
+    kept = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if _judged(b) and _judged(a)]
+    if not kept:
         return None
+    pairs = np.array([(before[i], after[i]) for i in kept], dtype=float)
+    groups = None if clusters is None else [clusters[i] for i in kept]
+    if groups is not None and len(set(groups)) == len(groups):
+        groups = None  # every cluster one problem: the independent-problem methods are the right ones
     diffs = pairs[:, 1] - pairs[:, 0]
-    boot = _resampled_means(diffs, _rng(seed, labels), resamples)
+    boot = _resampled_means(diffs, groups, _rng(seed, labels), resamples)
     low, high = _bounds(boot, level)
     improved = worsened = None
     if binary:
         improved, worsened = int((diffs > 0).sum()), int((diffs < 0).sum())
-        p, test = mcnemar_exact(improved, worsened), "McNemar exact"
+        if groups is None:
+            p, test = mcnemar_exact(improved, worsened), "McNemar exact"
+        else:
+            p, test = clustered_mcnemar(diffs.tolist(), groups), "clustered McNemar"
     else:
         # Two-sided percentile p-value: how often resampling puts the mean difference on the other side of 0.
         # The +1s count the observed sample among the resamples, so p is never reported as exactly 0.
@@ -136,7 +189,11 @@ def add_statistics(results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
             per_problem = result.get("per_problem")
             if not per_problem:
                 continue
-            intervals = {m: mean_interval(v, seed=seed, labels=(name, suite, m)) for m, v in per_problem.items()}
+            clusters = result.get("clusters")
+            intervals = {
+                m: mean_interval(v, clusters=clusters, seed=seed, labels=(name, suite, m))
+                for m, v in per_problem.items()
+            }
             result["intervals"] = {m: list(i) for m, i in intervals.items() if i is not None}
     comparisons = []
     for name, entry in models.items():
@@ -144,14 +201,17 @@ def add_statistics(results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
         if before is None or before is entry:
             continue
         for suite, result in entry.get("suites", {}).items():
-            old = before.get("suites", {}).get(suite, {}).get("per_problem") or {}
+            earlier = before.get("suites", {}).get(suite, {})
+            old = earlier.get("per_problem") or {}
+            clusters = result.get("clusters")
             for metric, values in (result.get("per_problem") or {}).items():
-                if metric not in old or len(old[metric]) != len(values):
+                if metric not in old or len(old[metric]) != len(values) or earlier.get("clusters") != clusters:
                     continue  # evaluated on different problems: nothing to pair
                 change = paired_change(
                     old[metric],
                     values,
                     binary=metric in BINARY_METRICS,
+                    clusters=clusters,
                     seed=seed,
                     labels=(entry["init"], name, suite, metric),
                 )

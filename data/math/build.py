@@ -1,4 +1,5 @@
-"""Build the shipped arithmetic data: sft.jsonl, prompts.jsonl, eval.jsonl (run: python data/math/build.py).
+"""Build the shipped arithmetic data: sft.jsonl, prompts.jsonl, eval.jsonl, eval_ood.jsonl
+(run: python data/math/build.py).
 
 Deterministic: one seeded RNG, fixed iteration order, so a re-run rewrites the files byte for byte.
 
@@ -11,6 +12,14 @@ eval, prompts and sft never share a key, in any wording. Eval measures facts the
 prompts (the RL stages' data) are problems SFT did not show, so the SFT policy fails some of them the way it
 fails eval, and DPO pairs and GRPO groups carry signal. With shared keys SFT memorised the RL prompts: it
 passed 87 % of its samples there, and 76 of 100 level-3/4 prompts gave no pair.
+
+Eval has 100 problems per level so a 5-point change is visible. Its first 100 rows are the original
+25-per-level set, drawn from the same RNG stream as the training files (which this build leaves byte for
+byte as they were); the other 300 come from a second RNG over the level's *held-out keys*: the eval keys and
+the training-side keys no training file drew. Levels 1 and 3 have few such keys, so there one key appears
+in several wordings; every eval row carries its `key` and the evaluator resamples keys, not rows, for its
+intervals. eval_ood.jsonl asks the same held-out keys in phrasings no training file uses (OOD_TEMPLATES,
+other names and things, other instructions): whether a policy learned arithmetic or the training wording.
 """
 
 from __future__ import annotations
@@ -24,7 +33,11 @@ from pathlib import Path
 
 SEED = 20241219  # arbitrary; fixed so the files are reproducible
 INSTRUCTION = "Put the final answer in \\boxed{}."
-EVAL_PER_LEVEL = 25
+EVAL_PER_LEVEL = 25  # the original held-out set, drawn with the training files from one RNG stream
+EVAL_TOTAL_PER_LEVEL = 100  # with the extension drawn from EXTENSION_SEED
+EXTENSION_SEED = SEED + 1
+OOD_SEED = SEED + 2
+OOD_PER_LEVEL = 50
 # After SFT, sampled answers to unseen level-1/2 problems are right 99 % / 96 % of the time (measure.py, k=4),
 # so those prompts rarely yield a pair; the RL prompts weigh the levels SFT leaves unreliable.
 PROMPTS_PER_LEVEL = {1: 20, 2: 20, 3: 60, 4: 60}
@@ -141,10 +154,12 @@ def _draw(level: Level, keys: list[tuple[int, int]], n: int, rng: random.Random,
 
 
 def build() -> dict[str, list[dict]]:
-    """The three splits as lists of rows, in file order."""
+    """The four files as lists of rows, in file order."""
     rng = random.Random(SEED)
     seen: set[str] = set()
     splits: dict[str, list[dict]] = {"sft": [], "prompts": [], "eval": []}
+    held_out_keys: dict[int, list[tuple[int, int]]] = {}
+    training: dict[int, list[Problem]] = {}
     for level in LEVELS:
         keys = list(level.keys)
         rng.shuffle(keys)
@@ -154,13 +169,101 @@ def build() -> dict[str, list[dict]]:
         prompts = _draw(level, train_keys[:half], PROMPTS_PER_LEVEL[level.number], rng, seen)
         sft = _draw(level, train_keys[half:], SFT_PER_LEVEL, rng, seen)
         check_keys_disjoint(level.number, {"eval": held_out, "prompts": prompts, "sft": sft})
-        splits["eval"] += [{"prompt": _prompt(p), "answer": str(p.answer), "level": level.number} for p in held_out]
+        used = {p.key for p in prompts + sft}
+        # Training-side keys that no training file drew are as unseen as the eval keys; new keys first.
+        held_out_keys[level.number] = [k for k in train_keys if level.make(*k, random.Random()).key not in used]
+        held_out_keys[level.number] += eval_keys
+        training[level.number] = prompts + sft
+        splits["eval"] += [_eval_row(p, level.number) for p in held_out]
         splits["prompts"] += [{"prompt": _prompt(p), "answer": str(p.answer), "level": level.number} for p in prompts]
         splits["sft"] += [{"prompt": _prompt(p), "completion": _completion(p)} for p in sft]
     for rows in splits.values():
         rng.shuffle(rows)  # mixed levels, so a prefix of any file is a fair sample
+    splits["eval"] += _extension(held_out_keys, training, seen)
+    splits["eval_ood"] = _ood(held_out_keys, training, seen)
     check_disjoint(splits)
     return splits
+
+
+def _eval_row(problem: Problem, level: int) -> dict:
+    return {"prompt": _prompt(problem), "answer": str(problem.answer), "level": level, "key": problem.key}
+
+
+def _extension(
+    held_out_keys: dict[int, list[tuple[int, int]]], training: dict[int, list[Problem]], seen: set[str]
+) -> list[dict]:
+    """The eval rows after the original 100, from their own RNG so the training files stay as they were."""
+    rng = random.Random(EXTENSION_SEED)
+    rows = []
+    for level in LEVELS:
+        problems = _draw(level, held_out_keys[level.number], EVAL_TOTAL_PER_LEVEL - EVAL_PER_LEVEL, rng, seen)
+        check_keys_disjoint(level.number, {"eval": problems, "training": training[level.number]})
+        rows += [_eval_row(p, level.number) for p in problems]
+    rng.shuffle(rows)
+    return rows
+
+
+# Phrasings no training file uses: no "What is", none of the training templates, other names and things,
+# and other wordings of the request for a boxed answer.
+OOD_NAMES = ("Priya", "Omar", "Hana", "Diego", "Freya", "Kofi", "Ines", "Yuki")
+OOD_ITEMS = ("stamps", "pebbles", "buttons", "beads", "tickets", "acorns", "postcards", "bottle caps")
+OOD_INSTRUCTIONS = (
+    "Write the result inside \\boxed{}.",
+    "Give your final number in \\boxed{}.",
+    "End with the answer in \\boxed{}.",
+)
+OOD_TEMPLATES = {
+    1: (
+        "Add {a} and {b}.",
+        "How much is {a} plus {b}?",
+        "{name} collected {a} {items} on Monday and {b} on Tuesday. What is the total number of {items}?",
+        "A jar holds {a} {items}. {name} drops in another {b}. Count the {items} in the jar.",
+    ),
+    2: (
+        "Multiply {a} by {b}.",
+        "How much is {a} times {b}?",
+        "{name} arranges {items} in {a} rows of {b}. How many {items} is that altogether?",
+        "Each of {a} envelopes contains {b} {items}. Find the number of {items} in all the envelopes.",
+    ),
+    3: (
+        "Subtract {b} from {a}.",
+        "How much is {a} minus {b}?",
+        "{name} owned {a} {items} and handed {b} to a friend. How many {items} remain with {name}?",
+        "A tray had {a} {items}; {b} were eaten. Count the {items} still on the tray.",
+    ),
+}
+OOD_TEMPLATES[4] = OOD_TEMPLATES[3]
+
+
+def _ood(
+    held_out_keys: dict[int, list[tuple[int, int]]], training: dict[int, list[Problem]], seen: set[str]
+) -> list[dict]:
+    """eval_ood.jsonl: the held-out keys of every level, asked in OOD_TEMPLATES' wordings."""
+    rng = random.Random(OOD_SEED)
+    rows = []
+    for level in LEVELS:
+        keys = held_out_keys[level.number]
+        problems: list[tuple[Problem, str]] = []
+        for i in range(50 * OOD_PER_LEVEL):
+            a, b = keys[i % len(keys)]
+            problem = level.make(a, b, rng)
+            question = rng.choice(OOD_TEMPLATES[level.number]).format(
+                a=a, b=b, name=rng.choice(OOD_NAMES), items=rng.choice(OOD_ITEMS)
+            )
+            prompt = f"{question} {rng.choice(OOD_INSTRUCTIONS)}"
+            if prompt not in seen:
+                seen.add(prompt)
+                problems.append((problem, prompt))
+                if len(problems) == OOD_PER_LEVEL:
+                    break
+        else:
+            raise RuntimeError(f"level {level.number}: only {len(problems)} distinct out-of-template prompts")
+        check_keys_disjoint(level.number, {"eval_ood": [p for p, _ in problems], "training": training[level.number]})
+        rows += [
+            {"prompt": prompt, "answer": str(p.answer), "level": level.number, "key": p.key} for p, prompt in problems
+        ]
+    rng.shuffle(rows)
+    return rows
 
 
 def check_keys_disjoint(level: int, splits: dict[str, list[Problem]]) -> None:

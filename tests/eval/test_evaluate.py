@@ -62,3 +62,17 @@ def test_a_folder_that_is_neither_run_stage_nor_model_is_rejected(tmp_path: Path
     (tmp_path / "notes.txt").write_text("hello")
     assert main([str(tmp_path)]) == 2
     assert "not a run folder, a stage artifact or a model folder" in capsys.readouterr().err
+
+
+def test_the_out_of_template_math_set_is_a_named_suite_with_keys(tiny_model: str, tmp_path: Path):
+    results = evaluate(
+        tiny_model, ["math", "math_ood"], limit=3, out=tmp_path / "e.json", max_new_tokens=4, backend="hf", show=False
+    )
+    suites = results["models"][tiny_model]["suites"]
+    assert suites["math_ood"]["source"].endswith("data/math/eval_ood.jsonl")
+    assert suites["math"]["source"].endswith("data/math/eval.jsonl")
+    ood_prompts = [e["prompt"] for e in suites["math_ood"]["examples"]]
+    assert not any(p.startswith("What is") for p in ood_prompts)
+    for suite in suites.values():
+        assert suite["n"] == 3 and len(suite["clusters"]) == 3 and len(suite["per_problem"]["accuracy"]) == 3
+        assert set(suite["intervals"]) == {"accuracy"}

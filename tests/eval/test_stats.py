@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from align.evaluation import stats
 from align.evaluation.stats import add_statistics, mcnemar_exact, mean_interval, paired_change
 from align.evaluation.table import change_rows
 
@@ -123,3 +124,47 @@ def test_add_statistics_compares_each_stage_with_the_one_it_started_from():
     rows = change_rows(results)
     assert rows[0][:4] == ["base → sft", "math accuracy", "40", "0.500 → 0.750"]
     assert rows[0][6] == "McNemar exact (20 fixed, 10 broken)"
+
+
+def test_clustered_mcnemar_is_mcnemars_statistic_when_every_cluster_is_one_problem():
+    diffs = [1.0] * 9 + [-1.0] * 3 + [0.0] * 20
+    p = stats.clustered_mcnemar(diffs, [str(i) for i in range(len(diffs))])
+    assert p == pytest.approx(math.erfc(math.sqrt((9 - 3) ** 2 / (9 + 3) / 2)))  # chi2 = 36 / 12 = 3: p = 0.0833
+    # Two clusters of three fixed problems each and one of three broken: (6 - 3)² / (9 + 9 + 9) = 1/3.
+    grouped = stats.clustered_mcnemar([1.0] * 6 + [-1.0] * 3, list("aaabbbccc"))
+    assert grouped == pytest.approx(math.erfc(math.sqrt(1 / 3 / 2)))
+    assert stats.clustered_mcnemar([0.0, 0.0], ["a", "b"]) == 1.0
+
+
+def test_clustered_interval_is_wider_when_clusters_repeat_one_answer():
+    # 40 keys each asked 5 times, every answer to a key the same: really 40 problems, not 200.
+    values = [float(k % 2) for k in range(40) for _ in range(5)]
+    clusters = [str(k) for k in range(40) for _ in range(5)]
+    rows_low, rows_high = mean_interval(values)
+    keys_low, keys_high = mean_interval(values, clusters=clusters)
+    assert keys_high - keys_low > 1.8 * (rows_high - rows_low)  # sqrt(5) = 2.24 ideally
+    assert keys_low < 0.5 < keys_high
+    with pytest.raises(ValueError, match="label every problem"):
+        mean_interval(values, clusters=clusters[:-1])
+
+
+def test_paired_change_uses_the_clustered_test_only_when_a_cluster_repeats():
+    before, after = [0.0] * 10, [1.0] * 6 + [0.0] * 4
+    single = paired_change(before, after, binary=True, clusters=[str(i) for i in range(10)])
+    assert single.test == "McNemar exact" and single.p == pytest.approx(2 / 2**6)
+    grouped = paired_change(before, after, binary=True, clusters=list("aabbccddee"))
+    # Clusters a, b, c gain 2 each; d gains 0, e gains 0: 36 / 12 = 3.
+    assert grouped.test == "clustered McNemar" and grouped.p == pytest.approx(math.erfc(math.sqrt(3 / 2)))
+
+
+def test_add_statistics_pairs_clustered_results_with_the_clustered_test():
+    clusters = [f"k{i // 2}" for i in range(20)]  # each key asked twice
+    results = {
+        "models": {
+            "base": {"init": None, "suites": {"math": _suite([0.0] * 20) | {"clusters": clusters}}},
+            "sft": {"init": "base", "suites": {"math": _suite([1.0] * 10 + [0.0] * 10) | {"clusters": clusters}}},
+        }
+    }
+    (change,) = add_statistics(results)["comparisons"]
+    # Five keys gain 2 each: (10)² / (5 · 4) = 5.
+    assert change["test"] == "clustered McNemar" and change["p"] == pytest.approx(math.erfc(math.sqrt(5 / 2)))

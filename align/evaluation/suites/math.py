@@ -1,6 +1,6 @@
 """Math: greedy answer accuracy (and pass@k from samples) on held-out problems with exact answers.
 
-Prompts come from the shipped held-out set `data/math/eval.jsonl` (`prompt`, `answer`), any local file with
+Prompts come from the shipped held-out set `data/math/eval.jsonl` (`prompt`, `answer`, `key`), any local file with
 those columns, or a hub dataset for users with access: `openai/gsm8k` (test split, answers after `####`).
 """
 
@@ -58,10 +58,17 @@ def reference(answer: object) -> str:
 
 
 def prepare(settings: EvalSettings) -> PreparedSuite:
-    spec = data_spec(settings.math_data, settings.limit)
+    return prepare_rows("math", data_spec(settings.math_data, settings.limit), settings)
+
+
+def prepare_rows(name: str, spec: DataSpec, settings: EvalSettings) -> PreparedSuite:
+    """A math suite over `spec`'s rows: `prompt` and `answer`, and an optional `key` grouping rows that ask
+    the same problem in other words (the statistics resample keys, not rows, when it is there)."""
     rows = load_prompts(spec, required=get_verifier("math").columns).to_list()
     prompts = [row["prompt"] for row in rows]
     references = [reference(row["answer"]) for row in rows]
+    keys = [row.get("key") for row in rows]
+    clusters = [str(k) for k in keys] if all(k is not None for k in keys) else None
 
     def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
         verdicts = _verify(greedy, references)
@@ -78,12 +85,13 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         return {
             "metrics": metrics,
             "per_problem": per_problem,
+            **({"clusters": clusters} if clusters else {}),
             "n": len(references),
             "undecided": greedy_accuracy.undecided,
             "examples": examples(prompts, greedy, reference=references, correct=[v.score == 1.0 for v in verdicts]),
         }
 
-    return PreparedSuite("math", prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, spec.path)
+    return PreparedSuite(name, prompts, score, settings.max_new_tokens or MAX_NEW_TOKENS, spec.path)
 
 
 def _verify(completions: list[str], references: list[str], progress: bool = True) -> list[Verdict]:
