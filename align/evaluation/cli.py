@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--judge", help="chat suite: an LLM judge (model name, folder or endpoint URL) instead")
     parser.add_argument("--math-data", help="math prompts: a file with prompt/answer, or a hub set (openai/gsm8k)")
     parser.add_argument("--chat-data", help="chat prompts: a file with a prompt column")
+    parser.add_argument(
+        "--code-data", help="code problems: a file with prompt/tests (default data/code/eval.jsonl), or humaneval:eval"
+    )
     parser.add_argument("--max-new-tokens", type=int, help="tokens per answer (default: each suite's own)")
     parser.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto", help="sampling backend")
     parser.add_argument("--seed", type=int, default=0)
@@ -64,6 +67,7 @@ def _run(argv: list[str]) -> int:
         judge=args.judge,
         math_data=args.math_data,
         chat_data=args.chat_data,
+        code_data=args.code_data,
         max_new_tokens=args.max_new_tokens,
         backend=args.backend,
         seed=args.seed,

@@ -22,6 +22,7 @@ class EvalSettings:
     backend: str = "auto"  # sampling backend: auto = vLLM when installed, else HF generate
     math_data: str | None = None  # None: the shipped held-out set; a file, a folder or a hub name (openai/gsm8k)
     chat_data: str | None = None  # None: the shipped held-out chat prompts
+    code_data: str | None = None  # None: the shipped procedural problems; humaneval:eval for HumanEval
     reward: str | None = None  # reward model folder for the chat suite
     reward_version: str | None = None  # its stage fingerprint: chat results are stale once it is retrained
     judge: str | None = None  # chat suite judged by an LLM instead: a model name/folder or an endpoint URL

@@ -19,7 +19,7 @@ BROKEN = "    return None\n"
 
 
 def test_code_suite_pass_at_1_and_pass_at_k_from_sandbox_verdicts():
-    suite = prepare("code", EvalSettings(suites=("code",), samples=3, limit=2))
+    suite = prepare("code", EvalSettings(suites=("code",), samples=3, limit=2, code_data="humaneval:eval"))
     assert len(suite.prompts) == 2 and "```python" in suite.prompts[0][0]["content"]
     first = humaneval_rows("eval")[0]["solution"]
     result = suite.score([first, BROKEN], [[BROKEN, first, BROKEN], [BROKEN, BROKEN, BROKEN]])
@@ -28,7 +28,9 @@ def test_code_suite_pass_at_1_and_pass_at_k_from_sandbox_verdicts():
 
 
 def test_code_suite_end_to_end_on_a_model(tiny_model: str):
-    results = evaluate(tiny_model, ["code"], limit=1, max_new_tokens=8, backend="hf", show=False)
+    results = evaluate(
+        tiny_model, ["code"], limit=1, max_new_tokens=8, backend="hf", show=False, code_data="humaneval:eval"
+    )
     code = results["models"][tiny_model]["suites"]["code"]
     assert code["n"] == 1 and code["source"] == "HumanEval (eval split)"
     assert code["metrics"]["pass@1"] == 0.0  # a random 2-layer model writes no working function
@@ -40,7 +42,7 @@ def test_code_suite_is_skipped_with_the_reason_when_the_split_is_missing(monkeyp
 
     monkeypatch.setattr(code_suite, "humaneval_rows", missing)
     with pytest.raises(SuiteUnavailableError, match="split file missing"):
-        prepare("code", EvalSettings(suites=("code",)))
+        prepare("code", EvalSettings(suites=("code",), code_data="humaneval:eval"))
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,19 @@ def test_chat_suite_judged_by_an_llm_endpoint(tiny_model: str, tmp_path: Path, j
     means = {v for k, v in chat["metrics"].items() if k != "total"}
     assert len(means) == 1 and 0.0 <= means.pop() <= 1.0
     assert len(judge_server["requests"]) == 2 * 6  # one rating per answer per dimension
+
+
+def test_code_suite_defaults_to_the_shipped_procedural_problems():
+    suite = prepare("code", EvalSettings(suites=("code",), limit=2))
+    assert suite.source.endswith("data/code/eval.jsonl")
+    rows = [json.loads(line) for line in Path(suite.source).read_text().splitlines()[:2]]
+    result = suite.score([rows[0]["solution"], BROKEN], None)
+    assert result["metrics"] == {"pass@1": 0.5}
+    assert result["per_problem"] == {"pass@1": [1.0, 0.0]} and result["clusters"] == [r["key"] for r in rows]
+
+
+def test_a_code_file_without_tests_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    bad = tmp_path / "code.jsonl"
+    bad.write_text(json.dumps({"prompt": "Write f."}) + "\n")
+    assert main(["smollm2-135m-instruct", "--suite", "code", "--code-data", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {bad}: row 1: missing column(s) tests"

@@ -1,4 +1,9 @@
-"""Code: HumanEval pass@1 (greedy) and pass@k (sampled) on the held-out split, run in the sandbox.
+"""Code: pass@1 (greedy) and pass@k (sampled) on held-out problems, run in the sandbox.
+
+The problems are the shipped procedural set `data/code/eval.jsonl` (built by data/code/procedural.py; its
+problem kinds and parameters never occur in the training files) unless `--code-data` names another:
+`humaneval:eval` (HumanEval's held-out split, for real models), or any file with `prompt`, `tests` and
+optionally `entry_point` and `code_prompt`.
 
 A sample passes when every check of the problem's tests passes. Runs the sandbox could not judge
 (sandbox errors) are counted as undecided and left out, never scored as failures.
@@ -8,9 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from align.data import humaneval_rows
+from align.config.load import shipped_dirs
+from align.config.paths import resolve_data_path
+from align.config.schema import DataSpec
+from align.data import HUMANEVAL_PREFIX, humaneval_rows, load_rows
 from align.errors import AlignError
 from align.evaluation.metrics import (
     accuracy,
@@ -24,7 +33,7 @@ from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import Chat, PreparedSuite, SuiteUnavailableError, as_chat, examples
 from reward import get_verifier
 
-SPLIT = "eval"
+DEFAULT_DATA = "data/code/eval.jsonl"
 MAX_NEW_TOKENS = 384
 
 
@@ -35,15 +44,30 @@ class Problem:
     code_prompt: str  # signature and docstring the completion continues
     tests: str
     entry_point: str | None
+    key: str | None = None  # problems sharing a key ask the same thing in other words (statistics group them)
 
 
-def load_problems(split: str = SPLIT) -> list[dict[str, Any]]:
-    """HumanEval rows worded exactly as the pairs and GRPO stages see `humaneval:pairs`, so a trained policy is
-    measured on the request format it learned; the eval split shares no problem with the pairs split."""
+def load_problems(data: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The rows and where they came from. HumanEval rows are worded exactly as the pairs and GRPO stages see
+    `humaneval:pairs`, so a trained policy is measured on the request format it learned."""
+    if data is not None and data.startswith(HUMANEVAL_PREFIX):
+        try:
+            split = data.removeprefix(HUMANEVAL_PREFIX)
+            return humaneval_rows(split), f"HumanEval ({split} split)"
+        except AlignError as err:
+            raise SuiteUnavailableError(str(err)) from None
     try:
-        return humaneval_rows(split)
-    except AlignError as err:
-        raise SuiteUnavailableError(str(err)) from None
+        path = resolve_data_path(data or DEFAULT_DATA, [Path.cwd(), *shipped_dirs()])
+    except ValueError as err:
+        if data is None:
+            raise SuiteUnavailableError(f"no held-out code set ({DEFAULT_DATA} not found); pass --code-data") from None
+        raise AlignError(f"--code-data: {err}") from None
+    rows = load_rows(DataSpec(path=path))
+    for index, row in enumerate(rows):
+        missing = [c for c in ("prompt", "tests") if not row.get(c)]
+        if missing:
+            raise AlignError(f"{path}: row {index + 1}: missing column(s) {', '.join(missing)}")
+    return rows, path
 
 
 def problem(row: Mapping[str, Any]) -> Problem:
@@ -53,13 +77,17 @@ def problem(row: Mapping[str, Any]) -> Problem:
         row.get("code_prompt") or "",
         row["tests"],
         row.get("entry_point"),
+        None if row.get("key") is None else str(row["key"]),
     )
 
 
 def prepare(settings: EvalSettings) -> PreparedSuite:
-    problems = [problem(row) for row in load_problems()][: settings.limit]
+    rows, source = load_problems(settings.code_data)
+    problems = [problem(row) for row in rows][: settings.limit]
     if not problems:
-        raise SuiteUnavailableError(f"HumanEval's {SPLIT} split is empty")
+        raise SuiteUnavailableError(f"{source}: no problems")
+    keys = [p.key for p in problems]
+    clusters = keys if all(k is not None for k in keys) else None
 
     def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
         k = len(sampled[0]) if sampled else 0
@@ -82,6 +110,7 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         return {
             "metrics": metrics,
             "per_problem": values,
+            **({"clusters": clusters} if clusters else {}),
             "n": len(problems),
             "undecided": greedy_pass.undecided,
             "examples": examples(
@@ -98,5 +127,5 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         [p.prompt for p in problems],
         score,
         settings.max_new_tokens or MAX_NEW_TOKENS,
-        f"HumanEval ({SPLIT} split)",
+        source,
     )
