@@ -89,6 +89,33 @@ def test_probe_set_is_small_hand_written_and_unseen(shipped: dict) -> None:
     assert not {r["prompt"] for r in probe} & seen
 
 
+def _template_fragments(style: object) -> set[str]:
+    """Every template string of a build style, cut at its first slot; short ones say nothing."""
+    fragments = set()
+    for field in dataclasses.fields(style):
+        value = getattr(style, field.name)
+        if not isinstance(value, tuple):
+            continue
+        for text in (t for item in value for t in (item if isinstance(item, tuple) else (item,))):
+            fixed = text.split("{")[0].strip()
+            if len(fixed) >= 15:
+                fragments.add(fixed)
+    return fragments
+
+
+def test_probe_set_has_ten_pairs_per_dimension_written_without_the_build_templates(build: ModuleType) -> None:
+    probe = read_jsonl(DATA / "probe.jsonl")
+    counts = Counter(row["dimension"] for row in probe)
+    assert all(counts[d] >= 10 for d in DIMENSIONS), counts
+    assert len({r["prompt"] for r in probe}) == len(probe)
+    fragments = set().union(*(_template_fragments(style) for style in build.STYLES.values()))
+    assert len(fragments) > 50  # the check reads the real template lists
+    for row in probe:
+        for side in ("chosen", "rejected"):
+            used = [f for f in fragments if f in row[side]]
+            assert not used, (row["prompt"], side, used)
+
+
 # --- converters for public sets (local fixtures, never a hub download) ---------------------------------
 
 
