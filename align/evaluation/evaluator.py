@@ -85,7 +85,8 @@ def evaluate(
         }
         for name in settings.suites:
             old = previous.get("suites", {}).get(name) if reusable else None
-            if old and "skipped" not in old:
+            # Results stored before per-problem values were kept cannot give intervals: those are redone.
+            if old and "skipped" not in old and "per_problem" in old:
                 log.info("%s / %s: unchanged since the last evaluation, results reused", policy.name, name)
                 entry["suites"][name] = old
             else:

@@ -250,3 +250,20 @@ def test_models_read_left_to_right_in_the_order_the_chain_ran(full_run: Path):
     text = build_report(full_run).read_text()
     assert "| metric | base | sft | grpo |" in text
     assert "| prompt | reference | base | sft | grpo |" in text
+
+
+def test_results_stored_before_per_problem_values_are_evaluated_again(
+    tiny_run: Path, math_file: Path, tmp_path: Path
+):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    options = {"limit": 2, "math_data": str(math_file), "max_new_tokens": 4, "backend": "hf", "show": False}
+    evaluate(run_dir, ["math"], **options)
+    stored = json.loads((run_dir / "eval.json").read_text())
+    for entry in stored["models"].values():
+        for key in ("per_problem", "intervals"):
+            entry["suites"]["math"].pop(key)
+    (run_dir / "eval.json").write_text(json.dumps(stored))
+    again = evaluate(run_dir, ["math"], **options)
+    assert all(len(e["suites"]["math"]["per_problem"]["accuracy"]) == 2 for e in again["models"].values())
+    assert [(c["against"], c["model"]) for c in again["comparisons"]] == [("base", "sft")]
