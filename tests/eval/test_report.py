@@ -252,9 +252,7 @@ def test_models_read_left_to_right_in_the_order_the_chain_ran(full_run: Path):
     assert "| prompt | reference | base | sft | grpo |" in text
 
 
-def test_results_stored_before_per_problem_values_are_evaluated_again(
-    tiny_run: Path, math_file: Path, tmp_path: Path
-):
+def test_results_stored_before_per_problem_values_are_evaluated_again(tiny_run: Path, math_file: Path, tmp_path: Path):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
     options = {"limit": 2, "math_data": str(math_file), "max_new_tokens": 4, "backend": "hf", "show": False}
