@@ -29,7 +29,7 @@ from align.data import CODE_INSTRUCTION
 SEED = 20261128  # arbitrary; fixed so the files are reproducible
 SHARES = {"eval": 0.4, "prompts": 0.3}  # of each kind's keys; sft gets the rest
 SFT_ROWS_PER_KEY = 2  # two namings/wordings per SFT key, so SFT does not tie a skill to one name
-LETTERS = "abcdeilmnorstu"
+LETTERS = "abcdefghilmnoprstuwy"
 WORDS = ("cat", "sun", "tree", "blue", "pre", "un", "re", "dis", "over", "sub")
 SAMPLE_STRINGS = ("banana", "hello world", "", "a", "mississippi", "the cat sat", "racecar", "abc")
 SAMPLE_LISTS = ([], [3], [1, 2, 3, 4, 5, 6], [10, -4, 7, 0, 15], [12, 18, 25, 30, 7, 42], [-9, 8, 21, 5, 60])
@@ -64,7 +64,7 @@ def _int_inputs() -> tuple:
 FAMILIES = (
     Family(
         "add",
-        tuple(range(2, 100)),
+        tuple(range(2, 41)),
         ("add_{p}", "plus_{p}"),
         "(x: int) -> int",
         ("Return x plus {p}.", "Add {p} to the number x and return the result."),
@@ -73,7 +73,7 @@ FAMILIES = (
     ),
     Family(
         "subtract",
-        tuple(range(2, 100)),
+        tuple(range(2, 41)),
         ("subtract_{p}", "minus_{p}"),
         "(x: int) -> int",
         ("Return x minus {p}.", "Take {p} away from x and return what is left."),
@@ -82,7 +82,7 @@ FAMILIES = (
     ),
     Family(
         "multiply",
-        tuple(range(2, 40)),
+        tuple(range(2, 41)),
         ("times_{p}", "multiply_by_{p}"),
         "(x: int) -> int",
         ("Return x multiplied by {p}.", "Return {p} times the number x."),
@@ -91,7 +91,7 @@ FAMILIES = (
     ),
     Family(
         "is_multiple",
-        tuple(range(2, 30)),
+        tuple(range(2, 41)),
         ("is_multiple_of_{p}", "divisible_by_{p}"),
         "(n: int) -> bool",
         ("Return True if n is divisible by {p}, else False.", "Check whether {p} divides n evenly."),
@@ -136,7 +136,7 @@ FAMILIES = (
     ),
     Family(
         "sum_above",
-        tuple(range(0, 30)),
+        tuple(range(0, 60)),
         ("sum_above_{p}", "total_over_{p}"),
         "(xs: list[int]) -> int",
         (
@@ -148,7 +148,7 @@ FAMILIES = (
     ),
     Family(
         "count_above",
-        tuple(range(0, 30)),
+        tuple(range(0, 60)),
         ("count_above_{p}", "how_many_over_{p}"),
         "(xs: list[int]) -> int",
         ("Return how many numbers in xs are greater than {p}.", "Count the elements of xs that exceed {p}."),
@@ -157,7 +157,7 @@ FAMILIES = (
     ),
     Family(
         "keep_multiples",
-        tuple(range(2, 12)),
+        tuple(range(2, 21)),
         ("multiples_of_{p}", "keep_divisible_by_{p}"),
         "(xs: list[int]) -> list[int]",
         (
@@ -169,7 +169,7 @@ FAMILIES = (
     ),
     Family(
         "first_multiples",
-        tuple(range(2, 15)),
+        tuple(range(2, 26)),
         ("first_multiples_of_{p}", "table_of_{p}"),
         "(n: int) -> list[int]",
         (
@@ -181,7 +181,7 @@ FAMILIES = (
     ),
     Family(
         "replace",
-        tuple(itertools.permutations("aeiost", 2)),
+        tuple(itertools.permutations("aeinorst", 2)),
         ("replace_{p}_with_{q}", "swap_{p}_to_{q}"),
         "(s: str) -> str",
         ("Return s with every '{p}' replaced by '{q}'.", "Replace each letter '{p}' in s with the letter '{q}'."),
