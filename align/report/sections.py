@@ -83,9 +83,10 @@ def eval_section(results: dict[str, Any] | None, run_dir: Path) -> str:
         parts.append(
             "Each change, paired on the problems both policies were judged on: the difference with its 95 % "
             f"bootstrap interval ({stats.get('resamples', '?')} resamples of the problems, seed "
-            f"{stats.get('seed', '?')}) and the p-value of exact McNemar (right/wrong answers) or of the paired "
-            "bootstrap (pass@k, mean reward). An interval that excludes 0 is a change the eval set can see.\n\n"
-            + table(CHANGE_HEADERS, changes)
+            f"{stats.get('seed', '?')}; whole problem keys where a key is asked in several wordings) and the "
+            "p-value of McNemar's test for right/wrong answers (exact, or clustered when keys repeat) or of the "
+            "paired bootstrap (pass@k, mean reward). An interval that excludes 0 is a change the eval set can "
+            "see.\n\n" + table(CHANGE_HEADERS, changes)
         )
     notes = skipped_notes(results)
     if notes:
