@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.config.load import CHECKOUT_ROOT
+from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.evaluation.settings import EvalSettings
@@ -21,7 +21,7 @@ DATA = "data/math/eval_ood.jsonl"
 
 def prepare(settings: EvalSettings) -> PreparedSuite:
     try:
-        path = resolve_data_path(DATA, [Path.cwd(), CHECKOUT_ROOT])
+        path = resolve_data_path(DATA, [Path.cwd(), *shipped_dirs()])
     except ValueError:
-        raise SuiteUnavailableError(f"{DATA} not found (it ships with a source checkout)") from None
+        raise SuiteUnavailableError(f"{DATA} not found (it ships with a checkout and a wheel install)") from None
     return prepare_rows("math_ood", DataSpec(path=path, limit=settings.limit), settings)
