@@ -76,6 +76,11 @@ def test_chat_suite_reports_a_mean_per_reward_dimension(tiny_model: str, tiny_re
     }  # fmt: skip
     assert all(isinstance(v, float) for v in chat["metrics"].values())
     assert chat["metrics"]["total"] == pytest.approx(sum(v for k, v in chat["metrics"].items() if k != "total"))
+    # The metrics are the means of the per-answer scores the intervals resample.
+    for metric, values in chat["per_problem"].items():
+        assert len(values) == 2 and chat["metrics"][metric] == pytest.approx(sum(values) / 2)
+        low, high = chat["intervals"][metric]
+        assert min(values) - 1e-9 <= low <= chat["metrics"][metric] <= high <= max(values) + 1e-9
 
 
 def test_a_folder_that_is_not_a_reward_model_is_rejected(tiny_model: str, tmp_path: Path, capsys):
@@ -95,6 +100,9 @@ def test_chat_suite_judged_by_an_llm_endpoint(tiny_model: str, tmp_path: Path, j
     means = {v for k, v in chat["metrics"].items() if k != "total"}
     assert len(means) == 1 and 0.0 <= means.pop() <= 1.0
     assert len(judge_server["requests"]) == 2 * 6  # one rating per answer per dimension
+    # Per-answer scores behind the means, so the chat metrics get intervals too.
+    assert set(chat["per_problem"]) == set(chat["metrics"]) and set(chat["intervals"]) == set(chat["metrics"])
+    assert all(len(values) == 2 for values in chat["per_problem"].values())
 
 
 def test_code_suite_defaults_to_the_shipped_procedural_problems():
