@@ -94,6 +94,7 @@ class Manifest(BaseModel):
     base_model: str | None = Field(None, description="The recipe's model, as written.")
     base_model_location: str | None = Field(None, description="Where that model was loaded from.")
     lora: dict[str, Any] = Field(default_factory=dict)
+    model_options: dict[str, Any] = Field(default_factory=dict, description="Attention kernel and rope scaling.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Data digests and upstream stage folders.")
     upstream_fingerprints: dict[str, str | None] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)

@@ -25,12 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stages", help="comma-separated stage names to run (the others must be done already)")
     run.add_argument("--until", help="run up to and including this stage")
     run.add_argument("--run-dir", type=Path, help="artifact folder (default: runs/<recipe name>)")
+    run.add_argument("--force", action="store_true", help="start stages the memory estimate says will not fit the GPU")
     _add_overrides(run)
     run.add_argument("-v", "--verbose", action="store_true")
 
     validate = sub.add_parser("validate", help="check a recipe without loading any model")
     validate.add_argument("recipe", type=Path)
     _add_overrides(validate)
+
+    presets = sub.add_parser("presets", help="list model presets and the GPU memory each stage needs")
+    presets.add_argument("name", nargs="?", help="show one preset's settings")
+
+    export = sub.add_parser("export", help="merge a stage's adapter into its base model (align export RUN/STAGE)")
+    export.add_argument("stage_dir", type=Path, help="a finished sft/dpo/grpo stage folder, e.g. runs/math/dpo")
+    export.add_argument("--out", type=Path, required=True, help="new folder for the merged model")
+    export.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="auto = the base's")
+    export.add_argument("--push-to-hub", metavar="NAME", help="also upload the folder to this hub repository")
 
     stages = sub.add_parser("stages", help="list stage kinds and their fields")
     stages.add_argument("kind", nargs="?", help="show one kind only")
@@ -45,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", help="apply a model preset (align presets lists them), e.g. qwen2.5-7b")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -73,6 +84,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_run(args)
     if args.command == "validate":
         return cmd_validate(args)
+    if args.command == "presets":
+        return cmd_presets(args)
+    if args.command == "export":
+        return cmd_export(args)
     return cmd_stages(args)
 
 
@@ -96,13 +111,48 @@ def _forward(tool: str, argv: list[str]) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from align.checks import check_verifier_columns
     from align.config.load import load_recipe
+    from align.memory.check import describe_offline
 
-    recipe = load_recipe(args.recipe, args.overrides)
+    recipe = load_recipe(args.recipe, args.overrides, args.preset)
     check_verifier_columns(recipe)
     console.print(
         f"{args.recipe}: ok — recipe '{recipe.name}', model {recipe.model}, stages: "
         + " → ".join(f"{s.name} ({s.kind})" for s in recipe.stages)
     )
+    for name, estimate in describe_offline(recipe) or []:
+        console.print(f"  {name}: ~{estimate.gib():.1f} GiB on one GPU in bf16 ({estimate.describe()})", soft_wrap=True)
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from align.presets import PRESETS, get_preset, preset_memory
+
+    if args.name:
+        preset = get_preset(args.name)
+        console.print(
+            f"{preset.name}: model {preset.model}, lora {preset.lora}, vllm {preset.vllm or 'not used'}", soft_wrap=True
+        )
+        for kind, values in preset.stages.items():
+            console.print(f"  {kind}: {values}", soft_wrap=True)
+        return 0
+    console.print("GPU memory each stage needs (estimate, bf16, HF sampling, 512-token prompts; GiB):", soft_wrap=True)
+    console.print(f"{'preset':<20} {'params':>7} {'sft':>6} {'pairs':>6} {'dpo':>6} {'grpo':>6}  model", soft_wrap=True)
+    for preset in PRESETS.values():
+        need = {k: v / 2**30 for k, v in preset_memory(preset).items()}
+        quantized = " (4-bit)" if preset.lora.get("quantize") else ""
+        console.print(
+            f"{preset.name:<20} {preset.shape.params() / 1e9:>6.1f}B {need['sft']:>6.1f} {need['pairs']:>6.1f} "
+            f"{need['dpo']:>6.1f} {need['grpo']:>6.1f}  {preset.model}{quantized}",
+            soft_wrap=True,
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from align.export import export
+
+    out = export(args.stage_dir, args.out, dtype=args.dtype, push_to_hub=args.push_to_hub)
+    console.print(f"merged model: {out}")
     return 0
 
 
@@ -112,14 +162,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from align.runner import plan, run_recipe
     from align.summary import print_preview, print_summary
 
-    recipe = load_recipe(args.recipe, args.overrides)
+    recipe = load_recipe(args.recipe, args.overrides, args.preset)
     only = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     plan(recipe, only, args.until)  # a misspelt stage name fails before the run folder is created
     check_verifier_columns(recipe)
     run_dir = (args.run_dir or Path("runs") / recipe.name).resolve()
     log_to_file(run_dir / "align.log")
     log.info("recipe %s (%s) → %s", recipe.name, args.recipe, run_dir)
-    outcomes = run_recipe(recipe, run_dir, only=only, until=args.until)
+    outcomes = run_recipe(recipe, run_dir, only=only, until=args.until, force=args.force)
     print_summary(recipe, run_dir, outcomes)
     if recipe.preview:
         print_preview(recipe, outcomes)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import platformdirs
 
-from align.config.schema import BUILTIN_MODEL, LoraSpec
+from align.config.schema import BUILTIN_MODEL, LoraSpec, ModelOptions
 from align.errors import AlignError, first_line
 
 if TYPE_CHECKING:
@@ -112,11 +112,27 @@ def torch_dtype(precision: str) -> torch.dtype:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
-def load_base_model(location: str, precision: str) -> PreTrainedModel:
+def load_base_model(
+    location: str,
+    precision: str,
+    quantize: str | None = None,
+    device: str | None = None,
+    options: ModelOptions | None = None,
+) -> PreTrainedModel:
+    """The base model in `precision`, with the recipe's model_options (attention kernel, YaRN); with
+    quantize='4bit', NF4 weights loaded straight onto `device` (default: the policy's device)."""
     from transformers import AutoModelForCausalLM
 
+    from align.devices import current_placement
+    from align.loading import load_kwargs
+    from align.quantize import quantization_kwargs
+
+    dtype = torch_dtype(precision)
+    placement = current_placement()
+    extra = quantization_kwargs(quantize, dtype, device or placement.policy)
     try:
-        return AutoModelForCausalLM.from_pretrained(location, dtype=torch_dtype(precision))
+        extra |= load_kwargs(location, options, precision, placement.on_gpu)
+        return AutoModelForCausalLM.from_pretrained(location, dtype=dtype, **extra)
     except (OSError, ValueError) as err:
         hint = "" if Path(location).is_dir() else f" (offline? pass a local folder or '{BUILTIN_MODEL}')"
         raise AlignError(f"model: cannot load '{location}': {first_line(err)}{hint}") from None
@@ -130,13 +146,22 @@ def lora_config(spec: LoraSpec):
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         target_modules=spec.target_modules,
+        target_parameters=spec.target_parameters or None,
         task_type="CAUSAL_LM",
     )
 
 
-def load_policy(location: str, precision: str, adapter: Path | None = None, trainable: bool = False):
+def load_policy(
+    location: str,
+    precision: str,
+    adapter: Path | None = None,
+    trainable: bool = False,
+    quantize: str | None = None,
+    device: str | None = None,
+    options: ModelOptions | None = None,
+):
     """The base model, with a saved adapter on top when given (kept trainable for stages that continue it)."""
-    model = load_base_model(location, precision)
+    model = load_base_model(location, precision, quantize, device, options)
     if adapter is None:
         return model
     from peft import PeftModel

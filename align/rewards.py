@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.context import has_gpu
+from align.devices import current_placement
 from align.models import resolve_model
 from reward import SourceInputs
 
@@ -18,5 +18,5 @@ def reward_inputs(verifier: str | None, reward_model: Path | None, policy: str |
         reward_model=reward_model,
         resolve_model=resolve_model,
         policy_model=policy,
-        device="cuda" if has_gpu() else "cpu",
+        device=current_placement().reward,
     )

@@ -70,10 +70,11 @@ def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str]) -> st
 
 
 def run_recipe(
-    recipe: Recipe, run_dir: Path, only: list[str] | None = None, until: str | None = None
+    recipe: Recipe, run_dir: Path, only: list[str] | None = None, until: str | None = None, force: bool = False
 ) -> list[StageOutcome]:
+    """`force`: start stages whose memory estimate says they will not fit the GPU."""
     planned = plan(recipe, only, until)
-    upstream = fingerprint({"model": recipe.model, "lora": recipe.lora.model_dump(mode="json")})
+    upstream = fingerprint(model_identity(recipe))
     base_model: str | None = None
     outcomes = []
     for stage, selected in planned:
@@ -90,13 +91,38 @@ def run_recipe(
             outcomes.append(StageOutcome(stage.name, stage.kind, "not selected", stage_dir))
             continue
         base_model = base_model or resolve_model(recipe.model)
-        outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs))
+        outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs, force))
     return outcomes
 
 
+def model_identity(recipe: Recipe) -> dict[str, Any]:
+    """What decides the weights every stage starts from. Keys at their defaults are left out, so recipes written
+    before 4-bit loading and model_options existed keep their fingerprints (and their finished stages)."""
+    identity: dict[str, Any] = {
+        "model": recipe.model,
+        "lora": recipe.lora.model_dump(mode="json", exclude={"quantize", "target_parameters"}),
+    }
+    for key in ("quantize", "target_parameters"):
+        if getattr(recipe.lora, key):
+            identity["lora"][key] = getattr(recipe.lora, key)
+    options = recipe.model_options.model_dump(mode="json", exclude_defaults=True)
+    if options:
+        identity["model_options"] = options
+    return identity
+
+
 def _run_stage(
-    recipe: Recipe, stage: Stage, run_dir: Path, base_model: str, key: str, inputs: dict[str, str]
+    recipe: Recipe,
+    stage: Stage,
+    run_dir: Path,
+    base_model: str,
+    key: str,
+    inputs: dict[str, str],
+    force: bool = False,
 ) -> StageOutcome:
+    from align.memory.check import preflight
+
+    estimate = preflight(recipe, stage, base_model, force)
     stage_dir = run_dir / stage.name
     resume = last_checkpoint(stage_dir, key)
     if resume is None and stage_dir.exists():
@@ -106,6 +132,8 @@ def _run_stage(
     write_json_atomic(stage_dir / RUNNING, {"fingerprint": key, "started_at": _now()})
     log.info("stage %s (%s): %s → %s", stage.name, stage.kind, "resuming" if resume else "running", stage_dir)
     ctx = StageContext(recipe=recipe, stage=stage, run_dir=run_dir, base_model=base_model, resume_from=resume)
+    if estimate is not None:
+        ctx.notes["memory_estimate_gib"] = {k: round(v / 2**30, 3) for k, v in estimate.parts.items()}
     started = time.monotonic()
     metrics = runner_for(stage.kind)(ctx)
     wall = time.monotonic() - started
@@ -119,6 +147,7 @@ def _run_stage(
         base_model=recipe.model,
         base_model_location=base_model,
         lora=recipe.lora.model_dump(mode="json"),
+        model_options=recipe.model_options.model_dump(mode="json"),
         inputs={**inputs, **{ref: str(run_dir / name) for ref, name in upstream_refs.items()}},
         upstream_fingerprints={name: _fingerprint_of(run_dir / name) for name in upstream_refs.values()},
         metrics=metrics,

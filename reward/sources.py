@@ -60,7 +60,8 @@ def _model(named: Named, inputs: SourceInputs) -> dict[str, Dimension]:
     if inputs.reward_model is None:
         raise ValueError(f"reward(s) {[n for n, _ in named]} use source 'model' but no reward model is given")
     # Only the heads in use: a likelihood dimension nobody asked for would cost an LM pass per batch.
-    return {d.name: d for d in model_dimensions(inputs.reward_model, names=[n for n, _ in named])}
+    names = [n for n, _ in named]
+    return {d.name: d for d in model_dimensions(inputs.reward_model, names=names, device=inputs.device)}
 
 
 def _rule(named: Named, inputs: SourceInputs) -> dict[str, Dimension]:

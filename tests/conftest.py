@@ -136,3 +136,53 @@ def judge_server():
     yield {"url": f"http://127.0.0.1:{server.server_address[1]}/v1", "requests": requests}
     server.shutdown()
     server.server_close()
+
+
+def _train_sft(tmp_path: Path, model: str, chat_file: Path, steps: int = 3) -> Path:
+    import yaml
+
+    from align.cli import main
+
+    recipe = tmp_path / "sft.yaml"
+    stage = {
+        "name": "sft", "kind": "sft", "data": str(chat_file), "max_steps": steps, "batch_size": 4,
+        "max_length": 64, "learning_rate": 5e-3, "report_to": [],
+    }  # fmt: skip
+    recipe.write_text(
+        yaml.safe_dump({"model": model, "lora": {"r": 8, "alpha": 16, "dropout": 0.0}, "stages": [stage]})
+    )
+    assert main(["run", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
+    return tmp_path / "run" / "sft"
+
+
+def _logits_gap(base: str, stage_dir: Path, merged_dir: Path) -> tuple[float, float]:
+    """(max |merged - base+adapter|, max |base+adapter - base|) over a prompt's logits."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 3 + 4?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )["input_ids"]
+    with torch.no_grad():
+        plain = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
+        base_logits = plain(ids).logits
+        adapted = PeftModel.from_pretrained(plain, str(stage_dir)).eval()(ids).logits
+        merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()(ids).logits
+    return (merged - adapted).abs().max().item(), (adapted - base_logits).abs().max().item()
+
+
+@pytest.fixture
+def train_sft():
+    """`train_sft(tmp_path, model, chat_file, steps=3)`: a finished SFT stage folder with a non-trivial adapter."""
+    return _train_sft
+
+
+@pytest.fixture
+def logits_gap():
+    """`logits_gap(base, stage_dir, merged_dir)`: (max |merged - base+adapter|, max |base+adapter - base|)."""
+    return _logits_gap

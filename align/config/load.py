@@ -21,10 +21,16 @@ def shipped_dirs() -> list[Path]:
     return [root] if root is not None else []
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (), preset: str | None = None) -> Recipe:
+    """`preset` (the --preset flag) wins over a `preset:` key in the file; `--set` overrides win over both."""
     path = _recipe_path(Path(path))
     raw = read_yaml(path)
     raw.setdefault("name", re.sub(r"[^A-Za-z0-9_-]", "-", path.stem))
+    chosen = preset or raw.get("preset")
+    if chosen is not None:
+        from align.presets import apply_preset
+
+        raw = apply_preset(raw, str(chosen))
     for override in overrides:
         apply_override(raw, override)
     search_dirs = [Path.cwd(), path.resolve().parent, *shipped_dirs()]

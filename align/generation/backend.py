@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Literal, Protocol
 
+from align.config.schema import ModelOptions, VLLMSpec
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
 
@@ -44,16 +45,35 @@ class Sampler(Protocol):
 class HFSampler:
     name = "hf"
 
-    def __init__(self, base_model: str, precision: str, adapter: Path | None = None, batch_size: int = 32):
+    def __init__(
+        self,
+        base_model: str,
+        precision: str,
+        adapter: Path | None = None,
+        batch_size: int = 32,
+        quantize: str | None = None,
+        options: ModelOptions | None = None,
+    ):
+        from align.devices import current_placement
+
         self.base_model, self.precision, self.batch_size = base_model, precision, batch_size
+        self.quantize, self.options, self.device = quantize, options, current_placement().sampler
         self.tokenizer = load_tokenizer(base_model)
         self.set_adapter(adapter)
 
     def set_adapter(self, adapter: Path | None) -> None:
-        model = load_policy(self.base_model, self.precision, adapter=adapter)
-        if adapter is not None and self.precision == "fp32":
+        model = load_policy(
+            self.base_model,
+            self.precision,
+            adapter=adapter,
+            quantize=self.quantize,
+            device=self.device,
+            options=self.options,
+        )
+        if adapter is not None and self.precision == "fp32" and not self.quantize:
             model = model.merge_and_unload()
-        self.model = model.to("cuda") if _cuda() else model
+        # A 4-bit model was loaded onto its device and cannot be moved.
+        self.model = model if self.quantize else model.to(self.device)
 
     def sample(self, prompts, *, n, temperature, top_p, max_new_tokens, seed, progress=True):
         from align.generation.hf import hf_generate
@@ -82,15 +102,17 @@ class VLLMSampler:
         adapter: Path | None = None,
         max_lora_rank: int = 64,
         max_model_len: int = 4096,
+        engine_args: dict[str, object] | None = None,
     ):
+        """`engine_args`: from align.generation.vllm_settings (context, GPU share, TP size, sleep mode, 4-bit)."""
         from vllm import LLM
 
         dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
+        engine: dict[str, object] = {"max_model_len": max_model_len}
         if _cuda():
-            # vLLM reserves this fraction of device memory for weights and KV cache; GRPO training shares it.
-            engine: dict[str, object] = {"gpu_memory_utilization": 0.35}
+            engine["gpu_memory_utilization"] = 0.35
         else:
-            engine = {
+            engine |= {
                 # On CPU vLLM sizes the KV cache as a fraction of RAM minus this process's RSS, which goes
                 # negative once the process holds a training model or an earlier engine; a fixed size does not
                 # (VLLM_CPU_KVCACHE_SPACE, in GiB, still overrides it).
@@ -106,9 +128,9 @@ class VLLMSampler:
             dtype=dtype,
             enable_lora=True,
             max_lora_rank=max_lora_rank,
-            max_model_len=max_model_len,
-            **engine,
+            **(engine | (engine_args or {})),
         )
+        self.sleeps = bool((engine_args or {}).get("enable_sleep_mode"))
         self.version = 0
         self.lora = None
         self.set_adapter(adapter)
@@ -153,12 +175,28 @@ def resolve_backend(backend: BackendName) -> Literal["hf", "vllm"]:
 
 
 def make_sampler(
-    backend: BackendName, base_model: str, precision: str, adapter: Path | None = None, lora_rank: int = 16
+    backend: BackendName,
+    base_model: str,
+    precision: str,
+    adapter: Path | None = None,
+    lora_rank: int = 16,
+    quantize: str | None = None,
+    options: ModelOptions | None = None,
+    vllm: VLLMSpec | None = None,
+    max_model_len: int = 4096,
 ) -> Sampler:
+    """A sampler of `base_model` + `adapter`; `quantize`/`options` as the training model loads, `vllm` and
+    `max_model_len` (prompt + new tokens of the stage) for the vLLM engine."""
     if resolve_backend(backend) == "vllm":
         log.info("sampling with vLLM")
         # vLLM accepts only these max_lora_rank values (r=24 is a config error), so round the rank up to one.
         rank = next((r for r in (16, 32, 64, 128, 256, 320, 512) if r >= lora_rank), lora_rank)
-        return VLLMSampler(base_model, precision, adapter, max_lora_rank=rank)
+        from align.devices import current_placement
+        from align.generation.vllm_settings import engine_args
+
+        engine = engine_args(
+            vllm or VLLMSpec(), on_gpu=current_placement().on_gpu, quantize=quantize, max_model_len=max_model_len
+        )
+        return VLLMSampler(base_model, precision, adapter, max_lora_rank=rank, engine_args=engine)
     log.info("sampling with HF generate (vLLM not installed)" if backend == "auto" else "sampling with HF generate")
-    return HFSampler(base_model, precision, adapter)
+    return HFSampler(base_model, precision, adapter, quantize=quantize, options=options)

@@ -48,7 +48,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     rows = preference_data(stage, ctx)
     init = ctx.artifact(stage.init)
     tokenizer = load_tokenizer(ctx.base_model)
-    model = load_policy(ctx.base_model, resolve_precision(stage.precision), adapter=init, trainable=True)
+    model = load_policy(
+        ctx.base_model,
+        resolve_precision(stage.precision),
+        adapter=init,
+        trainable=True,
+        quantize=ctx.recipe.lora.quantize,
+        options=ctx.recipe.model_options,
+    )
     config = DPOConfig(
         **trainer_kwargs(stage, ctx),
         max_length=stage.max_length,

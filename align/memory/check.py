@@ -1,0 +1,158 @@
+"""Before a stage loads anything: estimate its GPU memory, log it, and refuse in one line when it cannot fit.
+
+A 72B model takes many minutes to load; an out-of-memory error after that teaches nothing. The refusal names
+the stage, the estimate's big parts and the free memory, and says what to change; `--force` tries anyway (the
+estimate is deliberately simple and may be pessimistic for unusual data).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from align.config.schema import GRPOStage, PairsStage, Recipe, RewardStage, StageBase
+from align.errors import AlignError
+from align.memory.estimate import GIB, Estimate
+from align.memory.shape import ModelShape
+from align.memory.stages import Settings, estimate_stage
+
+log = logging.getLogger(__name__)
+
+# CUDA context, cuBLAS workspaces and allocator fragmentation: what max_memory_allocated does not count.
+MARGIN_BYTES = 1 * GIB
+POLICY_KINDS = ("sft", "pairs", "dpo", "grpo")
+PROMPT_SAMPLE_ROWS = 512
+DEFAULT_PROMPT_TOKENS = 512
+
+
+def check_fit(estimate: Estimate, free_bytes: float, stage: str, device: str) -> None:
+    """Raise the one-line refusal when the estimate plus the margin exceeds the free memory."""
+    if estimate.total + MARGIN_BYTES <= free_bytes:
+        return
+    raise AlignError(
+        f"stages.{stage}: needs ~{estimate.gib():.1f} GiB of GPU memory ({estimate.describe()}) but {device} has "
+        f"{free_bytes / GIB:.1f} GiB free; lower batch_size or max_length, turn on gradient_checkpointing, set "
+        "lora.quantize: 4bit, or pick a smaller --preset (--force tries anyway)"
+    )
+
+
+def model_shape(recipe: Recipe, location: str) -> ModelShape | None:
+    """The policy's shape: the preset's when the recipe uses one, else from the config (None when unreadable)."""
+    if recipe.preset is not None:
+        from align.presets import get_preset
+
+        preset = get_preset(recipe.preset)
+        if preset.model == recipe.model:
+            return preset.shape
+    return shape_from_config(location)
+
+
+def shape_from_config(location: str) -> ModelShape | None:
+    from transformers import AutoConfig
+
+    try:
+        return ModelShape.from_config(AutoConfig.from_pretrained(location))
+    except (OSError, ValueError, AttributeError) as err:
+        log.warning("memory estimate skipped: cannot read the config of %s (%s)", location, err)
+        return None
+
+
+def _prompt_tokens(stage: StageBase, location: str) -> int:
+    """The longest of the first prompts, in tokens, for stages that sample; a default when unreadable."""
+    if not isinstance(stage, PairsStage | GRPOStage):
+        return DEFAULT_PROMPT_TOKENS
+    from align.data import load_prompts
+    from align.generation.vllm_settings import longest_prompt
+    from align.models import load_tokenizer
+
+    try:
+        prompts = load_prompts(stage.prompts, required=())
+        rows = prompts.select(range(min(len(prompts), PROMPT_SAMPLE_ROWS)))["prompt"]
+        return longest_prompt(load_tokenizer(location), rows) or DEFAULT_PROMPT_TOKENS
+    except (AlignError, OSError, ValueError) as err:
+        log.warning("memory estimate: prompt lengths unknown (%s); assuming %d tokens", err, DEFAULT_PROMPT_TOKENS)
+        return DEFAULT_PROMPT_TOKENS
+
+
+def _reward_shapes(stage: RewardStage, shape: ModelShape, location: str):
+    from align.stages.reward import resolve_backbone, resolve_likelihood_model
+
+    # 'policy' is the LM without its head: the same shape with the embedding counted once.
+    backbone = (
+        replace(shape, tied_embeddings=True)
+        if stage.backbone == "policy"
+        else shape_from_config(resolve_backbone(stage.backbone, location))
+    )
+    likelihood = shape if stage.likelihood_model == "policy" else None
+    if likelihood is None and stage.likelihood:
+        likelihood = shape_from_config(resolve_likelihood_model(stage.likelihood_model, location))
+    return backbone, likelihood
+
+
+def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = False) -> Estimate | None:
+    """Refuse 4-bit where bitsandbytes cannot run; on a GPU, estimate the stage and refuse when it cannot fit."""
+    from align.devices import current_placement
+    from align.quantize import require_4bit
+
+    placement = current_placement()
+    if recipe.lora.quantize and stage.kind in POLICY_KINDS:
+        require_4bit(0 if not placement.on_gpu else None)
+    if not placement.on_gpu:
+        return None
+    shape = model_shape(recipe, location)
+    if shape is None:
+        return None
+    import torch
+
+    from align.generation.backend import resolve_backend
+
+    device = torch.device(placement.policy)
+    free, total = torch.cuda.mem_get_info(device)
+    backend = getattr(stage, "backend", "hf")
+    settings = Settings(
+        precision=placement.precision,
+        on_gpu=True,
+        device_bytes=total,
+        vllm=resolve_backend(backend) == "vllm",
+        vllm_share=recipe.vllm.gpu_memory_utilization,
+        prompt_tokens=_prompt_tokens(stage, location),
+    )
+    reward_shape = likelihood_shape = None
+    if isinstance(stage, RewardStage):
+        reward_shape, likelihood_shape = _reward_shapes(stage, shape, location)
+        if reward_shape is None:
+            return None
+    estimate = estimate_stage(recipe, stage, shape, settings, reward_shape, likelihood_shape)
+    log.info(
+        "stage %s: estimated GPU memory %.1f GiB (%s); %s has %.1f of %.1f GiB free",
+        stage.name,
+        estimate.gib(),
+        estimate.describe(),
+        placement.policy,
+        free / GIB,
+        total / GIB,
+    )
+    if not force:
+        check_fit(estimate, free, stage.name, placement.policy)
+    return estimate
+
+
+def describe_offline(recipe: Recipe, device_bytes: float = 80 * 10**9) -> list[tuple[str, Estimate]] | None:
+    """Per-stage estimates for `align validate`, when the shape is known without a download (a preset or a
+    local model folder) — on a reference 80 GB GPU in bf16."""
+    shape = None
+    if recipe.preset is not None:
+        shape = model_shape(recipe, recipe.model)
+    elif (Path(recipe.model) / "config.json").is_file():
+        shape = shape_from_config(recipe.model)
+    if shape is None:
+        return None
+    settings = Settings(precision="bf16", on_gpu=True, device_bytes=device_bytes)
+    rows = []
+    for stage in recipe.stages:
+        reward_shape = replace(shape, tied_embeddings=True) if isinstance(stage, RewardStage) else None
+        if isinstance(stage, RewardStage) and stage.backbone != "policy":
+            continue  # an encoder backbone's config is not at hand offline; it is small anyway
+        rows.append((stage.name, estimate_stage(recipe, stage, shape, settings, reward_shape)))
+    return rows

@@ -1,0 +1,164 @@
+"""A stage's memory estimate on the device it trains on, from the recipe alone (no model is loaded).
+
+Each stage kind adds up the models it holds at its peak (align.memory.estimate has the terms):
+- sft: the LoRA policy training on `batch_size` rows of `max_length` tokens;
+- dpo: the same on 2 x `batch_size` rows (chosen and rejected go through one forward);
+- pairs: the sampling policy and the KV cache of one generate batch (32 rows of prompt + `max_new_tokens`),
+  or vLLM's reserved share of the GPU;
+- reward: the reward backbone trained fully in fp32 on 2 x `batch_size` texts, plus the likelihood LM scoring a
+  batch of 32 texts (its full logits: it is an ordinary forward, not TRL's fused head);
+- grpo: the larger of prompt selection (a sampler) and training (the LoRA policy on prompts_per_step x
+  num_generations rows of prompt + completion, the KV cache of generating them, and the reward models it
+  scores with), plus vLLM's share when vLLM samples.
+`prompt_tokens` is the longest prompt in tokens; callers that have the data measure it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from align.config.schema import (
+    DPOStage,
+    GRPOStage,
+    PairsStage,
+    Recipe,
+    RewardStage,
+    SFTStage,
+    StageBase,
+)
+from align.memory.estimate import (
+    Estimate,
+    full_training_parts,
+    inference_parts,
+    kv_cache_bytes,
+    lora_training_parts,
+    weight_bytes,
+)
+from align.memory.shape import ModelShape
+
+SAMPLER_BATCH = 32  # HFSampler's generate batch (rows)
+LIKELIHOOD_BATCH = 32  # reward evaluation scores likelihood texts in batches of max(batch_size, 32)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time facts the estimate depends on: resolved precision, checkpointing default, vLLM's share."""
+
+    precision: str  # resolved: fp32 | bf16 | fp16
+    on_gpu: bool
+    device_bytes: float = 0.0  # total memory of the training GPU (vLLM reserves a share of it)
+    vllm: bool = False
+    vllm_share: float = 0.35
+    prompt_tokens: int = 512
+
+
+def _precision(stage: StageBase, settings: Settings) -> str:
+    choice = getattr(stage, "precision", "auto")
+    return settings.precision if choice == "auto" else choice
+
+
+def _checkpointing(stage: StageBase, settings: Settings) -> bool:
+    choice = getattr(stage, "gradient_checkpointing", None)
+    return settings.on_gpu if choice is None else bool(choice)
+
+
+def _policy_training(recipe: Recipe, stage, shape: ModelShape, settings: Settings, sequences: int, length: int):
+    lora = recipe.lora
+    return lora_training_parts(
+        shape,
+        precision=_precision(stage, settings),
+        quantize=lora.quantize,
+        lora_r=lora.r,
+        lora_targets=lora.target_modules,
+        lora_dropout=lora.dropout > 0,
+        sequences=sequences,
+        length=length,
+        checkpointing=_checkpointing(stage, settings),
+        eager_attention=getattr(stage, "attn_implementation", None) == "eager",
+        expert_lora=shape.is_moe,
+        quantized_adapter=lora.quantize is not None,
+    )
+
+
+def _sampler(recipe: Recipe, shape: ModelShape, settings: Settings, new_tokens: int, precision: str) -> Estimate:
+    if settings.vllm:
+        return Estimate({"vllm share": settings.vllm_share * settings.device_bytes})
+    return inference_parts(
+        shape,
+        precision=precision,
+        quantize=recipe.lora.quantize,
+        sequences=SAMPLER_BATCH,
+        length=settings.prompt_tokens + new_tokens,
+        label="sampler",
+    )
+
+
+def estimate_stage(
+    recipe: Recipe,
+    stage: StageBase,
+    shape: ModelShape,
+    settings: Settings,
+    reward_shape: ModelShape | None = None,
+    likelihood_shape: ModelShape | None = None,
+) -> Estimate:
+    """Peak bytes on the training device. `reward_shape`/`likelihood_shape`: the reward stage's backbone and
+    likelihood LM (default: the policy's shape, i.e. backbone 'policy')."""
+    if isinstance(stage, SFTStage):
+        return _policy_training(recipe, stage, shape, settings, stage.batch_size, stage.max_length)
+    if isinstance(stage, DPOStage):
+        return _policy_training(recipe, stage, shape, settings, 2 * stage.batch_size, stage.max_length)
+    if isinstance(stage, PairsStage):
+        return _sampler(recipe, shape, settings, stage.max_new_tokens, settings.precision)
+    if isinstance(stage, RewardStage):
+        backbone = reward_shape or shape
+        parts = full_training_parts(backbone, sequences=2 * stage.batch_size, length=stage.max_length)
+        if stage.likelihood:
+            parts = parts + likelihood_parts(likelihood_shape or shape, settings.precision, stage.max_length)
+        return parts
+    if isinstance(stage, GRPOStage):
+        return _grpo(recipe, stage, shape, settings, reward_shape, likelihood_shape)
+    raise TypeError(f"no memory estimate for stage kind {stage.kind!r}")
+
+
+def likelihood_parts(shape: ModelShape, precision: str, length: int) -> Estimate:
+    """The likelihood LM scoring one batch: weights and the fp32 logits of the batch."""
+    return Estimate(
+        {
+            "likelihood weights": weight_bytes(shape, precision),
+            "likelihood logits": LIKELIHOOD_BATCH * length * shape.vocab * 4,
+        }
+    )
+
+
+def _grpo(
+    recipe: Recipe,
+    stage: GRPOStage,
+    shape: ModelShape,
+    settings: Settings,
+    reward_shape: ModelShape | None,
+    likelihood_shape: ModelShape | None,
+) -> Estimate:
+    rows = stage.prompts_per_step * stage.num_generations
+    length = settings.prompt_tokens + stage.max_completion_length
+    precision = _precision(stage, settings)
+    training = _policy_training(recipe, stage, shape, settings, rows, length)
+    if not settings.vllm:
+        # TRL generates with the training model; its cache is freed before the training forward, but the
+        # optimiser state and weights are resident during both, so the larger of the two transient terms counts.
+        cache = kv_cache_bytes(shape, sequences=rows, length=length, precision=precision)
+        transient = max(training.parts["activations"] + training.parts["lm_head"], cache)
+        training = Estimate(
+            {k: v for k, v in training.parts.items() if k not in ("activations", "lm_head")}
+            | {"activations or kv cache": transient}
+        )
+    uses_model = stage.reward is not None and any(s.source == "model" for s in stage.rewards.values())
+    if uses_model and reward_shape is not None:
+        training = training + Estimate({"reward weights": weight_bytes(reward_shape, "fp32")})
+    if uses_model and any(name == "truthfulness" for name, s in stage.rewards.items() if s.source == "model"):
+        training = training + likelihood_parts(likelihood_shape or shape, precision, length)
+    if settings.vllm:
+        return training + _sampler(recipe, shape, settings, stage.max_completion_length, precision)
+    if stage.prompt_selection.enabled:
+        selection = _sampler(recipe, shape, settings, stage.max_completion_length, precision)
+        return training if training.total >= selection.total else selection
+    return training

@@ -1,0 +1,101 @@
+"""Memory estimates against numbers worked out by hand, term by term, for two configurations."""
+
+from __future__ import annotations
+
+import pytest
+
+from align.config.schema import Recipe
+from align.memory.estimate import NF4_BYTES_PER_WEIGHT, kv_cache_bytes
+from align.memory.shape import ModelShape
+from align.memory.stages import Settings, estimate_stage
+
+QWEN_05B = ModelShape(
+    hidden=896, layers=24, heads=14, kv_heads=2, intermediate=4864, vocab=151936, tied_embeddings=True
+)
+QWEN_7B = ModelShape(hidden=3584, layers=28, heads=28, kv_heads=4, intermediate=18944, vocab=152064)
+GPU = Settings(precision="bf16", on_gpu=True, device_bytes=80 * 2**30, prompt_tokens=512)
+
+
+def recipe(lora: dict, stage: dict) -> Recipe:
+    return Recipe.model_validate({"name": "m", "lora": lora, "stages": [stage]})
+
+
+def test_parameter_counts_match_the_published_qwen_sizes():
+    # Qwen2.5-0.5B: 494,032,768 parameters; Qwen2.5-7B: 7,615,616,512 (their model cards / safetensors index).
+    assert QWEN_05B.params() == 494_032_768
+    assert QWEN_7B.params() == 7_615_616_512
+    # PEFT prints 8,798,208 trainable parameters for r=16 on all linear layers of Qwen2.5-0.5B.
+    assert QWEN_05B.lora_params(16, "all-linear") == 8_798_208
+
+
+def test_sft_0_5b_bf16_lora_8k_with_checkpointing_by_hand():
+    stage = {"name": "sft", "kind": "sft", "data": "x.jsonl", "batch_size": 1, "max_length": 8192}
+    r = recipe({"r": 16, "dropout": 0.05}, stage)
+    estimate = estimate_stage(r, r.stages[0], QWEN_05B, GPU)
+    parts = estimate.parts
+    assert parts["weights"] == 494_032_768 * 2
+    assert parts["lora+optimizer"] == 8_798_208 * 16
+    # Per token per layer: attention 2*896 + (896 + 2*128) + (896 + 128) + 896 = 4864;
+    # MLP 2*896 + 4*4864 = 21248; LoRA dropout outputs + r: 3*(896+16) + (896+16) + 2*(896+16) + (4864+16) = 10352.
+    one_layer = 8192 * (4864 + 21248 + 10352) * 2
+    checkpoints = 24 * 8192 * 896 * 2
+    gradients = 4 * 8192 * 896 * 2
+    assert parts["activations"] == checkpoints + one_layer + gradients
+    assert parts["lm_head"] == 4096 * 32768 * 4 + 8192 * 896 * 4
+    assert estimate.total == 2_703_535_872
+
+
+def test_dpo_7b_qlora_q_v_r64_by_hand():
+    lora = {"r": 64, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "quantize": "4bit"}
+    stage = {"name": "dpo", "kind": "dpo", "init": "a", "pairs": "b", "batch_size": 2, "max_length": 1024}
+    settings = Settings(precision="bf16", on_gpu=True)
+    pre = {"name": "a", "kind": "sft", "data": "x.jsonl"}
+    pairs = {"name": "b", "kind": "pairs", "init": "a", "prompts": "p.jsonl", "verifier": "math"}
+    full = Recipe.model_validate({"name": "m", "lora": lora, "stages": [pre, pairs, stage]})
+    estimate = estimate_stage(full, full.stages[2], QWEN_7B, settings)
+    parts = estimate.parts
+    # Linear weights per layer: q 3584*3584, k and v 3584*512, o 3584*3584, MLP 3*3584*18944.
+    packed = 28 * (2 * 3584 * 3584 + 2 * 3584 * 512 + 3 * 3584 * 18944)
+    assert packed == 6_525_288_448
+    assert parts["weights"] == packed * NF4_BYTES_PER_WEIGHT + (7_615_616_512 - packed) * 2
+    # QLoRA adapters are bf16: weight, grad and two AdamW moments at 2 bytes each.
+    assert parts["lora+optimizer"] == 28 * (64 * (3584 + 3584) + 64 * (3584 + 512)) * 8
+    # Chosen and rejected: 4 sequences of 1024 tokens; no dropout, so LoRA saves only r per adapted linear.
+    tokens = 4 * 1024
+    one_layer = tokens * ((2 * 3584 + 3584 + 1024 + 3584 + 512 + 3584) + (2 * 3584 + 4 * 18944) + 2 * 64) * 2
+    assert parts["activations"] == 28 * tokens * 3584 * 2 + one_layer + 4 * tokens * 3584 * 2
+    assert estimate.total == pytest.approx(8_083_356_416)
+
+
+def test_checkpointing_off_keeps_every_layer():
+    stage = {"name": "sft", "kind": "sft", "data": "x.jsonl", "max_length": 1024, "gradient_checkpointing": False}
+    r = recipe({"r": 16, "dropout": 0.0}, stage)
+    off = estimate_stage(r, r.stages[0], QWEN_05B, GPU).parts["activations"]
+    assert off == 24 * 1024 * (4864 + 21248 + 7 * 16) * 2
+
+
+def test_pairs_sampler_counts_the_kv_cache_of_one_generate_batch():
+    stages = [
+        {"name": "sft", "kind": "sft", "data": "x.jsonl"},
+        {"name": "p", "kind": "pairs", "init": "sft", "prompts": "p.jsonl", "verifier": "math", "max_new_tokens": 256},
+    ]
+    r = Recipe.model_validate({"name": "m", "stages": stages})
+    parts = estimate_stage(r, r.stages[1], QWEN_05B, GPU).parts
+    # K and V, 24 layers, 2 kv heads x 64 dims, bf16: 12288 bytes a token; 32 rows of 512 + 256 tokens.
+    assert parts["sampler kv cache"] == 32 * 768 * 2 * 24 * 128 * 2
+    assert kv_cache_bytes(QWEN_05B, sequences=1, length=1, precision="bf16") == 12288
+
+
+def test_shape_from_a_transformers_config_matches_the_hand_written_one():
+    from transformers import Qwen2Config
+
+    config = Qwen2Config(
+        hidden_size=896,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        intermediate_size=4864,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    )
+    assert ModelShape.from_config(config).params() == QWEN_05B.params()

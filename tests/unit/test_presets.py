@@ -1,0 +1,89 @@
+"""Presets applied to every shipped recipe, `align presets`, the memory refusal, and 4-bit refused on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from align.cli import main
+from align.config.load import load_recipe
+from align.errors import AlignError
+from align.memory.check import check_fit
+from align.memory.estimate import GIB, Estimate
+from align.presets import PRESETS, preset_memory
+
+RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_preset_validates_on_every_shipped_recipe(name: str, path: Path):
+    preset = PRESETS[name]
+    raw = yaml.safe_load(path.read_text())
+    recipe = load_recipe(path, preset=name)
+    assert recipe.preset == name and recipe.model == preset.model
+    assert recipe.lora.r == preset.lora["r"] and recipe.lora.quantize == preset.lora.get("quantize")
+    for stage, written in zip(recipe.stages, raw["stages"], strict=True):
+        for key, value in preset.stages.get(stage.kind, {}).items():
+            # A key the recipe sets itself wins; the preset fills the others.
+            assert getattr(stage, key) == written.get(key, value)
+
+
+def test_set_overrides_win_over_the_preset():
+    recipe = load_recipe(RECIPES[0], ["lora.r=8", "model=./"], preset="qwen2.5-7b")
+    assert recipe.lora.r == 8 and recipe.model == str(Path("./").resolve())
+
+
+def test_preset_key_in_a_recipe_file(tmp_path: Path):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"preset": "qwen2.5-32b", "stages": [{"name": "s", "kind": "sft", "data": "x"}]}))
+    recipe = load_recipe(path)
+    assert recipe.model == "Qwen/Qwen2.5-32B-Instruct" and recipe.lora.quantize == "4bit"
+    assert recipe.stages[0].max_length == 8192 and recipe.stages[0].grad_accum == 16
+
+
+def test_unknown_preset_is_one_line_exit_2(capsys):
+    assert main(["validate", str(RECIPES[0]), "--preset", "qwen9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: preset: unknown preset 'qwen9'") and "\n" not in err
+
+
+def test_large_presets_load_in_4bit_and_every_preset_fits_80gb():
+    for name, preset in PRESETS.items():
+        assert (preset.lora.get("quantize") == "4bit") == (name in ("qwen2.5-32b", "qwen2.5-72b"))
+        need = preset_memory(preset)
+        assert max(need.values()) < 80e9 - GIB, (name, need)
+    # Without 4-bit, 72B's bf16 weights alone would not fit one 80 GB card.
+    assert PRESETS["qwen2.5-72b"].shape.params() * 2 > 80e9
+
+
+def test_presets_command_lists_each_with_memory(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name, preset in PRESETS.items():
+        line = next(line for line in out.splitlines() if line.startswith(name + " "))
+        assert preset.model in line
+        sft_gib = float(line.split()[2])
+        assert sft_gib == pytest.approx(preset_memory(preset)["sft"] / GIB, abs=0.051)
+
+
+def test_refusal_names_the_stage_the_parts_and_force():
+    estimate = Estimate({"weights": 60 * GIB, "activations": 30 * GIB})
+    with pytest.raises(AlignError) as err:
+        check_fit(estimate, free_bytes=79 * GIB, stage="sft", device="cuda:0")
+    message = str(err.value)
+    assert message.startswith("stages.sft: needs ~90.0 GiB") and "weights 60.00" in message
+    assert "79.0 GiB free" in message and "--force" in message and "\n" not in message
+    check_fit(estimate, free_bytes=92 * GIB, stage="sft", device="cuda:0")  # fits with the 1 GiB margin
+
+
+def test_4bit_on_a_machine_without_gpu_is_refused_before_loading(tmp_path: Path, tiny_model: str, chat_file, capsys):
+    path = tmp_path / "q.yaml"
+    stage = {"name": "sft", "kind": "sft", "data": str(chat_file), "max_steps": 1, "report_to": []}
+    path.write_text(yaml.safe_dump({"model": tiny_model, "lora": {"quantize": "4bit"}, "stages": [stage]}))
+    assert main(["run", str(path), "--run-dir", str(tmp_path / "run")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: lora.quantize: '4bit' needs a CUDA GPU")
+    assert not (tmp_path / "run" / "sft").exists()
