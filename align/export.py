@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
-from align.artifacts import is_complete, read_manifest
+from align.artifacts import Manifest, is_complete, read_manifest
 from align.errors import AlignError, first_line
 
 log = logging.getLogger(__name__)
@@ -23,19 +22,18 @@ ADAPTER_KINDS = ("sft", "dpo", "grpo")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
-def stage_manifest(stage_dir: Path) -> dict[str, Any]:
-    if not is_complete(stage_dir):
+def stage_manifest(stage_dir: Path) -> Manifest:
+    manifest = read_manifest(stage_dir) if is_complete(stage_dir) else None
+    if manifest is None:
         raise AlignError(f"{stage_dir}: not a completed stage folder (no COMPLETE marker); run the stage first")
-    manifest = read_manifest(stage_dir) or {}
-    kind = manifest.get("kind")
-    if kind not in ADAPTER_KINDS:
+    if manifest.kind not in ADAPTER_KINDS or manifest.base_model_location is None:
         raise AlignError(
-            f"{stage_dir}: a {kind} stage has no adapter to merge; export one of: {', '.join(ADAPTER_KINDS)}"
+            f"{stage_dir}: a {manifest.kind} stage has no adapter to merge; export one of: {', '.join(ADAPTER_KINDS)}"
         )
     return manifest
 
 
-def merged_model(stage_dir: Path, manifest: dict[str, Any]):
+def merged_model(stage_dir: Path, manifest: Manifest):
     """Base + the stage's adapter, merged, in fp32 (dequantised from NF4 when the run trained on 4-bit)."""
     import torch
     from peft import PeftModel
@@ -43,10 +41,10 @@ def merged_model(stage_dir: Path, manifest: dict[str, Any]):
     from align.config.schema import ModelOptions
     from align.models import load_base_model
 
-    location = manifest["base_model_location"]
+    location = str(manifest.base_model_location)
     # YaRN changes the config the adapter was trained under; the attention kernel does not travel.
-    options = ModelOptions(rope_scaling=(manifest.get("model_options") or {}).get("rope_scaling"))
-    if (manifest.get("lora") or {}).get("quantize") == "4bit":
+    options = ModelOptions(rope_scaling=manifest.model_options.get("rope_scaling"))
+    if manifest.lora.get("quantize") == "4bit":
         base = load_base_model(location, "bf16", quantize="4bit", options=options)
         base = base.dequantize().to(torch.float32)
     else:
@@ -75,7 +73,7 @@ def export(stage_dir: Path, out: Path, dtype: str = "auto", push_to_hub: str | N
     manifest = stage_manifest(stage_dir)
     if out.exists() and any(out.iterdir()):
         raise AlignError(f"--out {out}: folder exists and is not empty; choose a new folder")
-    location = manifest["base_model_location"]
+    location = str(manifest.base_model_location)
     model = merged_model(stage_dir, manifest)
     model = model.to(save_dtype(dtype, location))
     # A quantisation config copied from a 4-bit base would make loaders expect packed weights.
@@ -89,7 +87,7 @@ def export(stage_dir: Path, out: Path, dtype: str = "auto", push_to_hub: str | N
     except OSError:
         log.info("no generation_config.json beside %s; the model's defaults were saved", location)
     (out / "README.md").write_text(model_card(stage_dir, manifest))
-    log.info("exported %s (%s) to %s", stage_dir.name, manifest["kind"], out)
+    log.info("exported %s (%s) to %s", stage_dir.name, manifest.kind, out)
     if push_to_hub:
         _push(out, push_to_hub)
     return out
@@ -106,38 +104,37 @@ def _push(folder: Path, repo: str) -> None:
         raise AlignError(f"--push-to-hub {repo}: {first_line(err)}") from None
 
 
-def model_card(stage_dir: Path, manifest: dict[str, Any]) -> str:
+def model_card(stage_dir: Path, manifest: Manifest) -> str:
     """Recipe, data, metrics and the run's evaluation of this stage (and the base), as markdown."""
     name = stage_dir.name
     lines = [
-        f"# {manifest.get('base_model', 'model')} + align `{name}` ({manifest['kind']})",
+        f"# {manifest.base_model or 'model'} + align `{name}` ({manifest.kind})",
         "",
         f"Merged with `align export` from run `{stage_dir.parent.name}`, stage `{name}`: the LoRA adapter "
-        f"({_lora(manifest)}) merged into `{manifest.get('base_model')}`.",
+        f"({_lora(manifest)}) merged into `{manifest.base_model}`.",
         "",
         "## Recipe of this stage",
         "",
         "```json",
-        json.dumps(manifest.get("config", {}), indent=2),
+        json.dumps(manifest.config, indent=2),
         "```",
         "",
         "## Data",
         "",
-        *[f"- `{key}`: {value}" for key, value in (manifest.get("inputs") or {}).items()],
+        *[f"- `{key}`: {value}" for key, value in manifest.inputs.items()],
         "",
         "## Training metrics",
         "",
-        *[f"- {key}: {value}" for key, value in (manifest.get("metrics") or {}).items() if not isinstance(value, dict)],
+        *[f"- {key}: {value}" for key, value in manifest.metrics.items() if not isinstance(value, dict)],
         "",
     ]
     lines += _eval_table(stage_dir.parent / "eval.json", name)
-    lines += ["", f"align {manifest.get('align_version', '')}, git {manifest.get('git_sha') or 'unknown'}", ""]
+    lines += ["", f"align {manifest.align_version or ''}, git {manifest.git_sha or 'unknown'}", ""]
     return "\n".join(lines)
 
 
-def _lora(manifest: dict[str, Any]) -> str:
-    lora = manifest.get("lora") or {}
-    return ", ".join(f"{k}={v}" for k, v in lora.items())
+def _lora(manifest: Manifest) -> str:
+    return ", ".join(f"{k}={v}" for k, v in manifest.lora.items())
 
 
 def _eval_table(path: Path, stage: str) -> list[str]:

@@ -159,7 +159,7 @@ def apply_preset(raw: dict[str, Any], name: str) -> dict[str, Any]:
     out["vllm"] = {**out.get("vllm", {}), **preset.vllm} if isinstance(out.get("vllm"), dict) else dict(preset.vllm)
     for stage in out.get("stages") or []:
         if isinstance(stage, dict):
-            for key, value in preset.stages.get(stage.get("kind"), {}).items():
+            for key, value in preset.stages.get(str(stage.get("kind")), {}).items():
                 stage.setdefault(key, value)
     return out
 

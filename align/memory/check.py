@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from align.config.schema import GRPOStage, PairsStage, Recipe, RewardStage, StageBase
+from align.config.schema import DPOStage, GRPOStage, PairsStage, Recipe, RewardStage, SFTStage, StageBase
 from align.errors import AlignError
 from align.memory.estimate import GIB, Estimate
 from align.memory.shape import ModelShape
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 # CUDA context, cuBLAS workspaces and allocator fragmentation: what max_memory_allocated does not count.
 MARGIN_BYTES = 1 * GIB
-POLICY_KINDS = ("sft", "pairs", "dpo", "grpo")
+POLICY_STAGES = (SFTStage, PairsStage, DPOStage, GRPOStage)  # the stages that load the (4-bit) policy
 PROMPT_SAMPLE_ROWS = 512
 DEFAULT_PROMPT_TOKENS = 512
 
@@ -96,7 +96,7 @@ def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = Fal
     from align.quantize import require_4bit
 
     placement = current_placement()
-    if recipe.lora.quantize and stage.kind in POLICY_KINDS:
+    if recipe.lora.quantize and isinstance(stage, POLICY_STAGES):
         require_4bit(0 if not placement.on_gpu else None)
     if not placement.on_gpu:
         return None
@@ -109,7 +109,7 @@ def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = Fal
 
     device = torch.device(placement.policy)
     free, total = torch.cuda.mem_get_info(device)
-    backend = getattr(stage, "backend", "hf")
+    backend = stage.backend if isinstance(stage, PairsStage | GRPOStage) else "hf"
     settings = Settings(
         precision=placement.precision,
         on_gpu=True,

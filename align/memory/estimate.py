@@ -75,7 +75,7 @@ def weight_bytes(shape: ModelShape, precision: str, quantize: str | None = None)
 
 
 def layer_activation_elements(
-    shape: ModelShape, lora_r: int = 0, lora_targets: list[str] | str = (), lora_dropout: bool = True
+    shape: ModelShape, lora_r: int = 0, lora_targets: list[str] | str = "all-linear", lora_dropout: bool = True
 ) -> int:
     """Elements saved for backward per token in one decoder layer (see the module docstring)."""
     hidden, q, kv = shape.hidden, shape.q_dim, shape.kv_dim
@@ -100,7 +100,7 @@ def activation_bytes(
     precision: str,
     checkpointing: bool,
     lora_r: int = 0,
-    lora_targets: list[str] | str = (),
+    lora_targets: list[str] | str = "all-linear",
     lora_dropout: bool = True,
     eager_attention: bool = False,
 ) -> float:

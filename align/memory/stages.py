@@ -117,7 +117,7 @@ def estimate_stage(
         return parts
     if isinstance(stage, GRPOStage):
         return _grpo(recipe, stage, shape, settings, reward_shape, likelihood_shape)
-    raise TypeError(f"no memory estimate for stage kind {stage.kind!r}")
+    raise TypeError(f"no memory estimate for {type(stage).__name__}")
 
 
 def likelihood_parts(shape: ModelShape, precision: str, length: int) -> Estimate:

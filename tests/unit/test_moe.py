@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from align.artifacts import mark_complete
+from align.artifacts import Manifest, mark_complete
 from align.config.load import load_recipe
 from align.runner import run_recipe
 
@@ -97,7 +97,7 @@ def test_moe_sft_dpo_grpo_train_attention_and_expert_lora_with_router_loss(
         for i in range(4)
     ]  # fmt: skip
     (pairs / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    mark_complete(pairs, {"name": "pairs", "kind": "pairs", "fingerprint": "written-by-test"})
+    mark_complete(pairs, Manifest(name="pairs", kind="pairs", fingerprint="written-by-test"))
     run_recipe(recipe, run, only=["dpo"])
     run_recipe(recipe, run, only=["grpo"])
 
