@@ -36,6 +36,13 @@ CASES = [
     (["validate", DEMO, "--bogus"], "unrecognized arguments: --bogus"),
     (["validate", DEMO, "--set", "nokey=1"], "nokey: unknown key"),
     (["validate", DEMO, "--set", "stages.sft.epochs=many"], "stages.sft.epochs"),
+    (["validate", DEMO, "--preset", "qwen9"], "preset: unknown preset 'qwen9'"),
+    (["run", DEMO, "--preset", "qwen9"], "preset: unknown preset 'qwen9'"),
+    # presets, export
+    (["presets", "qwen9"], "preset: unknown preset 'qwen9'"),
+    (["export"], "required: stage_dir, --out"),
+    (["export", "/no/such", "--out", "/tmp/x"], "/no/such: not a completed stage folder"),
+    (["export", "/no/such", "--out", "/tmp/x", "--dtype", "fp8"], "--dtype: invalid choice: 'fp8'"),
     # stages
     (["stages", "bogus"], "unknown stage kind 'bogus'"),
     (["stages", "sft", "extra"], "unrecognized arguments: extra"),
