@@ -42,5 +42,9 @@ def longest_prompt(tokenizer, prompts: list[list[dict[str, str]]]) -> int:
     """Tokens of the longest chat prompt, rendered with the generation prompt as the sampler will."""
     if not prompts:
         return 0
-    rendered = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=True, return_dict=False)
-    return max(len(ids) for ids in rendered)
+    # One conversation per call: transformers 5.17 reads a list of conversations as one conversation and fails
+    # in the template ("'list object' has no attribute 'role'", seen on the GPU smoke run).
+    return max(
+        len(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False))
+        for p in prompts
+    )

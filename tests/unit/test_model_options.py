@@ -79,3 +79,23 @@ def test_gradient_checkpointing_accepts_auto_and_keeps_old_fingerprints():
     assert auto.gradient_checkpointing is None
     assert auto == SFTStage(name="s", kind="sft", data="x.jsonl")
     assert SFTStage(name="s", kind="sft", data="x.jsonl", gradient_checkpointing=False).gradient_checkpointing is False
+
+
+def test_longest_prompt_renders_each_conversation_with_the_generation_prompt(tiny_model: str) -> None:
+    from transformers import AutoTokenizer
+
+    from align.generation.vllm_settings import longest_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    prompts = [
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2 + 2?"}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Seven times eight, plus one?"}],
+    ]
+    lengths = [
+        len(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False))
+        for p in prompts
+    ]
+    assert lengths[0] < lengths[1]
+    assert longest_prompt(tokenizer, prompts) == lengths[1]
+    assert longest_prompt(tokenizer, prompts[:1]) == lengths[0]
+    assert longest_prompt(tokenizer, []) == 0
