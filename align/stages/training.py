@@ -9,6 +9,7 @@ from typing import Any
 from align.artifacts import LOG_HISTORY, write_json_atomic
 from align.config.schema import TrainStage
 from align.context import StageContext, has_gpu, resolve_precision
+from align.stages.guards import CrashPoints, NonFiniteGuard
 
 
 def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
         "logging_steps": stage.logging_steps,
         "logging_first_step": True,
         "save_steps": stage.save_steps,
-        "save_total_limit": 2,
+        "save_total_limit": stage.keep_checkpoints,
         "eval_strategy": ("steps" if stage.eval_steps else "epoch") if evaluating else "no",
         "eval_steps": stage.eval_steps,
         "report_to": stage.report_to or "none",
@@ -70,3 +71,9 @@ def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
         if key in summary:
             metrics[key] = float(summary[key])
     return metrics
+
+
+def guarded_callbacks(stage: TrainStage) -> tuple[list, NonFiniteGuard]:
+    """The callbacks every trainer stage installs, and the guard whose verdict the stage checks after training."""
+    guard = NonFiniteGuard(stage.on_nonfinite, stage.name)
+    return [guard, CrashPoints(stage.name)], guard
