@@ -54,7 +54,7 @@ def chain_recipe(model: str, chat: Path, prompts: Path) -> dict:
             {
                 "name": "reward",
                 "kind": "reward",
-                "backbone": "minilm",
+                "backbone": "policy",  # the tiny model: seconds, where MiniLM takes a minute on a busy machine
                 "data": {"path": str(REPO / "data" / "reward" / "train.jsonl"), "limit": 32},
                 "likelihood": [],
                 "max_steps": 4,
@@ -68,7 +68,7 @@ def chain_recipe(model: str, chat: Path, prompts: Path) -> dict:
                 "init": "dpo",
                 "prompts": str(prompts),
                 "verifier": "math",
-                "prompt_selection": {"num_generations": 4},
+                "prompt_selection": {"num_generations": 4, "candidates": 4},
                 "num_generations": 4,
                 "prompts_per_step": 1,
                 "max_completion_length": 8,
@@ -94,6 +94,10 @@ def align_run(recipe: Path, run_dir: Path, crash_at: str | None = None) -> subpr
         start_new_session=True,
         check=False,
     )
+
+
+def metrics(run_dir: Path, stage: str) -> dict:
+    return json.loads((run_dir / stage / "manifest.json").read_text())["metrics"]
 
 
 def checksum(run_dir: Path, stage: str) -> str:
@@ -140,6 +144,9 @@ def test_killed_anywhere_the_rerun_completes_and_equals_an_uninterrupted_run(rec
         assert (run / stage / "COMPLETE").read_text().strip() == manifest["fingerprint"]
         assert manifest["disk_bytes"] > 0
         assert checksum(run, stage) == checksum(reference, stage), f"{stage} differs from the uninterrupted run"
+    # Same recipe and seed on CPU: the same first-step losses, however the run was interrupted.
+    for stage in ("sft", "dpo", "grpo"):
+        assert metrics(run, stage)["loss_first"] == metrics(reference, stage)["loss_first"], stage
     assert (run / "grpo/prompt_selection.json").read_bytes() == selection  # reused, not re-sampled
     grpo = json.loads((run / "grpo/manifest.json").read_text())
     assert grpo["notes"]["prompt_selection"]["reused"] is True

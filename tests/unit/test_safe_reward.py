@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from align.grpo.safe_reward import SafeReward
+from align.stages.grpo.safe_reward import SafeReward
 
 
 def reward(fn):
