@@ -68,7 +68,7 @@ def chain_recipe(model: str, chat: Path, prompts: Path) -> dict:
                 "init": "dpo",
                 "prompts": str(prompts),
                 "verifier": "math",
-                "prompt_selection": {"num_generations": 4, "candidates": 4},
+                "prompt_selection": {"num_generations": 4},
                 "num_generations": 4,
                 "prompts_per_step": 1,
                 "max_completion_length": 8,
