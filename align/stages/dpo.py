@@ -16,7 +16,14 @@ from align.data import load_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
 from align.preferences import preference_rows
-from align.stages.training import guarded_callbacks, loss_metrics, save_adapter, save_log_history, trainer_kwargs
+from align.stages.training import (
+    guarded_callbacks,
+    load_resumed_adapter,
+    loss_metrics,
+    save_adapter,
+    save_log_history,
+    trainer_kwargs,
+)
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -63,6 +70,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    load_resumed_adapter(trainer.model, ctx.resume_from)
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
     # Save only the trained policy: the frozen "ref" copy is the init stage's adapter, already on disk.

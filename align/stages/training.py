@@ -77,3 +77,19 @@ def guarded_callbacks(stage: TrainStage) -> tuple[list, NonFiniteGuard]:
     """The callbacks every trainer stage installs, and the guard whose verdict the stage checks after training."""
     guard = NonFiniteGuard(stage.on_nonfinite, stage.name)
     return [guard, CrashPoints(stage.name)], guard
+
+
+def load_resumed_adapter(model, checkpoint: Path | None) -> None:
+    """Put a checkpoint's trained adapter back before resuming.
+
+    When a PEFT checkpoint has adapter sub-folders (DPO's frozen "ref" copy is one), the Trainer reloads only
+    those and skips the trained "default" adapter saved at the top, so a resumed DPO run would silently continue
+    from its init weights. Loading it here makes the resumed run equal an uninterrupted one.
+    """
+    weights = checkpoint / "adapter_model.safetensors" if checkpoint else None
+    if weights is None or not weights.is_file():
+        return
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(weights), adapter_name="default")
