@@ -79,6 +79,7 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None,
         )
         stats = {k: v for k, v in saved.items() if k not in ("order", "variances")}
         return candidates.select(saved["order"]), stats | {"reused": True}
+    assert sampler is not None  # run() builds one whenever there is no saved selection
     rows = candidates.to_list()
     groups = sampler.sample(
         [r["prompt"] for r in rows],
