@@ -266,7 +266,9 @@ def _drop_privileges(libc: _Libc, cfg: Config, facts: dict[str, bool], extra_tas
         raise RuntimeError(f"the sandbox user cannot read {cfg['probe']}")
 
 
-def _run_untrusted(libc: _Libc, cfg: Config, facts: dict[str, bool], extra_tasks: int, rep: _Reporter) -> None:
+def _run_untrusted(
+    libc: _Libc, cfg: Config, facts: dict[str, bool], extra_tasks: int, rep: _Reporter
+) -> None:
     """D: becomes the sandbox user, then runs the program and the harness."""
     import _signal
 

@@ -51,7 +51,9 @@ def classify(seen: Observed, limits: Limits) -> Classified:
             return Classified("sandbox_error", "sandbox did not start in time (machine overloaded?)", None)
         detail = f": {seen.stderr_tail}" if seen.stderr_tail else ""
         code = seen.process_returncode
-        return Classified("sandbox_error", f"sandbox exited before the program started (code {code}){detail}", None)
+        return Classified(
+            "sandbox_error", f"sandbox exited before the program started (code {code}){detail}", None
+        )
     if seen.overflow:
         return Classified(
             "output_limit", f"wrote more than {limits.output_bytes} bytes to {seen.overflow}; killed", None

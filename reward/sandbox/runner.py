@@ -130,7 +130,9 @@ class _Run:
     workdir: str
     has_harness: bool
     nonce: str = field(default_factory=lambda: secrets.token_hex(16))
-    streams: dict[str, bytearray] = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
+    streams: dict[str, bytearray] = field(
+        default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()}
+    )
     facts: dict[str, str] = field(default_factory=dict)
     records: dict[str, str] = field(default_factory=dict)
     overflow: str | None = None
@@ -253,7 +255,9 @@ class _Run:
             key, _, value = fact.partition("=")
             self.facts[key] = value
         if self.records.get(child.READY) and self.facts.get("netns") != "1":
-            _warn_once("netns", "sandbox: no network namespace available here; programs can reach the network")
+            _warn_once(
+                "netns", "sandbox: no network namespace available here; programs can reach the network"
+            )
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> None:
         # Kill the group while its leader is still unreaped, so its id cannot have been reused by anyone else.
