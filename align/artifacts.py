@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from align.crashpoints import crash_point
+
 # Files of every stage folder.
 MANIFEST = "manifest.json"
 MARKER = "COMPLETE"
@@ -56,6 +58,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
+        crash_point(f"write:{path.parent.name}/{path.name}")
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -105,6 +108,12 @@ class Manifest(BaseModel):
     align_version: str | None = None
     packages: dict[str, str] = Field(default_factory=dict)
     git_sha: str | None = None
+    checksums: dict[str, str] | None = Field(
+        None, description="sha256 of each artifact file (relative path → digest), checked before the stage is used."
+    )
+    disk_bytes: int | None = Field(
+        None, description="Bytes the stage folder took when it finished, resume state included."
+    )
 
     @property
     def init(self) -> str | None:
@@ -125,30 +134,51 @@ def read_manifest(stage_dir: Path) -> Manifest | None:
 
 
 def is_complete(stage_dir: Path, expected_fingerprint: str | None = None) -> bool:
-    if not (stage_dir / MARKER).is_file():
+    try:
+        marker = (stage_dir / MARKER).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
         return False
     manifest = read_manifest(stage_dir)
-    if manifest is None:
+    if manifest is None or marker != manifest.fingerprint:
         return False
     return expected_fingerprint is None or manifest.fingerprint == expected_fingerprint
 
 
-def last_checkpoint(stage_dir: Path, expected_fingerprint: str) -> Path | None:
-    """The newest Trainer checkpoint of an interrupted run of the same configuration, if any."""
+def is_resumable(stage_dir: Path, expected_fingerprint: str) -> bool:
+    """An interrupted run of the same configuration: its partial work (checkpoints, batches) can be reused."""
     try:
         running = json.loads((stage_dir / RUNNING).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return False
+    return running.get("fingerprint") == expected_fingerprint
+
+
+def last_checkpoint(stage_dir: Path, expected_fingerprint: str) -> Path | None:
+    """The newest whole Trainer checkpoint of an interrupted run of the same configuration, if any."""
+    if not is_resumable(stage_dir, expected_fingerprint):
         return None
-    if running.get("fingerprint") != expected_fingerprint:
-        return None
-    checkpoints = sorted((stage_dir / CHECKPOINTS).glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+    # The Trainer writes trainer_state.json last: a checkpoint without it was cut off mid-save.
+    whole = [p for p in (stage_dir / CHECKPOINTS).glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    checkpoints = sorted(whole, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
     return checkpoints[-1] if checkpoints else None
 
 
 def mark_complete(stage_dir: Path, manifest: Manifest) -> None:
     write_json_atomic(stage_dir / MANIFEST, manifest.model_dump(mode="json"))
-    (stage_dir / MARKER).write_text(manifest.fingerprint + "\n")
+    # The marker names the manifest's fingerprint, and is renamed into place: a kill leaves none or a whole one.
+    write_text_atomic(stage_dir / MARKER, manifest.fingerprint + "\n")
     (stage_dir / RUNNING).unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def package_versions() -> dict[str, str]:

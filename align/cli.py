@@ -159,7 +159,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from align.checks import check_verifier_columns
     from align.config.load import load_recipe
-    from align.runner import plan, run_recipe
+    from align.runner import plan, prepare_run_dir, run_recipe
     from align.summary import print_preview, print_summary
 
     recipe = load_recipe(args.recipe, args.overrides, args.preset)
@@ -167,6 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan(recipe, only, args.until)  # a misspelt stage name fails before the run folder is created
     check_verifier_columns(recipe)
     run_dir = (args.run_dir or Path("runs") / recipe.name).resolve()
+    prepare_run_dir(run_dir)
     log_to_file(run_dir / "align.log")
     log.info("recipe %s (%s) → %s", recipe.name, args.recipe, run_dir)
     outcomes = run_recipe(recipe, run_dir, only=only, until=args.until, force=args.force)

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from align.artifacts import is_complete
+from align.artifacts import is_complete, read_manifest
 from align.errors import AlignError
+from align.integrity import verify_checksums
 
 if TYPE_CHECKING:
     from align.config.schema import Recipe, StageBase
@@ -38,7 +39,8 @@ class StageContext:
     stage: StageBase
     run_dir: Path
     base_model: str  # a loadable location (converted builtin folder, local folder, or hub name)
-    resume_from: Path | None = None
+    resume_from: Path | None = None  # the newest whole Trainer checkpoint of an interrupted run
+    resuming: bool = False  # an interrupted run of the same configuration left its folder to reuse
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,4 +69,6 @@ class StageContext:
                 f"stages.{self.stage.name}: needs stage '{name}', which has not completed in {self.run_dir}; "
                 f"run it first (drop --stages, or add {name} to it)"
             )
+        manifest = read_manifest(folder)
+        verify_checksums(folder, manifest.checksums if manifest else None)
         return folder

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from align.config.paths import looks_local
 from align.config.schema import DataSpec
 from align.errors import AlignError, first_line
-from reward import JsonlError, read_jsonl
+from reward import JsonlError, read_jsonl_numbered
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -20,13 +20,28 @@ if TYPE_CHECKING:
 
 def load_rows(spec: DataSpec) -> list[dict[str, Any]]:
     """Raw rows as dicts. jsonl is read by hand: `Dataset.from_list` would drop keys absent from the first row."""
+    return [row for _, row in load_located_rows(spec)]
+
+
+def load_located_rows(spec: DataSpec) -> list[tuple[str, dict[str, Any]]]:
+    """Rows with where each came from (`file: row N`, plus `(line L)` in a jsonl with blank lines), for errors."""
     path = Path(spec.path)
     if path.is_file() and path.suffix == ".jsonl":
         try:
-            rows = read_jsonl(path)
+            numbered = read_jsonl_numbered(path)
         except JsonlError as err:
             raise AlignError(str(err)) from None
-    elif path.exists():
+        except OSError as err:
+            raise AlignError(f"{path}: cannot read: {err.strerror}") from None
+        if not numbered:
+            raise AlignError(f"{spec.path}: no rows")
+        numbered = numbered[: spec.limit] if spec.limit is not None else numbered
+        # Row N is line N unless blank lines came before it; then the line is named too.
+        return [
+            (f"{path}: row {index + 1}" + (f" (line {line})" if line != index + 1 else ""), row)
+            for index, (line, row) in enumerate(numbered)
+        ]
+    if path.exists():
         rows = _load_with_datasets(path).to_list()
     elif spec.path.startswith(HUMANEVAL_PREFIX):
         rows = humaneval_rows(spec.path.removeprefix(HUMANEVAL_PREFIX))
@@ -36,7 +51,8 @@ def load_rows(spec: DataSpec) -> list[dict[str, Any]]:
         rows = _load_hub(spec).to_list()
     if not rows:
         raise AlignError(f"{spec.path}: no rows")
-    return rows[: spec.limit] if spec.limit is not None else rows
+    rows = rows[: spec.limit] if spec.limit is not None else rows
+    return [(f"{spec.path}: row {index + 1}", row) for index, row in enumerate(rows)]
 
 
 HUMANEVAL_PREFIX = "humaneval:"
@@ -124,8 +140,7 @@ def load_chat(spec: DataSpec) -> Dataset:
     """Rows for SFT: conversational prompt/completion, every other column dropped."""
     from datasets import Dataset
 
-    rows = load_rows(spec)
-    return Dataset.from_list([conversation_row(row, spec, f"{spec.path}: row {i + 1}") for i, row in enumerate(rows)])
+    return Dataset.from_list([conversation_row(row, spec, where) for where, row in load_located_rows(spec)])
 
 
 def load_prompts(spec: DataSpec, required: tuple[str, ...] = ()) -> Dataset:
@@ -133,14 +148,14 @@ def load_prompts(spec: DataSpec, required: tuple[str, ...] = ()) -> Dataset:
     from datasets import Dataset
 
     out = []
-    for index, row in enumerate(load_rows(spec)):
+    for where, row in load_located_rows(spec):
         missing = [c for c in (spec.prompt_column, *required) if row.get(c) is None]
         if missing:
             found = ", ".join(k for k, v in row.items() if v is not None)
-            raise AlignError(f"{spec.path}: row {index + 1}: missing column(s) {', '.join(missing)} (found: {found})")
+            raise AlignError(f"{where}: missing column(s) {', '.join(missing)} (found: {found})")
         messages = _as_messages(row[spec.prompt_column], "user")
         if messages is None:
-            raise AlignError(f"{spec.path}: row {index + 1}: '{spec.prompt_column}' must be a string or messages")
+            raise AlignError(f"{where}: '{spec.prompt_column}' must be a string or messages")
         rest = {k: v for k, v in row.items() if k not in (spec.prompt_column, "prompt")}
         out.append({**rest, "prompt": messages})
     return Dataset.from_list(out)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +20,7 @@ from align.artifacts import (
     fingerprint,
     git_sha,
     is_complete,
+    is_resumable,
     last_checkpoint,
     mark_complete,
     package_versions,
@@ -27,6 +30,7 @@ from align.artifacts import (
 from align.config.schema import DataSpec, Recipe, Stage
 from align.context import StageContext
 from align.errors import AlignError
+from align.integrity import checksums, disk_bytes, verify_checksums
 from align.models import resolve_model
 from align.stages import runner_for
 
@@ -69,6 +73,28 @@ def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str]) -> st
     return fingerprint({"config": config, "inputs": inputs, "upstream": upstream})
 
 
+# Errors of the machine, not of align: reported as one line naming the path, like a bad recipe key.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR}
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run folder and prove it writable before any model loads."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".write-test."):
+            pass
+    except OSError as err:
+        where = err.filename or run_dir
+        raise AlignError(f"{where}: cannot create or write the run folder ({err.strerror})") from None
+
+
+def disk_error(err: OSError, fallback: Path) -> AlignError:
+    return AlignError(
+        f"{err.filename or fallback}: {err.strerror or err} — the stage stopped; free space or fix "
+        "permissions and re-run the same command to resume"
+    )
+
+
 def run_recipe(
     recipe: Recipe, run_dir: Path, only: list[str] | None = None, until: str | None = None, force: bool = False
 ) -> list[StageOutcome]:
@@ -84,6 +110,8 @@ def run_recipe(
         if is_complete(stage_dir, upstream):
             manifest = read_manifest(stage_dir)
             metrics = manifest.metrics if manifest else {}
+            # Skipping a stage means trusting its files for every later stage: check them now.
+            verify_checksums(stage_dir, manifest.checksums if manifest else None)
             outcomes.append(StageOutcome(stage.name, stage.kind, "skipped", stage_dir, metrics))
             log.info("stage %s: done already, config unchanged — skipped", stage.name)
             continue
@@ -91,7 +119,12 @@ def run_recipe(
             outcomes.append(StageOutcome(stage.name, stage.kind, "not selected", stage_dir))
             continue
         base_model = base_model or resolve_model(recipe.model)
-        outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs, force))
+        try:
+            outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs, force))
+        except OSError as err:
+            if err.errno not in DISK_ERRNOS:
+                raise
+            raise disk_error(err, stage_dir) from None
     return outcomes
 
 
@@ -124,19 +157,24 @@ def _run_stage(
 
     estimate = preflight(recipe, stage, base_model, force)
     stage_dir = run_dir / stage.name
+    # An interrupted run of this configuration keeps its folder: Trainer checkpoints, stored pair batches and
+    # the prompt selection are the work a kill must not cost. Anything else there is stale.
+    resuming = is_resumable(stage_dir, key)
     resume = last_checkpoint(stage_dir, key)
-    if resume is None and stage_dir.exists():
-        # A finished artifact of another configuration, or an interrupted run with nothing to resume.
+    if not resuming and stage_dir.exists():
         shutil.rmtree(stage_dir)
     stage_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stage_dir / RUNNING, {"fingerprint": key, "started_at": _now()})
-    log.info("stage %s (%s): %s → %s", stage.name, stage.kind, "resuming" if resume else "running", stage_dir)
-    ctx = StageContext(recipe=recipe, stage=stage, run_dir=run_dir, base_model=base_model, resume_from=resume)
+    log.info("stage %s (%s): %s → %s", stage.name, stage.kind, "resuming" if resuming else "running", stage_dir)
+    ctx = StageContext(
+        recipe=recipe, stage=stage, run_dir=run_dir, base_model=base_model, resume_from=resume, resuming=resuming
+    )
     if estimate is not None:
         ctx.notes["memory_estimate_gib"] = {k: round(v / 2**30, 3) for k, v in estimate.parts.items()}
     started = time.monotonic()
     metrics = runner_for(stage.kind)(ctx)
     wall = time.monotonic() - started
+    files = checksums(stage_dir)
     # A ref field may hold data instead of a stage name (dpo `pairs:`); only names are upstream stages.
     upstream_refs = {ref: getattr(stage, ref) for ref in stage.refs if isinstance(getattr(stage, ref), str)}
     manifest = Manifest(
@@ -152,6 +190,8 @@ def _run_stage(
         upstream_fingerprints={name: _fingerprint_of(run_dir / name) for name in upstream_refs.values()},
         metrics=metrics,
         notes=ctx.notes,
+        checksums=files,
+        disk_bytes=disk_bytes(stage_dir),
         wall_time_s=round(wall, 2),
         resumed_from=str(resume) if resume else None,
         finished_at=_now(),
@@ -161,7 +201,7 @@ def _run_stage(
     )
     mark_complete(stage_dir, manifest)
     log.info("stage %s: finished in %.1fs — %s", stage.name, wall, _short(metrics))
-    return StageOutcome(stage.name, stage.kind, "resumed" if resume else "ran", stage_dir, metrics, wall)
+    return StageOutcome(stage.name, stage.kind, "resumed" if resuming else "ran", stage_dir, metrics, wall)
 
 
 def _fingerprint_of(stage_dir: Path) -> str | None:

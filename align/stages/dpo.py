@@ -16,7 +16,14 @@ from align.data import load_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
 from align.preferences import preference_rows
-from align.stages.training import loss_metrics, save_adapter, save_log_history, trainer_kwargs
+from align.stages.training import (
+    guarded_callbacks,
+    load_resumed_adapter,
+    loss_metrics,
+    save_adapter,
+    save_log_history,
+    trainer_kwargs,
+)
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -62,8 +69,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
         beta=stage.beta,
         loss_type=[stage.loss_type],
     )
-    trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    callbacks, guard = guarded_callbacks(stage)
+    trainer = DPOTrainer(
+        model=model,
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    load_resumed_adapter(trainer.model, ctx.resume_from)
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    guard.raise_if_stopped(ctx.checkpoint_dir)
     # Save only the trained policy: the frozen "ref" copy is the init stage's adapter, already on disk.
     save_adapter(trainer, ctx.stage_dir)
     tokenizer.save_pretrained(str(ctx.stage_dir))
@@ -81,4 +97,5 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "reward_margin_mean": mean_of(margins),
         "reward_margin_last": margins[-1] if margins else None,
         "init_artifact": str(init),
+        **guard.metrics(),
     }

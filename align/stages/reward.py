@@ -8,6 +8,7 @@ from typing import Any
 
 from align.config.schema import RewardStage
 from align.context import StageContext
+from align.crashpoints import crash_point
 from align.data import load_rows
 from align.devices import current_placement
 from align.errors import AlignError
@@ -34,11 +35,17 @@ def resolve_likelihood_model(name: str, base_model: str) -> str:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    from reward import train_reward_model
+    from reward import Checkpointing, train_reward_model
 
     stage = ctx.typed_stage(RewardStage)
     train = load_rows(stage.data)
     held_out = load_rows(stage.eval_data) if stage.eval_data else []
+    checkpointing = Checkpointing(
+        folder=ctx.checkpoint_dir,
+        save_steps=stage.save_steps,
+        on_save=lambda: crash_point(f"{stage.name}:checkpoint"),
+        on_nonfinite=stage.on_nonfinite,
+    )
     try:
         metrics = train_reward_model(
             resolve_backbone(stage.backbone, ctx.base_model),
@@ -55,6 +62,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             likelihood_model=resolve_likelihood_model(stage.likelihood_model, ctx.base_model),
             likelihood_dimensions=stage.likelihood,
             device=current_placement().reward,
+            checkpointing=checkpointing,
         )
     except ValueError as err:  # malformed rows: the trainer names the row and key
         raise AlignError(f"stages.{stage.name}: {err}") from None

@@ -7,15 +7,16 @@ from typing import Any
 
 from align.config.schema import SFTStage
 from align.context import StageContext, resolve_precision
-from align.data import load_chat
+from align.data import load_chat, load_located_rows
+from align.errors import AlignError
 from align.models import load_policy, load_tokenizer, lora_config
-from align.stages.training import loss_metrics, save_log_history, trainer_kwargs
+from align.stages.training import guarded_callbacks, loss_metrics, save_log_history, trainer_kwargs
 
 log = logging.getLogger(__name__)
 
 
-def count_truncated(dataset, tokenizer, max_length: int) -> int:
-    """Rows whose full conversation is longer than max_length: TRL cuts them silently, so say how many."""
+def too_long(dataset, tokenizer, max_length: int) -> list[int]:
+    """Indices of rows whose full conversation is longer than max_length: TRL cuts them silently."""
 
     def length(batch: dict[str, list]) -> dict[str, list[int]]:
         ids = [
@@ -25,7 +26,7 @@ def count_truncated(dataset, tokenizer, max_length: int) -> int:
         return {"n_tokens": [len(i) for i in ids]}
 
     lengths = dataset.map(length, batched=True, remove_columns=dataset.column_names)["n_tokens"]
-    return sum(n > max_length for n in lengths)
+    return [i for i, n in enumerate(lengths) if n > max_length]
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -35,7 +36,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     tokenizer = load_tokenizer(ctx.base_model)
     train = load_chat(stage.data)
     evaluation = load_chat(stage.eval_data) if stage.eval_data else None
-    truncated = count_truncated(train, tokenizer, stage.max_length)
+    long_rows = too_long(train, tokenizer, stage.max_length)
+    truncated = len(long_rows)
+    if long_rows and stage.data.strict:
+        where = load_located_rows(stage.data)[long_rows[0]][0]
+        raise AlignError(
+            f"{where}: longer than max_length={stage.max_length} tokens ({truncated} such rows; strict: true "
+            "on the data spec makes this an error instead of cutting them)"
+        )
     if truncated:
         log.warning(
             "%d of %d rows are longer than max_length=%d and will be cut",
@@ -60,8 +68,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         completion_only_loss=True,
         dataset_num_proc=None,
     )
+    callbacks, guard = guarded_callbacks(stage)
     trainer = SFTTrainer(
         model=model,
+        callbacks=callbacks,
         args=config,
         train_dataset=train,
         eval_dataset=evaluation,
@@ -69,6 +79,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         peft_config=None if init else lora_config(ctx.recipe.lora),
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    guard.raise_if_stopped(ctx.checkpoint_dir)
     trainer.save_model(str(ctx.stage_dir))
     tokenizer.save_pretrained(str(ctx.stage_dir))
     save_log_history(trainer, ctx)
@@ -77,4 +88,5 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "train_rows": len(train),
         "truncated_rows": truncated,
         "steps": trainer.state.global_step,
+        **guard.metrics(),
     }

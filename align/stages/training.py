@@ -9,6 +9,7 @@ from typing import Any
 from align.artifacts import LOG_HISTORY, write_json_atomic
 from align.config.schema import TrainStage
 from align.context import StageContext, has_gpu, resolve_precision
+from align.stages.guards import CrashPoints, NonFiniteGuard
 
 
 def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
         "logging_steps": stage.logging_steps,
         "logging_first_step": True,
         "save_steps": stage.save_steps,
-        "save_total_limit": 2,
+        "save_total_limit": stage.keep_checkpoints,
         "eval_strategy": ("steps" if stage.eval_steps else "epoch") if evaluating else "no",
         "eval_steps": stage.eval_steps,
         "report_to": stage.report_to or "none",
@@ -70,3 +71,25 @@ def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
         if key in summary:
             metrics[key] = float(summary[key])
     return metrics
+
+
+def guarded_callbacks(stage: TrainStage) -> tuple[list, NonFiniteGuard]:
+    """The callbacks every trainer stage installs, and the guard whose verdict the stage checks after training."""
+    guard = NonFiniteGuard(stage.on_nonfinite, stage.name)
+    return [guard, CrashPoints(stage.name)], guard
+
+
+def load_resumed_adapter(model, checkpoint: Path | None) -> None:
+    """Put a checkpoint's trained adapter back before resuming.
+
+    When a PEFT checkpoint has adapter sub-folders (DPO's frozen "ref" copy is one), the Trainer reloads only
+    those and skips the trained "default" adapter saved at the top, so a resumed DPO run would silently continue
+    from its init weights. Loading it here makes the resumed run equal an uninterrupted one.
+    """
+    weights = checkpoint / "adapter_model.safetensors" if checkpoint else None
+    if weights is None or not weights.is_file():
+        return
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(weights), adapter_name="default")

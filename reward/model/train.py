@@ -24,6 +24,7 @@ from reward.model.encode import encode, prepare_tokenizer
 from reward.model.heads import RewardHeads, default_pooling
 from reward.model.likelihood import LikelihoodScorer, calibrate
 from reward.model.loss import bradley_terry_loss, ratings_loss
+from reward.model.resume import Checkpointing, LoopState, finite
 from reward.model.rows import Pair, Rated, Rows, parse_rows
 from reward.model.score import RewardModel
 
@@ -123,6 +124,7 @@ def train_reward_model(
     likelihood_model: str | None = None,
     likelihood_dimensions: Sequence[str] = (),
     device: str = "cpu",
+    checkpointing: Checkpointing | None = None,
 ) -> dict[str, float]:
     """Fine-tune `backbone` with one score head per dimension, save it to `output_dir`, return metrics.
 
@@ -135,6 +137,7 @@ def train_reward_model(
     Metrics: `accuracy/<dimension>` (held-out pairwise accuracy, for dimensions with eval pairs),
     `accuracy/mean`, `eval/loss`, `eval_pairs/<dimension>`, `train/loss` (mean over the last 10% of
     steps), `train/steps`, `train/seconds`, `train/examples`, and `likelihood/*` when it is used.
+    With `checkpointing`, the loop saves its state every `save_steps` steps and resumes from a saved state.
     """
     train = parse_rows(train_rows, dimensions, "train_rows")
     held_out = parse_rows(eval_rows, dimensions, "eval_rows")
@@ -147,7 +150,8 @@ def train_reward_model(
     model = build_model(backbone, dimensions, pooling, max_length, device)
     writer = _summary_writer(log_dir)
     steps = _total_steps(len(train), epochs, batch_size, max_steps)
-    metrics = _optimise(model, train, steps, learning_rate, batch_size, random.Random(seed), writer, progress)
+    keep = checkpointing or Checkpointing()
+    metrics = _optimise(model, train, steps, learning_rate, batch_size, random.Random(seed), writer, progress, keep)
     if likelihood_model and likelihood_dimensions:
         metrics |= _attach_likelihood(model, str(likelihood_model), train, likelihood_dimensions, max_length, seed)
     metrics |= evaluate(model, held_out, batch_size=max(batch_size, 32))
@@ -188,33 +192,40 @@ def _optimise(
     rng: random.Random,
     writer: Any,
     progress: bool,
+    keep: Checkpointing,
 ) -> dict[str, float]:
     """The training loop (AdamW, linear warm-up and decay, clipped gradients); returns the train/* metrics."""
     optimizer = torch.optim.AdamW(model.network.parameters(), lr=learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_FRACTION * total_steps), total_steps)
-    losses: list[float] = []
-    batches: list[list[Pair | Rated]] = []
+    state = LoopState(model.network, optimizer, schedule, rng, train, keep)
+    state.restore()
     started = time.perf_counter()
-    for step in tqdm(range(total_steps), desc="reward model", disable=not progress):
-        if not batches:
-            batches = _epoch_batches(train, batch_size, rng)
-        loss = _batch_loss(model, batches.pop())
+    for step in tqdm(range(state.step, total_steps), desc="reward model", disable=not progress):
+        if not state.batches:
+            state.batches = _epoch_batches(train, batch_size, rng)
+        batch = state.batches.pop()
+        loss = _batch_loss(model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.network.parameters(), MAX_GRAD_NORM)
+        if not finite(loss, model.network.parameters()):
+            state.nonfinite(step, batch)
+            continue
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        state.losses.append(loss.item())
         if writer is not None:
-            writer.add_scalar("train/loss", losses[-1], step + 1)
+            writer.add_scalar("train/loss", state.losses[-1], step + 1)
             writer.add_scalar("train/lr", schedule.get_last_lr()[0], step + 1)
-    tail = losses[-max(1, len(losses) // 10) :]
+        state.maybe_save(step + 1, total_steps)
+    tail = state.losses[-max(1, len(state.losses) // 10) :] or [math.nan]
     return {
         "train/loss": sum(tail) / len(tail),
         "train/steps": float(total_steps),
         "train/seconds": time.perf_counter() - started,
         "train/examples": float(len(train)),
         "train/rated": float(sum(isinstance(r, Rated) for r in train)),  # regression rows beside the pairs
+        "train/nonfinite_steps_skipped": float(keep.skipped),
     }
 
 

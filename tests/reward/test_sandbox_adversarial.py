@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -380,11 +379,12 @@ def test_there_are_enough_hostile_programs() -> None:
 
 def test_host_checks_can_fail(host: Host) -> None:
     """The checks above are not vacuous: a process with the marker, started outside the sandbox, is seen."""
-    straggler = subprocess.Popen(["/bin/sh", "-c", f"sleep 600; : {host.marker}"], start_new_session=True)
+    straggler = subprocess.Popen(
+        ["/bin/sh", "-c", f"echo ready; sleep 600; : {host.marker}"], start_new_session=True, stdout=subprocess.PIPE
+    )
     try:
-        deadline = time.monotonic() + 10
-        while not host.leftovers() and time.monotonic() < deadline:
-            time.sleep(0.05)  # until the shell has exec'd and carries the marker
+        # The shell has exec'd and carries the marker once it speaks: a handshake, not a timed poll.
+        assert straggler.stdout.readline() == b"ready\n"
         assert host.leftovers()
     finally:
         os.killpg(straggler.pid, signal.SIGKILL)  # the shell and its sleep

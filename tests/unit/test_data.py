@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from align.config.schema import DataSpec
-from align.data import load_chat, load_prompts
+from align.data import load_chat, load_prompts, load_rows
 from align.errors import AlignError
 
 
@@ -107,3 +107,27 @@ def test_humaneval_source_keeps_splits_apart_and_carries_tests():
 def test_unknown_humaneval_split_is_one_line():
     with pytest.raises(AlignError, match="humaneval:train"):
         load_prompts(DataSpec(path="humaneval:train"))
+
+
+def test_non_utf8_byte_names_file_and_line(tmp_path: Path):
+    path = tmp_path / "sft.jsonl"
+    path.write_bytes(b'{"prompt": "a", "completion": "b"}\n\n{"prompt": "caf\xe9", "completion": "b"}\n')
+    with pytest.raises(AlignError) as err:
+        load_rows(DataSpec(path=str(path)))
+    assert str(err.value) == f"{path}:3: not UTF-8 (byte 0xe9 at column 16)"
+
+
+def test_empty_and_blank_only_files_have_no_rows(tmp_path: Path):
+    for content in ("", "\n\n"):
+        path = tmp_path / "empty.jsonl"
+        path.write_text(content)
+        with pytest.raises(AlignError, match=r"empty\.jsonl: no rows"):
+            load_rows(DataSpec(path=str(path)))
+
+
+def test_bad_row_after_blank_lines_names_its_line(tmp_path: Path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "a", "answer": "1"}\n\n\n{"prompt": 3, "answer": "1"}\n')
+    with pytest.raises(AlignError) as err:
+        load_prompts(DataSpec(path=str(path)), required=("answer",))
+    assert str(err.value) == f"{path}: row 2 (line 4): 'prompt' must be a string or messages"

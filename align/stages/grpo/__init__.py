@@ -8,7 +8,9 @@ generation runs.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
@@ -17,6 +19,7 @@ from typing import Any
 from align.artifacts import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
 from align.config.schema import GRPOStage
 from align.context import StageContext, resolve_precision
+from align.crashpoints import crash_point
 from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import Sampler, VLLMSampler, resolve_backend
@@ -26,8 +29,9 @@ from align.rewards import reward_inputs
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
 from align.stages.grpo.online import online_filtering
 from align.stages.grpo.rollout import RolloutLog, vllm_rollout
+from align.stages.grpo.safe_reward import SafeReward
 from align.stages.grpo.selection import select_by_variance
-from align.stages.training import save_adapter, save_log_history, trainer_kwargs
+from align.stages.training import guarded_callbacks, loss_metrics, save_adapter, save_log_history, trainer_kwargs
 from reward import Dimension, aggregate, build_rewards, get_verifier
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,28 @@ def score_groups(
     return [totals[i * size : (i + 1) * size] for i in range(len(groups))]
 
 
-def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler, functions, weights, dataset):
+def saved_selection(ctx: StageContext) -> dict[str, Any] | None:
+    """The selection an interrupted run of this configuration saved: re-sampling it would cost the work again,
+    and on a different sampler state could pick other prompts than the checkpoint was trained on."""
+    if not ctx.resuming:
+        return None
+    try:
+        return json.loads((ctx.stage_dir / PROMPT_SELECTION).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None, functions, weights, dataset):
     spec = stage.prompt_selection
     candidates = dataset.select(range(min(spec.candidates or len(dataset), len(dataset))))
+    saved = saved_selection(ctx)
+    if saved is not None:
+        log.info(
+            "prompt selection: reusing %s of the interrupted run (%d prompts)", PROMPT_SELECTION, len(saved["order"])
+        )
+        stats = {k: v for k, v in saved.items() if k not in ("order", "variances")}
+        return candidates.select(saved["order"]), stats | {"reused": True}
+    assert sampler is not None  # run() builds one whenever there is no saved selection
     rows = candidates.to_list()
     groups = sampler.sample(
         [r["prompt"] for r in rows],
@@ -84,6 +107,7 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler, functi
         stats["dropped_zero_variance"],
         stats["dropped_unscored"],
     )
+    crash_point(f"{stage.name}:selection")
     if not selection.order:
         raise AlignError(
             f"stages.{stage.name}: every candidate prompt's group scored the same (no gradient); "
@@ -97,14 +121,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     stage = ctx.typed_stage(GRPOStage)
     dataset = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns if stage.verifier else ())
-    functions, weights = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None, ctx.base_model)
+    built, weights = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None, ctx.base_model)
+    failures: Counter[str] = Counter()
+    functions: list[Any] = [SafeReward(f, failures) for f in built]
     init = ctx.artifact(stage.init)
     precision = resolve_precision(stage.precision)
     vllm_rollouts = resolve_backend(stage.backend) == "vllm"
     # With HF rollouts TRL generates with the training model itself, so a sampling copy is needed only to
     # score candidate prompts; loading it otherwise would cost a whole model load for nothing.
     sampler = None
-    if vllm_rollouts or stage.prompt_selection.enabled:
+    if vllm_rollouts or (stage.prompt_selection.enabled and saved_selection(ctx) is None):
         sampler = recipe_sampler(
             ctx.recipe,
             stage.backend,
@@ -117,7 +143,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     pool = dataset.to_list()  # dynamic sampling draws replacements from every prompt, dropped ones included
     selection_stats: dict[str, Any] = {}
-    if stage.prompt_selection.enabled and sampler is not None:
+    if stage.prompt_selection.enabled:  # a resumed run reads its saved selection; no sampler needed
         dataset, selection_stats = select_prompts(stage, ctx, sampler, functions, weights, dataset)
     ctx.notes["prompt_selection"] = selection_stats
 
@@ -157,6 +183,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer_class, online = online_filtering(
         stage, ctx, GRPOTrainer, pool, dataset.to_list(), lambda r, g: score_groups(functions, weights, r, g)
     )
+    callbacks, guard = guarded_callbacks(stage)
     trainer = trainer_class(
         model=model,
         reward_funcs=[RecordingReward(f, last) for f in functions],
@@ -173,17 +200,26 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 stage.log_completions_steps,
             ),
             *online,
+            *callbacks,
         ],
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
+    guard.raise_if_stopped(ctx.checkpoint_dir)
     save_adapter(trainer, ctx.stage_dir)
     tokenizer.save_pretrained(str(ctx.stage_dir))
     save_log_history(trainer, ctx)
-    metrics = reward_metrics(trainer.state.log_history, [f.__name__ for f in functions]) | {
-        "steps": trainer.state.global_step,
-        "prompts_trained": len(dataset),
-        "rollout_backend": "vllm" if rollout else "hf",
-    }
+    history = trainer.state.log_history
+    metrics = (
+        loss_metrics(history)
+        | reward_metrics(history, [f.__name__ for f in functions])
+        | {
+            "steps": trainer.state.global_step,
+            "prompts_trained": len(dataset),
+            "rollout_backend": "vllm" if rollout else "hf",
+            **guard.metrics(),
+            "reward_failures": dict(sorted(failures.items())),
+        }
+    )
     return metrics | record.metrics() if rollout else metrics
 
 

@@ -6,6 +6,7 @@ merge, no full-weight copy); `RolloutLog` records what each sync cost, for the m
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from statistics import mean
@@ -56,6 +57,10 @@ def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, reco
             folder = ctx.stage_dir / "rollout-adapter" / f"step-{step}"
             save_adapter(trainer, folder)
             sampler.set_adapter(folder)
+            # vLLM now serves this version; older ones are never read again (a resume saves its own first).
+            for old in folder.parent.glob("step-*"):
+                if old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
             record.sync_s.append(time.monotonic() - started)
             record.sync_steps.append(step)
         # TRL repeats each prompt num_generations times in a row; vLLM samples a group from one prompt faster.

@@ -15,10 +15,12 @@ from typing import Any
 from align.artifacts import PAIR_STATS, PAIRS_FILE, write_json_atomic
 from align.config.schema import PairsStage
 from align.context import StageContext, resolve_precision
+from align.crashpoints import crash_point
 from align.data import load_prompts, load_rows
 from align.errors import AlignError
 from align.generation.recipe_sampler import recipe_sampler
 from align.preferences import preference_rows
+from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from reward import Verdict, get_verifier
 
@@ -47,9 +49,8 @@ def pair_row(prompt: Any, pair: Pair, index: int) -> dict[str, Any]:
     }
 
 
-def pair_stats(verdicts: list[list[Verdict]], reasons: list[str | None], written: int) -> dict[str, Any]:
-    """stats.json's verdict and pair counts; undecided samples are counted and left out of the rates."""
-    scores = [v.score for judged in verdicts for v in judged]
+def pair_stats(scores: list[float | None], reasons: list[str | None], written: int) -> dict[str, Any]:
+    """stats.json's verdict and pair counts; undecided samples (None) are counted and left out of the rates."""
     decided = [s for s in scores if s is not None]
     return {
         "prompts": len(reasons),
@@ -63,21 +64,8 @@ def pair_stats(verdicts: list[list[Verdict]], reasons: list[str | None], written
     }
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
-    stage = ctx.typed_stage(PairsStage)
-    prompts = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns)
-    rows = prompts.to_list()
-    # Checked before sampling: a bad user row should fail in seconds, not after minutes of generation.
-    user = preference_rows(load_rows(stage.user_pairs), stage.user_pairs.path) if stage.user_pairs else []
-    sampler = recipe_sampler(
-        ctx.recipe,
-        stage.backend,
-        ctx.base_model,
-        resolve_precision("auto"),
-        ctx.artifact(stage.init),
-        [r["prompt"] for r in rows],
-        stage.max_new_tokens,
-    )
+def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: int, seed: int) -> dict[str, Any]:
+    """Sample, verify and select one batch of prompts; everything the stage's stats need, as plain JSON."""
     started = time.monotonic()
     completions = sampler.sample(
         [r["prompt"] for r in rows],
@@ -85,26 +73,71 @@ def run(ctx: StageContext) -> dict[str, Any]:
         temperature=stage.temperature,
         top_p=stage.top_p,
         max_new_tokens=stage.max_new_tokens,
-        seed=stage.seed,
+        seed=seed,
     )
     sampling_s = time.monotonic() - started
     verdicts = verify(stage.verifier, rows, completions)
-
     rules = SelectionRules(
         max_pairs=stage.max_pairs_per_prompt, prefer_shortest=stage.prefer_shortest, drop_identical=stage.drop_identical
     )
-    reasons, written = [], 0
-    with (ctx.stage_dir / PAIRS_FILE).open("w") as out:
-        for index, (row, texts, judged) in enumerate(zip(rows, completions, verdicts, strict=True)):
-            pairs, reason = select_pairs([Sample(t, v) for t, v in zip(texts, judged, strict=True)], rules)
-            reasons.append(reason)
-            out.writelines(json.dumps(pair_row(row["prompt"], pair, index)) + "\n" for pair in pairs)
-            written += len(pairs)
-        out.writelines(json.dumps({**pair, "source": "user"}) + "\n" for pair in user)
-    stats = pair_stats(verdicts, reasons, written)
+    prompts = []
+    for offset, (row, texts, judged) in enumerate(zip(rows, completions, verdicts, strict=True)):
+        pairs, reason = select_pairs([Sample(t, v) for t, v in zip(texts, judged, strict=True)], rules)
+        prompts.append(
+            {
+                "scores": [v.score for v in judged],
+                "reason": reason,
+                "pairs": [pair_row(row["prompt"], pair, first + offset) for pair in pairs],
+            }
+        )
+    return {"first": first, "sampling_s": sampling_s, "prompts": prompts}
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    stage = ctx.typed_stage(PairsStage)
+    prompts = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns)
+    rows = prompts.to_list()
+    # Checked before sampling: a bad user row should fail in seconds, not after minutes of generation.
+    user = preference_rows(load_rows(stage.user_pairs), stage.user_pairs.path) if stage.user_pairs else []
+    starts = list(range(0, len(rows), stage.batch_prompts))
+    done = load_done(ctx.stage_dir) if ctx.resuming else {}
+    done = {i: b for i, b in done.items() if i < len(starts) and b.get("first") == starts[i]}
+    resumed = len(done)
+    if done:
+        log.info("pairs: %d of %d batches done by the interrupted run; sampling the rest", len(done), len(starts))
+    sampler = None
+    for index, first in enumerate(starts):
+        if index in done:
+            continue
+        if sampler is None:
+            sampler = recipe_sampler(
+                ctx.recipe,
+                stage.backend,
+                ctx.base_model,
+                resolve_precision("auto"),
+                ctx.artifact(stage.init),
+                [r["prompt"] for r in rows],
+                stage.max_new_tokens,
+            )
+        # Seeded by batch index: the same batches give the same samples whether or not a kill came between.
+        batch = build_batch(stage, sampler, rows[first : first + stage.batch_prompts], first, stage.seed + index)
+        save_batch(ctx.stage_dir, index, batch)
+        done[index] = batch
+        crash_point(f"{stage.name}:batch")
+
+    per_prompt = [p for i in range(len(starts)) for p in done[i]["prompts"]]
+    # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
+    lines = [json.dumps(pair, sort_keys=True) + "\n" for p in per_prompt for pair in p["pairs"]]
+    written = len(lines)
+    lines += [json.dumps({**pair, "source": "user"}, sort_keys=True) + "\n" for pair in user]
+    write_lines_atomic(ctx.stage_dir / PAIRS_FILE, lines)
+    stats = pair_stats([s for p in per_prompt for s in p["scores"]], [p["reason"] for p in per_prompt], written)
+    sampling_s = sum(done[i]["sampling_s"] for i in range(len(starts)))
     stats |= {
         "user_pairs": len(user),
-        "backend": sampler.name,
+        "backend": sampler.name if sampler else "resumed",
+        "batches": len(starts),
+        "batches_resumed": resumed,
         "sampling_s": round(sampling_s, 2),
         "samples_per_s": round(stats["samples"] / sampling_s, 2) if sampling_s else None,
     }
@@ -116,7 +149,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         stats["pass_rate"],
         stats["skipped"],
         stats["samples_per_s"] or 0,
-        sampler.name,
+        stats["backend"],
     )
     if written + len(user) == 0:
         raise AlignError(
@@ -126,4 +159,4 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return {
         key: stats[key]
         for key in ("prompts", "samples", "pass_rate", "pairs", "user_pairs", "undecided_samples", "samples_per_s")
-    } | {"skipped": stats["skipped"]}
+    } | {"skipped": stats["skipped"], "batches_resumed": resumed}

@@ -1,0 +1,57 @@
+"""A reward function that misbehaves costs its scores for one batch, never the run.
+
+GRPO may run for hours; a reward function (a verifier, a model head, a user's own) that raises, returns None,
+NaN or inf, or a list of the wrong length must not end it. Those scores become None — TRL leaves a None out of
+the group's advantage instead of treating it as zero — and every case is counted for the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class SafeReward:
+    def __init__(self, function: Any, failures: Counter[str]):
+        self.function = function
+        self.failures = failures
+        self.__name__ = function.__name__
+
+    def _count(self, kind: str, n: int, detail: str) -> None:
+        key = f"{self.__name__}/{kind}"
+        if not self.failures[key]:
+            log.warning(
+                "reward %s: %s (counted as reward_failures[%s]; such scores are left out)", self.__name__, detail, key
+            )
+        self.failures[key] += n
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        try:
+            scores = list(self.function(prompts, completions, **columns))
+        except Exception as err:  # any bug in any reward function: the batch goes unscored, the run goes on
+            self._count("raised", len(completions), f"raised {type(err).__name__}: {err}")
+            return [None] * len(completions)
+        if len(scores) != len(completions):
+            self._count("wrong_count", len(completions), f"returned {len(scores)} scores for {len(completions)}")
+            return [None] * len(completions)
+        out: list[float | None] = []
+        for score in scores:
+            if score is None:
+                self._count("none", 1, "gave no score (None) for a completion")
+                out.append(None)
+                continue
+            try:
+                value = float(score)
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value):
+                self._count("nonfinite", 1, f"returned {score!r}")
+                out.append(None)
+            else:
+                out.append(value)
+        return out
