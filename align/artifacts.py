@@ -114,6 +114,7 @@ class Manifest(BaseModel):
     disk_bytes: int | None = Field(
         None, description="Bytes the stage folder took when it finished, resume state included."
     )
+    world_size: int = Field(1, description="Processes the stage ran on (accelerate launch / align run --nproc).")
 
     @property
     def init(self) -> str | None:

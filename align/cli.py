@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from align import __version__
+from align import __version__, distributed
 from align.console import console, error_line, log_to_file, setup_logging
 from align.errors import AlignError
 from reward import OneLineParser, report_usage_errors
@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--until", help="run up to and including this stage")
     run.add_argument("--run-dir", type=Path, help="artifact folder (default: runs/<recipe name>)")
     run.add_argument("--force", action="store_true", help="start stages the memory estimate says will not fit the GPU")
+    run.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="run as N processes on this machine (accelerate launch: one rank per GPU, or gloo on CPU)",
+    )
     _add_overrides(run)
     run.add_argument("-v", "--verbose", action="store_true")
 
@@ -72,16 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] and argv[0] in FORWARDED:
         return _forward(argv[0], argv[1:])
     try:
-        return report_usage_errors(lambda: _dispatch(build_parser().parse_args(argv)), AlignError)
+        return report_usage_errors(lambda: _dispatch(build_parser().parse_args(argv), argv), AlignError)
     except KeyboardInterrupt:
         error_line("interrupted; re-run the same command to resume from the last checkpoint")
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    setup_logging(getattr(args, "verbose", False))
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    # Ranks other than the main one say only what goes wrong: the main process speaks for the run.
+    setup_logging(getattr(args, "verbose", False), quiet=not distributed.is_main())
     if args.command == "run":
-        return cmd_run(args)
+        return cmd_run(args, argv)
     if args.command == "validate":
         return cmd_validate(args)
     if args.command == "presets":
@@ -156,32 +163,43 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from align.checks import check_verifier_columns
     from align.config.load import load_recipe
     from align.runner import plan, prepare_run_dir, run_recipe
     from align.summary import print_preview, print_summary
 
+    relaunching = args.nproc is not None and not distributed.launched()
+    if relaunching and args.nproc < 1:
+        raise AlignError(f"--nproc: expected a number of processes ≥ 1, got {args.nproc}")
     recipe = load_recipe(args.recipe, args.overrides, args.preset)
     only = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     plan(recipe, only, args.until)  # a misspelt stage name fails before the run folder is created
     check_verifier_columns(recipe)
+    if relaunching:  # checked above once, in this process, rather than once per rank
+        from align.launch import relaunch
+
+        return relaunch(args.nproc, argv)
     run_dir = (args.run_dir or Path("runs") / recipe.name).resolve()
     prepare_run_dir(run_dir)
-    log_to_file(run_dir / "align.log")
+    main_process = distributed.is_main()
+    if main_process:
+        log_to_file(run_dir / "align.log")
     log.info("recipe %s (%s) → %s", recipe.name, args.recipe, run_dir)
     outcomes = run_recipe(recipe, run_dir, only=only, until=args.until, force=args.force)
-    print_summary(recipe, run_dir, outcomes)
-    if recipe.preview:
-        print_preview(recipe, outcomes)
-    if recipe.eval:
+    if main_process:
+        print_summary(recipe, run_dir, outcomes)
+        if recipe.preview:
+            print_preview(recipe, outcomes)
+    if recipe.eval:  # every rank evaluates its shard of the prompts
         from align.evaluation import evaluate
 
         spec = recipe.eval
         evaluate(run_dir, spec.suites, spec.samples, spec.limit, max_new_tokens=spec.max_new_tokens)
-    from align.report import build_report
+    if main_process:
+        from align.report import build_report
 
-    console.print(f"report: {build_report(run_dir)}")
+        console.print(f"report: {build_report(run_dir)}")
     return 0
 
 

@@ -13,14 +13,15 @@ console = Console(stderr=False, highlight=False)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """`quiet`: warnings and errors only (the non-main ranks of a distributed run)."""
     root = logging.getLogger()
     if any(isinstance(h, RichHandler) for h in root.handlers):
         return
     handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False, rich_tracebacks=False)
     handler.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     # transformers and datasets chatter at INFO; their warnings still come through.
     for noisy in ("httpx", "urllib3", "datasets", "transformers", "filelock", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

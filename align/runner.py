@@ -9,10 +9,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from align import __version__
+from align import __version__, distributed
 from align.artifacts import (
     RUNNING,
     Manifest,
@@ -107,7 +108,7 @@ def run_recipe(
         inputs = input_digests(stage)
         upstream = stage_fingerprint(stage, upstream, inputs)
         stage_dir = run_dir / stage.name
-        if is_complete(stage_dir, upstream):
+        if distributed.decide(partial(is_complete, stage_dir, upstream)):
             manifest = read_manifest(stage_dir)
             metrics = manifest.metrics if manifest else {}
             # Skipping a stage means trusting its files for every later stage: check them now.
@@ -118,7 +119,9 @@ def run_recipe(
         if not selected:
             outcomes.append(StageOutcome(stage.name, stage.kind, "not selected", stage_dir))
             continue
-        base_model = base_model or resolve_model(recipe.model)
+        if base_model is None:
+            with distributed.main_first():  # the main process converts the builtin model into the cache
+                base_model = resolve_model(recipe.model)
         try:
             outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs, force))
         except OSError as err:
@@ -158,13 +161,15 @@ def _run_stage(
     estimate = preflight(recipe, stage, base_model, force)
     stage_dir = run_dir / stage.name
     # An interrupted run of this configuration keeps its folder: Trainer checkpoints, stored pair batches and
-    # the prompt selection are the work a kill must not cost. Anything else there is stale.
-    resuming = is_resumable(stage_dir, key)
-    resume = last_checkpoint(stage_dir, key)
-    if not resuming and stage_dir.exists():
-        shutil.rmtree(stage_dir)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(stage_dir / RUNNING, {"fingerprint": key, "started_at": _now()})
+    # the prompt selection are the work a kill must not cost. Anything else there is stale. Decided once, by the
+    # main process: every rank must resume from the same checkpoint, or none.
+    resuming, resume = distributed.decide(lambda: (is_resumable(stage_dir, key), last_checkpoint(stage_dir, key)))
+    if distributed.is_main():
+        if not resuming and stage_dir.exists():
+            shutil.rmtree(stage_dir)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(stage_dir / RUNNING, {"fingerprint": key, "started_at": _now()})
+    distributed.barrier()
     log.info("stage %s (%s): %s → %s", stage.name, stage.kind, "resuming" if resuming else "running", stage_dir)
     ctx = StageContext(
         recipe=recipe, stage=stage, run_dir=run_dir, base_model=base_model, resume_from=resume, resuming=resuming
@@ -173,6 +178,8 @@ def _run_stage(
         ctx.notes["memory_estimate_gib"] = {k: round(v / 2**30, 3) for k, v in estimate.parts.items()}
     started = time.monotonic()
     metrics = runner_for(stage.kind)(ctx)
+    # Every rank has finished writing (the main process its artifact) before the stage is marked complete.
+    distributed.barrier()
     wall = time.monotonic() - started
     files = checksums(stage_dir)
     # A ref field may hold data instead of a stage name (dpo `pairs:`); only names are upstream stages.
@@ -198,8 +205,12 @@ def _run_stage(
         align_version=__version__,
         packages=package_versions(),
         git_sha=git_sha(),
+        world_size=distributed.world_size(),
     )
-    mark_complete(stage_dir, manifest)
+    if distributed.is_main():
+        mark_complete(stage_dir, manifest)
+    # No rank starts the next stage (which reads this one's artifact) before the marker exists.
+    distributed.barrier()
     log.info("stage %s: finished in %.1fs — %s", stage.name, wall, _short(metrics))
     return StageOutcome(stage.name, stage.kind, "resumed" if resuming else "ran", stage_dir, metrics, wall)
 

@@ -163,7 +163,6 @@ class TrainStage(StageBase):
         ["tensorboard"], description="Trackers: tensorboard (logs under <run-dir>/tb), wandb, trackio, or []."
     )
 
-
     @field_validator("gradient_checkpointing", mode="before")
     @classmethod
     def _auto_checkpointing(cls, value: object) -> object:
@@ -304,6 +303,20 @@ class DynamicSamplingSpec(Strict):
     max_rounds: int = Field(2, ge=1, description="Resampling rounds per generation before flat groups are kept.")
 
 
+class RolloutSpec(Strict):
+    """Where GRPO's completions come from: this process, or a vLLM server started beside the training."""
+
+    mode: Literal["local", "server"] = Field(
+        "local",
+        description="local = the stage's `backend` in this process; server = a vLLM OpenAI-compatible server "
+        "(`vllm serve MODEL --enable-lora` with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True) that loads each new "
+        "adapter version at run time: only the adapter moves, never the weights.",
+    )
+    host: str = Field("127.0.0.1", description="The server's host (mode: server).")
+    port: int = Field(8000, gt=0, lt=65536, description="The server's port (mode: server).")
+    timeout_s: float = Field(600.0, gt=0, description="Longest wait for one request to the server.")
+
+
 class GRPOStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
 
@@ -330,6 +343,7 @@ class GRPOStage(TrainStage):
     loss_type: str = Field("dapo", description="TRL GRPO loss: grpo, dapo, dr_grpo, bnpo, ...")
     learning_rate: float = Field(1e-5, gt=0)
     backend: Backend = Field("auto", description="Rollouts: auto = vLLM when installed, else HF generate.")
+    rollouts: RolloutSpec = RolloutSpec()
     log_completions_steps: int = Field(5, gt=0, description="Write a completions table every N steps.")
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from align import distributed
 from align.artifacts import read_manifest, stage_folders, write_json_atomic
 from align.errors import AlignError
 from align.evaluation import suites as suite_registry
@@ -99,6 +100,8 @@ def evaluate(
         "settings": settings.to_json(),
         "models": models,
     }
+    if not distributed.is_main():
+        return results  # the main process alone adds the statistics and writes the results
     add_statistics(results, settings.seed)
     if out_path is not None:
         write_json_atomic(out_path, results)
@@ -118,18 +121,22 @@ def run_suite(
     started = time.monotonic()
     sampler = samplers.get(policy)
     length, seed = suite.max_new_tokens, settings.seed
-    answers = sampler.sample(suite.prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=length, seed=seed)
-    greedy = [texts[0] for texts in answers]
+    # Under several processes each rank answers its slice of the prompts; the gathered answers are in prompt
+    # order, so scoring sees what a one-process run would.
+    prompts = distributed.shard(suite.prompts)
+    answers = sampler.sample(prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=length, seed=seed)
+    greedy = distributed.gather([texts[0] for texts in answers])
     sampled = None
     if settings.samples > 1 and suite.sampled:
         sampled = sampler.sample(
-            suite.prompts,
+            prompts,
             n=settings.samples,
             temperature=settings.temperature,
             top_p=settings.top_p,
             max_new_tokens=length,
             seed=seed,
         )
+        sampled = distributed.gather(sampled)
     result = suite.score(greedy, sampled)
     return {**result, "source": suite.source, "seconds": round(time.monotonic() - started, 1)}
 

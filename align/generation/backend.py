@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Literal, Protocol
 
+from align import distributed
 from align.config.schema import ModelOptions, VLLMSpec
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
@@ -171,6 +172,15 @@ def resolve_backend(backend: BackendName) -> Literal["hf", "vllm"]:
         raise AlignError(
             "backend: 'vllm' was asked for but the vllm package is not installed (pip install align[vllm])"
         )
+    if distributed.launched():
+        # An in-process engine per rank would each claim the GPU memory and the launcher's rank variables;
+        # several processes sample with HF generate (GRPO can use a vLLM server instead).
+        if backend == "vllm":
+            raise AlignError(
+                "backend: 'vllm' runs in one process only; under accelerate launch use backend: hf "
+                "(or, for GRPO, rollouts: {mode: server})"
+            )
+        return "hf"
     return "vllm" if backend == "vllm" or (backend == "auto" and vllm_available()) else "hf"
 
 

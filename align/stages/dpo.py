@@ -20,8 +20,7 @@ from align.stages.training import (
     guarded_callbacks,
     load_resumed_adapter,
     loss_metrics,
-    save_adapter,
-    save_log_history,
+    save_policy,
     trainer_kwargs,
 )
 
@@ -81,9 +80,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
     # Save only the trained policy: the frozen "ref" copy is the init stage's adapter, already on disk.
-    save_adapter(trainer, ctx.stage_dir)
-    tokenizer.save_pretrained(str(ctx.stage_dir))
-    save_log_history(trainer, ctx)
+    save_policy(trainer, tokenizer, ctx, only_default_adapter=True)
     history = trainer.state.log_history
     accuracies, margins = logged(history, "rewards/accuracies"), logged(history, "rewards/margins")
     ctx.notes["reference"] = f"frozen copy of the '{stage.init}' adapter ({init})"

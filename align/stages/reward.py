@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from align import distributed
 from align.config.schema import RewardStage
 from align.context import StageContext
 from align.crashpoints import crash_point
@@ -38,6 +39,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     from reward import Checkpointing, train_reward_model
 
     stage = ctx.typed_stage(RewardStage)
+    if not distributed.is_main():
+        # The reward model (a small encoder with six heads) trains in its own loop, not a Trainer: the main
+        # process trains it alone and the other ranks wait at the stage boundary.
+        return {}
     train = load_rows(stage.data)
     held_out = load_rows(stage.eval_data) if stage.eval_data else []
     checkpointing = Checkpointing(

@@ -10,7 +10,7 @@ from align.context import StageContext, resolve_precision
 from align.data import load_chat, load_located_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer, lora_config
-from align.stages.training import guarded_callbacks, loss_metrics, save_log_history, trainer_kwargs
+from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
-    trainer.save_model(str(ctx.stage_dir))
-    tokenizer.save_pretrained(str(ctx.stage_dir))
-    save_log_history(trainer, ctx)
+    save_policy(trainer, tokenizer, ctx)
     return {
         **loss_metrics(trainer.state.log_history),
         "train_rows": len(train),

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from align import distributed
 from align.artifacts import LOG_HISTORY, write_json_atomic
 from align.config.schema import TrainStage
 from align.context import StageContext, has_gpu, resolve_precision
@@ -54,7 +55,25 @@ def save_adapter(trainer: Any, folder: Path) -> None:
 
 def save_log_history(trainer, ctx: StageContext) -> None:
     """The Trainer's log history beside the adapter, so reports need no checkpoint folders."""
-    write_json_atomic(ctx.stage_dir / LOG_HISTORY, trainer.state.log_history)
+    if distributed.is_main():
+        write_json_atomic(ctx.stage_dir / LOG_HISTORY, trainer.state.log_history)
+
+
+def save_policy(trainer, tokenizer, ctx: StageContext, only_default_adapter: bool = False) -> None:
+    """The trained adapter, tokenizer and log history as the stage's artifact, written by the main process.
+
+    Under FSDP or DeepSpeed the weights are sharded across ranks: Trainer.save_model gathers them (every rank
+    must call it; the main one writes). Otherwise the main process saves the adapter itself, and
+    `only_default_adapter` leaves out the frozen "ref" copy DPO/GRPO train against (it is the init artifact).
+    """
+    folder = str(ctx.stage_dir)
+    if trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled or not only_default_adapter:
+        trainer.save_model(folder)
+    elif distributed.is_main():
+        save_adapter(trainer, ctx.stage_dir)
+    if distributed.is_main():
+        tokenizer.save_pretrained(folder)
+    save_log_history(trainer, ctx)
 
 
 def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from align import distributed
 from align.artifacts import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
 from align.config.schema import GRPOStage
 from align.context import StageContext, resolve_precision
@@ -31,7 +32,8 @@ from align.stages.grpo.online import online_filtering
 from align.stages.grpo.rollout import RolloutLog, vllm_rollout
 from align.stages.grpo.safe_reward import SafeReward
 from align.stages.grpo.selection import select_by_variance
-from align.stages.training import guarded_callbacks, loss_metrics, save_adapter, save_log_history, trainer_kwargs
+from align.stages.grpo.server import server_rollout
+from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 from reward import Dimension, aggregate, build_rewards, get_verifier
 
 log = logging.getLogger(__name__)
@@ -81,7 +83,9 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None,
         stats = {k: v for k, v in saved.items() if k not in ("order", "variances")}
         return candidates.select(saved["order"]), stats | {"reused": True}
     assert sampler is not None  # run() builds one whenever there is no saved selection
-    rows = candidates.to_list()
+    # Each rank scores its slice of the candidates; the gathered scores are in candidate order on every rank,
+    # so all ranks select the same prompts.
+    rows = distributed.shard(candidates.to_list())
     groups = sampler.sample(
         [r["prompt"] for r in rows],
         n=spec.num_generations or stage.num_generations,
@@ -90,16 +94,18 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None,
         max_new_tokens=stage.max_completion_length,
         seed=stage.seed,
     )
-    selection = select_by_variance(score_groups(functions, weights, rows, groups), keep=spec.keep)
+    scores = distributed.gather(score_groups(functions, weights, rows, groups) if rows else [])
+    selection = select_by_variance(scores, keep=spec.keep)
     stats = selection.stats()
-    write_json_atomic(
-        ctx.stage_dir / PROMPT_SELECTION,
-        {
-            **stats,
-            "order": selection.order,
-            "variances": selection.variances,
-        },
-    )
+    if distributed.is_main():
+        write_json_atomic(
+            ctx.stage_dir / PROMPT_SELECTION,
+            {
+                **stats,
+                "order": selection.order,
+                "variances": selection.variances,
+            },
+        )
     log.info(
         "prompt selection: kept %d of %d prompts (%d zero-variance, %d unscored dropped)",
         stats["kept"],
@@ -126,7 +132,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     functions: list[Any] = [SafeReward(f, failures) for f in built]
     init = ctx.artifact(stage.init)
     precision = resolve_precision(stage.precision)
-    vllm_rollouts = resolve_backend(stage.backend) == "vllm"
+    on_server = stage.rollouts.mode == "server"
+    vllm_rollouts = not on_server and resolve_backend(stage.backend) == "vllm"
     # With HF rollouts TRL generates with the training model itself, so a sampling copy is needed only to
     # score candidate prompts; loading it otherwise would cost a whole model load for nothing.
     sampler = None
@@ -148,11 +155,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ctx.notes["prompt_selection"] = selection_stats
 
     record = RolloutLog()
+    tokenizer = load_tokenizer(ctx.base_model)
     rollout = vllm_rollout(sampler, stage, ctx, record) if isinstance(sampler, VLLMSampler) else None
-    if rollout is None:
+    if on_server:
+        rollout = server_rollout(stage, ctx, tokenizer, record)
+    if not isinstance(sampler, VLLMSampler) or on_server:
         sampler = None  # free the sampling copy before the training model loads
 
-    tokenizer = load_tokenizer(ctx.base_model)
     model = load_policy(
         ctx.base_model,
         precision,
@@ -191,13 +200,20 @@ def run(ctx: StageContext) -> dict[str, Any]:
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
+        # The main process logs its own share of each step's completions (one file, one writer).
         callbacks=[
-            CompletionsLog(
-                last,
-                named_weights,
-                ctx.stage_dir / COMPLETIONS,
-                ctx.tensorboard_dir / "completions" if "tensorboard" in stage.report_to else None,
-                stage.log_completions_steps,
+            *(
+                [
+                    CompletionsLog(
+                        last,
+                        named_weights,
+                        ctx.stage_dir / COMPLETIONS,
+                        ctx.tensorboard_dir / "completions" if "tensorboard" in stage.report_to else None,
+                        stage.log_completions_steps,
+                    )
+                ]
+                if distributed.is_main()
+                else []
             ),
             *online,
             *callbacks,
@@ -205,9 +221,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
-    save_adapter(trainer, ctx.stage_dir)
-    tokenizer.save_pretrained(str(ctx.stage_dir))
-    save_log_history(trainer, ctx)
+    save_policy(trainer, tokenizer, ctx, only_default_adapter=True)
     history = trainer.state.log_history
     metrics = (
         loss_metrics(history)
@@ -215,7 +229,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         | {
             "steps": trainer.state.global_step,
             "prompts_trained": len(dataset),
-            "rollout_backend": "vllm" if rollout else "hf",
+            "rollout_backend": "server" if on_server else "vllm" if rollout else "hf",
             **guard.metrics(),
             "reward_failures": dict(sorted(failures.items())),
         }

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from align import distributed
 from align.artifacts import PAIR_STATS, PAIRS_FILE, write_json_atomic
 from align.config.schema import PairsStage
 from align.context import StageContext, resolve_precision
@@ -106,9 +107,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if done:
         log.info("pairs: %d of %d batches done by the interrupted run; sampling the rest", len(done), len(starts))
     sampler = None
-    for index, first in enumerate(starts):
-        if index in done:
-            continue
+    # Under several processes each rank builds a contiguous share of the batches left; a batch is seeded by its
+    # index, so the pairs equal a one-process run's. Every rank keeps its own finished batches on disk (distinct
+    # files), so a kill of any rank costs only its batch in flight; the main process alone writes the results.
+    mine = distributed.shard([i for i in range(len(starts)) if i not in done])
+    built = {}
+    for index in mine:
+        first = starts[index]
         if sampler is None:
             sampler = recipe_sampler(
                 ctx.recipe,
@@ -122,15 +127,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
         # Seeded by batch index: the same batches give the same samples whether or not a kill came between.
         batch = build_batch(stage, sampler, rows[first : first + stage.batch_prompts], first, stage.seed + index)
         save_batch(ctx.stage_dir, index, batch)
-        done[index] = batch
+        built[index] = batch
         crash_point(f"{stage.name}:batch")
+    done.update(dict(distributed.gather(list(built.items()))))
 
     per_prompt = [p for i in range(len(starts)) for p in done[i]["prompts"]]
     # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
     lines = [json.dumps(pair, sort_keys=True) + "\n" for p in per_prompt for pair in p["pairs"]]
     written = len(lines)
     lines += [json.dumps({**pair, "source": "user"}, sort_keys=True) + "\n" for pair in user]
-    write_lines_atomic(ctx.stage_dir / PAIRS_FILE, lines)
+    if distributed.is_main():
+        write_lines_atomic(ctx.stage_dir / PAIRS_FILE, lines)
     stats = pair_stats([s for p in per_prompt for s in p["scores"]], [p["reason"] for p in per_prompt], written)
     sampling_s = sum(done[i]["sampling_s"] for i in range(len(starts)))
     stats |= {
@@ -141,7 +148,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "sampling_s": round(sampling_s, 2),
         "samples_per_s": round(stats["samples"] / sampling_s, 2) if sampling_s else None,
     }
-    write_json_atomic(ctx.stage_dir / PAIR_STATS, stats)
+    if distributed.is_main():
+        write_json_atomic(ctx.stage_dir / PAIR_STATS, stats)
     log.info(
         "pairs: %d pairs from %d prompts (pass rate %.2f, skipped %s, %.1f samples/s with %s)",
         written,
