@@ -200,6 +200,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         from align.report import build_report
 
         console.print(f"report: {build_report(run_dir)}")
+    distributed.finish()
     return 0
 
 

@@ -51,6 +51,14 @@ def barrier() -> None:
         _state().wait_for_everyone()
 
 
+def finish() -> None:
+    """Leave the process group together: a rank that exits while a peer still holds the group open can make
+    gloo abort the peer at exit (seen as a SIGABRT of the other rank after a run that otherwise succeeded)."""
+    if launched():
+        barrier()
+        _state().destroy_process_group()
+
+
 @contextmanager
 def main_first() -> Iterator[None]:
     """Each machine's first process runs the block first (e.g. converting the default model into its cache)."""

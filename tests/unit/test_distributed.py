@@ -133,7 +133,7 @@ try:
     failed = None
 except (AlignError, ZeroDivisionError) as err:
     failed = type(err).__name__
-distributed.barrier()
+distributed.finish()
 out = os.path.join(os.path.dirname(__file__), f"rank-{rank}.json")
 open(out, "w").write(json.dumps({"rank": rank, "world": distributed.world_size(), "mine": mine, "all": everything,
                             "decided": decided, "failed": failed}))
