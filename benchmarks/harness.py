@@ -25,46 +25,23 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
+import random_qwen  # noqa: E402
 import torch  # noqa: E402
 
-# Qwen2.5 shapes (config.json of the released models); vocabulary 151,936 as in the real models.
+# Qwen2.5 shapes from random_qwen (shared with the GPU smoke), with the embeddings tied as in the released 0.5B
+# and 1.5B models; the vocabulary is passed separately (151,936 as in the real models, smaller in --quick).
 SHAPES = {
-    "tiny": dict(
-        hidden_size=64,
-        intermediate_size=176,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    ),
-    "0.5B": dict(
-        hidden_size=896,
-        intermediate_size=4864,
-        num_hidden_layers=24,
-        num_attention_heads=14,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    ),
-    "1.5B": dict(
-        hidden_size=1536,
-        intermediate_size=8960,
-        num_hidden_layers=28,
-        num_attention_heads=12,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    ),
-    "7B": dict(
-        hidden_size=3584,
-        intermediate_size=18944,
-        num_hidden_layers=28,
-        num_attention_heads=28,
-        num_key_value_heads=4,
-        tie_word_embeddings=False,
-    ),
-}
+    "tiny": {"hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "tie_word_embeddings": True},
+    "0.5B": {**random_qwen.SHAPES["qwen2.5-0.5b"], "tie_word_embeddings": True},
+    "1.5B": {**random_qwen.SHAPES["qwen2.5-1.5b"], "tie_word_embeddings": True},
+    "7B": {"hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28, "num_attention_heads": 28,
+           "num_key_value_heads": 4, "tie_word_embeddings": False},
+}  # fmt: skip
+for _shape in SHAPES.values():
+    _shape.pop("vocab_size", None)
 FULL_VOCAB = 151_936
 QUICK_VOCAB = 4_096
-TOKENIZER_VOCAB = 2_000
 
 
 @dataclass
@@ -111,29 +88,12 @@ def parse(description: str) -> Options:
 
 
 def build_tokenizer(opts: Options | None = None):
-    """The --model's tokenizer, or a byte-level BPE with a ChatML template trained in a second on generated text."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
+    """The --model's tokenizer, or random_qwen's small BPE with a ChatML template, trained in a second."""
     if opts is not None and opts.model:
         from align.models import load_tokenizer, resolve_model
 
         return load_tokenizer(resolve_model(opts.model))
-    words = ["the", "answer", "is", "sum", "of", "and", "what", "plus", "minus", "times", "step", "so"]
-    text = [" ".join(words[(i * 7 + j) % len(words)] + str((i * j) % 97) for j in range(24)) for i in range(400)]
-    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(text, trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, special_tokens=special))
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None
-    )
-    tokenizer.chat_template = (
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    )
-    return tokenizer
+    return random_qwen.build_tokenizer()
 
 
 def build_model(opts: Options, shape: str, tokenizer):
