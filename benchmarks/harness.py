@@ -51,6 +51,7 @@ class Options:
     results: Path | None
     started: float
     model: str | None = None
+    liger: bool = False
 
     @property
     def device(self) -> str:
@@ -78,13 +79,21 @@ def parse(description: str) -> Options:
     parser.add_argument(
         "--model", help="a real model instead of the random Qwen2 shapes (e.g. smollm2-135m-instruct, a folder)"
     )
+    parser.add_argument("--liger", action="store_true", help="align arm with Liger kernels (CUDA; opt-in)")
     args = parser.parse_args()
     torch.manual_seed(0)
     if not torch.cuda.is_available():
         # One thread, timed in CPU seconds (see clock()): on a shared CPU, wall time measures the neighbours.
         torch.set_num_threads(1)
     budget = args.budget or (60.0 if args.quick else 150.0)
-    return Options(quick=args.quick, budget_s=budget, results=args.results, started=time.monotonic(), model=args.model)
+    return Options(
+        quick=args.quick,
+        budget_s=budget,
+        results=args.results,
+        started=time.monotonic(),
+        model=args.model,
+        liger=args.liger,
+    )
 
 
 def build_tokenizer(opts: Options | None = None):

@@ -3,8 +3,9 @@
     python benchmarks/sft.py [--quick] [--budget S] [--results FILE]
 
 Both arms: SFTTrainer, LoRA r16 α32 on all linear layers, the same pre-tokenised rows, learning rate and steps;
-bf16 and gradient checkpointing on GPU (perf.md's setup). align adds what `sft_speed()` returns by default: Liger
-kernels when `liger_kernel` is installed (CUDA only; padding-free batches are off by default, slower with SDPA).
+bf16 and gradient checkpointing on GPU (perf.md's setup). align adds what `sft_speed()` returns by default, which
+today is nothing: Liger kernels measured 0.85x on an H200 and padding-free batches are slower with SDPA, so both
+are opt-in; `--liger` measures the align arm with Liger on.
 Full mode: Qwen2.5-1.5B shape at 1 x 8192 tokens, then 7B at 1 x 8192 when the budget leaves time. Quick mode:
 tiny model, 4 rows of 64-256 tokens.
 """
@@ -75,7 +76,7 @@ def main() -> None:
         data = rows(lengths, batch * 16, vocab)
         share = time.monotonic() + opts.left() / (2 if shape == plans[-1][0] else 4)
         stock = arm(opts, tokenizer, shape, data, batch, ({}, {}), share)
-        speed = sft_speed(tokenizer.pad_token_id)
+        speed = sft_speed(tokenizer.pad_token_id, liger=opts.liger or None)
         share = time.monotonic() + (opts.left() if shape == plans[-1][0] else opts.left() / 3)
         try:
             align = arm(opts, tokenizer, shape, data, batch, speed, share)

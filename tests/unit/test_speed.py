@@ -161,3 +161,11 @@ def test_merged_rollouts_train_and_follow_the_policy(tiny_model, tmp_path):
         assert not torch.allclose(rollout.copy.model(input_ids=ids).logits, policy, atol=1e-4)  # last step moved it
         rollout.copy.sync()
         torch.testing.assert_close(rollout.copy.model(input_ids=ids).logits, policy, rtol=1e-4, atol=1e-5)
+
+
+def test_liger_is_opt_in_for_sft() -> None:
+    """Measured slower than stock on an H200 (README, Performance): a recipe must ask for it."""
+    from align.stages.speed import sft_speed
+
+    assert sft_speed(0)[0]["use_liger_kernel"] is False
+    assert sft_speed(0, liger=True)[0]["use_liger_kernel"] is True
