@@ -5,8 +5,9 @@ Each stage kind adds up the models it holds at its peak (align.memory.estimate h
 - dpo: the same on 2 x `batch_size` rows (chosen and rejected go through one forward);
 - pairs: the sampling policy and the KV cache of one generate batch (32 rows of prompt + `max_new_tokens`),
   or vLLM's reserved share of the GPU;
-- reward: the reward backbone trained fully in fp32 on 2 x `batch_size` texts, plus the likelihood LM scoring a
-  batch of 32 texts (its full logits: it is an ordinary forward, not TRL's fused head);
+- reward: the larger of its two phases, which never overlap: the reward backbone trained fully in fp32 on
+  2 x `batch_size` texts, then (its gradients and AdamW state freed) the backbone's weights beside the
+  likelihood LM scoring a batch of 32 texts (its full logits: an ordinary forward, not TRL's fused head);
 - grpo: the larger of prompt selection (a sampler) and training (the LoRA policy on prompts_per_step x
   num_generations rows of prompt + completion, the KV cache of generating them, and the reward models it
   scores with), plus vLLM's share when vLLM samples.
@@ -27,6 +28,7 @@ from align.config.schema import (
     StageBase,
 )
 from align.memory.estimate import (
+    DTYPE_BYTES,
     Estimate,
     full_training_parts,
     inference_parts,
@@ -111,21 +113,26 @@ def estimate_stage(
         return _sampler(recipe, shape, settings, stage.max_new_tokens, settings.precision)
     if isinstance(stage, RewardStage):
         backbone = reward_shape or shape
-        parts = full_training_parts(backbone, sequences=2 * stage.batch_size, length=stage.max_length)
-        if stage.likelihood:
-            parts = parts + likelihood_parts(likelihood_shape or shape, settings.precision, stage.max_length)
-        return parts
+        training = full_training_parts(backbone, sequences=2 * stage.batch_size, length=stage.max_length)
+        if not stage.likelihood:
+            return training
+        scoring = Estimate({"weights": training.parts["weights"]}) + likelihood_parts(
+            likelihood_shape or shape, settings.precision, stage.max_length
+        )
+        return training if training.total >= scoring.total else scoring
     if isinstance(stage, GRPOStage):
         return _grpo(recipe, stage, shape, settings, reward_shape, likelihood_shape)
     raise TypeError(f"no memory estimate for {type(stage).__name__}")
 
 
 def likelihood_parts(shape: ModelShape, precision: str, length: int) -> Estimate:
-    """The likelihood LM scoring one batch: weights and the fp32 logits of the batch."""
+    """The likelihood LM scoring one batch: weights and the batch's logits, which the scorer copies to fp32
+    on the device before moving them to the CPU (both copies are alive at once in half precision)."""
+    copies = 4 if DTYPE_BYTES[precision] == 4 else DTYPE_BYTES[precision] + 4
     return Estimate(
         {
             "likelihood weights": weight_bytes(shape, precision),
-            "likelihood logits": LIKELIHOOD_BATCH * length * shape.vocab * 4,
+            "likelihood logits": LIKELIHOOD_BATCH * length * shape.vocab * copies,
         }
     )
 

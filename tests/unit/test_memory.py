@@ -99,3 +99,39 @@ def test_shape_from_a_transformers_config_matches_the_hand_written_one():
         tie_word_embeddings=True,
     )
     assert ModelShape.from_config(config).params() == QWEN_05B.params()
+
+
+def reward_recipe() -> Recipe:
+    stage = {
+        "name": "reward", "kind": "reward", "data": "r.jsonl", "backbone": "policy", "likelihood": ["truthfulness"],
+        "batch_size": 4, "max_length": 128,
+    }  # fmt: skip
+    return recipe({"r": 16}, stage)
+
+
+def test_reward_stage_counts_training_and_likelihood_scoring_as_phases_not_a_sum():
+    # The gpu_smoke reward row on an H200 measured 9.33 GiB where the old sum estimated 13.2: the likelihood LM
+    # scores only after training has freed its gradients and AdamW state.
+    r = reward_recipe()
+    parts = estimate_stage(r, r.stages[0], QWEN_05B, GPU, reward_shape=QWEN_05B, likelihood_shape=QWEN_05B).parts
+    # Training phase: fp32 weights, grads + two AdamW moments (12 bytes), activations of 8 rows x 128 tokens in
+    # fp32 without checkpointing: 24 layers x 1024 tokens x (4864 + 21248) elements.
+    assert parts == {
+        "weights": 494_032_768 * 4,
+        "grads+optimizer": 494_032_768 * 12,
+        "activations": 24 * 1024 * (4864 + 21248) * 4,
+    }
+    assert sum(parts.values()) == 10_471_438_336  # 9.75 GiB
+
+
+def test_reward_stage_with_a_big_likelihood_lm_is_sized_by_the_scoring_phase():
+    small = ModelShape(hidden=384, layers=6, heads=12, kv_heads=12, intermediate=1536, vocab=30522)
+    r = reward_recipe()
+    parts = estimate_stage(r, r.stages[0], QWEN_05B, GPU, reward_shape=small, likelihood_shape=QWEN_7B).parts
+    # The backbone's fp32 weights stay; the 7B LM in bf16 scores 32 texts of 128 tokens, and its bf16 logits
+    # are copied to fp32 on the device: 2 + 4 bytes per logit.
+    assert parts == {
+        "weights": small.params() * 4,
+        "likelihood weights": 7_615_616_512 * 2,
+        "likelihood logits": 32 * 128 * 152064 * 6,
+    }
