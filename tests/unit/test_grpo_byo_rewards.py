@@ -36,11 +36,11 @@ def test_bad_byo_reward_config_is_one_line(tmp_path: Path, chat_file: Path, rewa
         load_recipe(write_recipe(tmp_path, "unused-model", chat_file, rewards=rewards))
 
 
-def test_grpo_trains_on_a_hub_classifier_reward(tmp_path: Path, tiny_model: str, tiny_classifier: str, chat_file: Path):
-    rewards = {"helpfulness": {"source": "hub", "model": tiny_classifier, "output": "helpfulness"}}
+def one_grpo_step(tmp_path: Path, model: str, chat_file: Path, rewards: dict) -> list[dict]:
+    """Run SFT then one GRPO step (two completions of one prompt) scored by `rewards`; the logged completions."""
     path = write_recipe(
         tmp_path,
-        tiny_model,
+        model,
         chat_file,
         rewards=rewards,
         num_generations=2,
@@ -53,30 +53,19 @@ def test_grpo_trains_on_a_hub_classifier_reward(tmp_path: Path, tiny_model: str,
     )
     outcome = run_recipe(load_recipe(path), tmp_path / "run")[-1]
     assert outcome.status == "ran" and outcome.metrics["steps"] == 1
-    rows = [json.loads(line) for line in (tmp_path / "run" / "grpo" / "completions.jsonl").read_text().splitlines()]
-    scores = [r["rewards"]["helpfulness"] for r in rows]
+    return [json.loads(line) for line in (tmp_path / "run" / "grpo" / "completions.jsonl").read_text().splitlines()]
+
+
+def test_grpo_trains_on_a_hub_classifier_reward(tmp_path: Path, tiny_model: str, tiny_classifier: str, chat_file: Path):
+    rewards = {"helpfulness": {"source": "hub", "model": tiny_classifier, "output": "helpfulness"}}
+    scores = [r["rewards"]["helpfulness"] for r in one_grpo_step(tmp_path, tiny_model, chat_file, rewards)]
     # Raw classifier logits, not a [0, 1] verifier score or a missing one.
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
 
 
 def test_grpo_trains_on_an_endpoint_judge(tmp_path: Path, tiny_model: str, chat_file: Path, judge_server):
     rewards = {"helpfulness": {"source": "judge", "url": judge_server["url"], "model": "stand-in-judge"}}
-    path = write_recipe(
-        tmp_path,
-        tiny_model,
-        chat_file,
-        rewards=rewards,
-        num_generations=2,
-        prompts_per_step=1,
-        max_completion_length=6,
-        max_steps=1,
-        log_completions_steps=1,
-        backend="hf",
-        prompt_selection={"enabled": False},
-    )
-    outcome = run_recipe(load_recipe(path), tmp_path / "run")[-1]
-    assert outcome.status == "ran" and outcome.metrics["steps"] == 1
-    rows = [json.loads(line) for line in (tmp_path / "run" / "grpo" / "completions.jsonl").read_text().splitlines()]
+    rows = one_grpo_step(tmp_path, tiny_model, chat_file, rewards)
     # The stand-in rates 1 + word count: every logged score is that rating mapped to [0, 1].
     for row in rows:
         words = len(row["completion"].split())
