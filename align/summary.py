@@ -13,7 +13,14 @@ from align.errors import AlignError
 from align.runner import StageOutcome
 
 # Shown only when something happened: skipped steps, reward functions that failed.
-PROBLEM_COUNTS = ("nonfinite_steps_skipped", "train/nonfinite_steps_skipped", "reward_failures")
+PROBLEM_COUNTS = (
+    "nonfinite_steps_skipped",
+    "train/nonfinite_steps_skipped",
+    "reward_failures",
+    "reward_flags",
+    "verifier_failures",
+    "verifier_flags",
+)
 HEADLINE_METRICS = (
     "loss_first",
     "loss_last",

@@ -20,6 +20,7 @@ Three sources of scores:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,13 +63,17 @@ class Dimension(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.__name__ = name
+        # Verdict flags seen by the reward-function calls (e.g. sandbox_unisolated), for the stage's manifest.
+        self.flags: Counter[str] = Counter()
 
     @abstractmethod
     def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
         """One Verdict per completion; `score=None` where this dimension cannot judge the row."""
 
     def __call__(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[float | None]:
-        return [v.score for v in self.score(prompts, completions, **columns)]
+        verdicts = self.score(prompts, completions, **columns)
+        self.flags.update(flag for v in verdicts for flag in v.flags)
+        return [v.score for v in verdicts]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

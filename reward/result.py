@@ -15,3 +15,6 @@ class Verdict:
 
     score: float | None
     reason: str
+    flags: tuple[str, ...] = ()
+    """Conditions the caller must count and report although the score stands, e.g. `sandbox_unisolated`: the
+    code ran without some of the sandbox's namespaces (see `SandboxResult.namespaces_missing`)."""

@@ -119,6 +119,10 @@ def pairs_section(stages: list[StageFolder]) -> str:
         if skipped:
             rows = sorted(skipped.items(), key=lambda kv: -kv[1])
             parts.append("Prompts that gave no pair, by reason:\n\n" + table(["reason", "prompts"], rows))
+        flags = stats.get("verifier_flags") or {}
+        if flags:
+            rows = sorted(flags.items())
+            parts.append("Samples the verifier flagged (scored, but counted):\n\n" + table(["flag", "samples"], rows))
     return "\n\n".join(parts)
 
 

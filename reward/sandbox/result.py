@@ -38,6 +38,9 @@ class SandboxResult:
     output limit) or it never started."""
     network_isolated: bool
     """Whether the program ran in a fresh network namespace (no interfaces but a down loopback)."""
+    namespaces_missing: tuple[str, ...] = ()
+    """Namespaces the kernel refused for this run (`netns`, `pidns`, `mountns`): it ran with less isolation
+    than the module docstring lists. Callers count these runs; the sandbox also logs a warning once."""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -36,6 +36,7 @@ _STARTUP_TIMEOUT_S = 30.0
 # After the child exits, how long a straggler holding its pipes open may delay the result.
 _EXIT_GRACE_S = 0.5
 _STATUS_CAP = 64 * 1024
+NAMESPACES = ("netns", "pidns", "mountns")
 _MIB = 1024 * 1024
 
 _warned_lock = threading.Lock()
@@ -91,6 +92,7 @@ def run_program(code: str, *, harness: str | None = None, limits: Limits = DEFAU
         reason=verdict.reason,
         returncode=verdict.returncode,
         network_isolated=run.facts.get("netns") == "1",
+        namespaces_missing=run.namespaces_missing(),
     )
 
 
@@ -254,10 +256,20 @@ class _Run:
         for fact in self.records.get(child.READY, "").split():
             key, _, value = fact.partition("=")
             self.facts[key] = value
-        if self.records.get(child.READY) and self.facts.get("netns") != "1":
+        missing = self.namespaces_missing()
+        if missing:
             _warn_once(
-                "netns", "sandbox: no network namespace available here; programs can reach the network"
+                f"namespaces:{','.join(missing)}",
+                f"sandbox: the kernel refused {', '.join(missing)} here; programs run with less isolation"
+                + (" and can reach the network" if "netns" in missing else "")
+                + " (counted as sandbox_unisolated in the verifier's results)",
             )
+
+    def namespaces_missing(self) -> tuple[str, ...]:
+        """Namespaces the child reported it could not create; () before it reported anything."""
+        if not self.records.get(child.READY):
+            return ()
+        return tuple(name for name in NAMESPACES if self.facts.get(name) != "1")
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> None:
         # Kill the group while its leader is still unreaped, so its id cannot have been reused by anyone else.

@@ -26,6 +26,7 @@ _PYTHON_TAGS = {"", "python", "py", "python3"}
 # Longest prefix that parses: generations often trail off into prose after the code.
 _MAX_TRIM_LINES = 200
 _SOURCE_IN_REASON = 120
+UNISOLATED = "sandbox_unisolated"
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,13 @@ def _last_function(source: str) -> str | None:
 
 
 def _score(job: _Job, result: SandboxResult) -> Verdict:
+    verdict = _judge(job, result)
+    if result.namespaces_missing:  # the score stands; that it ran less isolated is counted, never silent
+        return Verdict(verdict.score, verdict.reason, (*verdict.flags, UNISOLATED))
+    return verdict
+
+
+def _judge(job: _Job, result: SandboxResult) -> Verdict:
     if result.status in ("sandbox_error", "harness_error"):
         return Verdict(None, f"{result.status}: {result.reason}")
     if result.status == "syntax_error":

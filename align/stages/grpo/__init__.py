@@ -232,9 +232,18 @@ def run(ctx: StageContext) -> dict[str, Any]:
             "rollout_backend": "server" if on_server else "vllm" if rollout else "hf",
             **guard.metrics(),
             "reward_failures": dict(sorted(failures.items())),
+            "reward_flags": reward_flags(built),
         }
     )
     return metrics | record.metrics() if rollout else metrics
+
+
+def reward_flags(functions: list[Any]) -> dict[str, int]:
+    """Scores that stood but were flagged (a verifier's `sandbox_unisolated`, ...), per reward function."""
+    counts = {
+        f"{f.__name__}/{flag}": n for f in functions for flag, n in (getattr(f, "flags", None) or {}).items()
+    }
+    return dict(sorted(counts.items()))
 
 
 def reward_metrics(history: list[dict[str, Any]], names: list[str]) -> dict[str, float]:

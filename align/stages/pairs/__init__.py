@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from align import distributed
@@ -23,17 +24,10 @@ from align.generation.recipe_sampler import recipe_sampler
 from align.preferences import preference_rows
 from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
-from reward import Verdict, get_verifier
+from align.stages.pairs.verify import FAILED, first_failure, flag_counts, verify
+from reward import get_verifier
 
 log = logging.getLogger(__name__)
-
-
-def verify(kind: str, rows: list[dict[str, Any]], completions: list[list[str]]) -> list[list[Verdict]]:
-    """Every sample judged in one batch (code: in parallel on the sandbox pool), regrouped per prompt."""
-    flat_rows = [row for row, texts in zip(rows, completions, strict=True) for _ in texts]
-    flat = get_verifier(kind).verify_batch([t for texts in completions for t in texts], flat_rows)
-    k = len(completions[0]) if completions else 0
-    return [flat[i * k : (i + 1) * k] for i in range(len(rows))]
 
 
 def pair_row(prompt: Any, pair: Pair, index: int) -> dict[str, Any]:
@@ -91,7 +85,13 @@ def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: i
                 "pairs": [pair_row(row["prompt"], pair, first + offset) for pair in pairs],
             }
         )
-    return {"first": first, "sampling_s": sampling_s, "prompts": prompts}
+    return {
+        "first": first,
+        "sampling_s": sampling_s,
+        "prompts": prompts,
+        "flags": flag_counts(verdicts),
+        "verifier_error": first_failure(verdicts),
+    }
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -132,6 +132,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     done.update(dict(distributed.gather(list(built.items()))))
 
     per_prompt = [p for i in range(len(starts)) for p in done[i]["prompts"]]
+    flags = _total_flags(done[i].get("flags", {}) for i in range(len(starts)))
+    failures = flags.pop(FAILED, 0)
+    samples = sum(len(p["scores"]) for p in per_prompt)
+    if samples and failures == samples:
+        error = next(done[i]["verifier_error"] for i in range(len(starts)) if done[i].get("verifier_error"))
+        raise AlignError(
+            f"stages.{stage.name}: verifier '{stage.verifier}' failed on all {samples} samples; first: {error}"
+        )
     # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
     lines = [json.dumps(pair, sort_keys=True) + "\n" for p in per_prompt for pair in p["pairs"]]
     written = len(lines)
@@ -145,6 +153,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "backend": sampler.name if sampler else "resumed",
         "batches": len(starts),
         "batches_resumed": resumed,
+        "verifier_failures": failures,
+        "verifier_flags": flags,
         "sampling_s": round(sampling_s, 2),
         "samples_per_s": round(stats["samples"] / sampling_s, 2) if sampling_s else None,
     }
@@ -167,4 +177,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return {
         key: stats[key]
         for key in ("prompts", "samples", "pass_rate", "pairs", "user_pairs", "undecided_samples", "samples_per_s")
-    } | {"skipped": stats["skipped"], "batches_resumed": resumed}
+    } | {
+        "skipped": stats["skipped"],
+        "batches_resumed": resumed,
+        "verifier_failures": failures,
+        "verifier_flags": flags,
+    }
+
+
+def _total_flags(per_batch: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in per_batch:
+        for flag, n in counts.items():
+            total[flag] = total.get(flag, 0) + n
+    return dict(sorted(total.items()))

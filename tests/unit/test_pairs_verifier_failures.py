@@ -1,0 +1,90 @@
+"""A verifier that raises on some samples costs only those samples; one that raises on all stops the stage
+with one line. The verifier is a real registered one (the math verifier, wrapped to raise on some answers),
+run inside a real pairs stage on the tiny digit model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from align.config.load import load_recipe
+from align.errors import AlignError
+from align.runner import run_recipe
+from reward import VERIFIERS, Verdict, Verifier
+from reward.verifiers.math import verify_math_rows
+
+
+def math_but_raises_on_twos(completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+    if any("2" in text for text in completions):
+        raise ValueError("cannot read a 2")
+    return verify_math_rows(completions, rows)
+
+
+def always_raises(completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+    raise RuntimeError("verifier service down")
+
+
+def register(monkeypatch: pytest.MonkeyPatch, function: str) -> None:
+    monkeypatch.setitem(VERIFIERS, "math", Verifier("math", ("answer",), f"{__name__}:{function}"))
+
+
+@pytest.fixture
+def recipe(tmp_path: Path, digit_model: str, chat_file: Path) -> Path:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"Say one ({i}).", "answer": "1"}) + "\n" for i in range(6)))
+    path = tmp_path / "recipe.yaml"
+    train = {"report_to": [], "max_length": 64}
+    stages = [
+        {"name": "sft", "kind": "sft", "data": str(chat_file), "max_steps": 1, "batch_size": 2, **train},
+        {
+            "name": "pairs",
+            "kind": "pairs",
+            "init": "sft",
+            "prompts": str(prompts),
+            "verifier": "math",
+            "k": 6,
+            "temperature": 1.0,
+            "max_new_tokens": 8,
+            "batch_prompts": 3,
+            "backend": "hf",
+        },
+    ]
+    lora = {"r": 4, "alpha": 8}
+    path.write_text(yaml.safe_dump({"name": "flaky", "model": digit_model, "lora": lora, "stages": stages}))
+    return path
+
+
+def test_samples_the_verifier_raised_on_are_counted_and_never_paired(
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    register(monkeypatch, "math_but_raises_on_twos")
+    run_recipe(load_recipe(recipe), tmp_path / "run")
+    pairs_dir = tmp_path / "run" / "pairs"
+    metrics = json.loads((pairs_dir / "manifest.json").read_text())["metrics"]
+    stats = json.loads((pairs_dir / "stats.json").read_text())
+    assert 0 < metrics["verifier_failures"] < metrics["samples"]
+    assert stats["verifier_failures"] == metrics["verifier_failures"]
+    # A failed sample is undecided: counted there and left out of the pass rate, never a side of a pair.
+    assert stats["undecided_samples"] == metrics["verifier_failures"]
+    rows = [json.loads(line) for line in (pairs_dir / "pairs.jsonl").read_text().splitlines()]
+    assert rows, "the samples the verifier could judge still gave pairs"
+    for row in rows:
+        assert "2" not in row["chosen"][0]["content"] + row["rejected"][0]["content"]
+
+
+def test_a_verifier_that_raises_on_every_sample_stops_with_one_line(
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    register(monkeypatch, "always_raises")
+    with pytest.raises(AlignError) as raised:
+        run_recipe(load_recipe(recipe), tmp_path / "run")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "stages.pairs: verifier 'math' failed on all 36 samples" in message
+    assert "RuntimeError: verifier service down" in message
+    assert not (tmp_path / "run" / "pairs" / "COMPLETE").exists()
