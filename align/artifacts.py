@@ -52,17 +52,28 @@ TRACKED_PACKAGES = ("align", "torch", "transformers", "trl", "peft", "accelerate
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write via a temporary file and rename, so a crash never leaves half a manifest behind."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """The file whole or as it was before: a temporary file renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True, default=str)
-            handle.write("\n")
+            handle.write(text)
         crash_point(f"write:{path.parent.name}/{path.name}")
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_killed_writes(path: Path) -> None:
+    """Temporary files a killed write_*_atomic of `path` left beside it (a stage folder is cleared whole; files
+    in the run folder itself, like eval.json, would stay forever)."""
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        leftover.unlink(missing_ok=True)
 
 
 def digest_bytes(data: bytes) -> str:
@@ -169,17 +180,6 @@ def mark_complete(stage_dir: Path, manifest: Manifest) -> None:
     # The marker names the manifest's fingerprint, and is renamed into place: a kill leaves none or a whole one.
     write_text_atomic(stage_dir / MARKER, manifest.fingerprint + "\n")
     (stage_dir / RUNNING).unlink(missing_ok=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def package_versions() -> dict[str, str]:

@@ -4,7 +4,8 @@
 that point — the same as `kill -9 -<pgid>` from outside, but at an exact place instead of after a guessed delay,
 so the resume tests do not depend on machine speed. Points: `<stage>:checkpoint` (a Trainer or reward-model
 checkpoint was just written), `<stage>:batch` (pair building stored a batch of prompts), `<stage>:selection`
-(GRPO saved its prompt selection), `write:<folder>/<file>` (a JSON artifact is half written: its temporary file
+(GRPO saved its prompt selection), `eval:suite` (evaluation stored one policy's result on one suite),
+`write:<folder>/<file>` (a JSON or text artifact is half written: its temporary file
 exists, the rename has not happened). Unset, every call is a dictionary lookup and nothing else.
 """
 

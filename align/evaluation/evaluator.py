@@ -4,6 +4,10 @@ Each (policy, suite) is generated once greedily, plus `samples` draws at tempera
 asked for. For a run folder the results go to `<run>/eval.json`, and a policy whose artifact and settings
 are unchanged since the last evaluation keeps its stored results: evaluating after every stage costs only
 the new stage.
+
+A kill during evaluation costs at most the (policy, suite) in flight: each finished one is stored at once in
+`<out>.partial` (renamed into place whole), which the next evaluation reuses like eval.json and removes once
+eval.json, with its statistics, is written. eval.json itself is only ever written complete.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from align import distributed
-from align.artifacts import read_manifest, stage_folders, write_json_atomic
+from align.artifacts import read_manifest, remove_killed_writes, stage_folders, write_json_atomic
+from align.crashpoints import crash_point
 from align.errors import AlignError
 from align.evaluation import suites as suite_registry
 from align.evaluation.policies import PolicySamplers
@@ -69,7 +74,12 @@ def evaluate(
     except ValueError as err:
         raise AlignError(str(err)) from None
     out_path = out or resolved.default_out
+    partial = _partial_path(out_path)
     stored = _stored_models(out_path, settings)
+    for name, done in _stored_models(partial, settings).items():  # newer than eval.json: it wins
+        older = stored.get(name, {})
+        kept = older.get("suites", {}) if older.get("fingerprint") == done.get("fingerprint") else {}
+        stored[name] = {**done, "suites": {**kept, **done.get("suites", {})}}
     prepared = _PreparedSuites(settings)
     samplers = PolicySamplers(backend)
     models = {}
@@ -92,6 +102,9 @@ def evaluate(
                 entry["suites"][name] = old
             else:
                 entry["suites"][name] = run_suite(policy, name, prepared, samplers, settings)
+                models[policy.name] = entry
+                _store_progress(partial, settings, models)
+                crash_point("eval:suite")
         models[policy.name] = entry
     results = {
         "target": resolved.path,
@@ -104,7 +117,10 @@ def evaluate(
         return results  # the main process alone adds the statistics and writes the results
     add_statistics(results, settings.seed)
     if out_path is not None:
+        remove_killed_writes(out_path)
         write_json_atomic(out_path, results)
+    if partial is not None:
+        partial.unlink(missing_ok=True)  # only after eval.json holds everything it held
     if show:
         print_results(results, str(out_path) if out_path else None)
     return results
@@ -179,6 +195,16 @@ def reward_model(reward: str | Path | None, target: Target) -> tuple[str | None,
     if stage is None or stage.manifest is None:
         return None, None
     return str(stage.path), stage.manifest.fingerprint
+
+
+def _partial_path(out_path: Path | None) -> Path | None:
+    return out_path.with_name(out_path.name + ".partial") if out_path is not None else None
+
+
+def _store_progress(partial: Path | None, settings: EvalSettings, models: dict[str, Any]) -> None:
+    """The (policy, suite) results finished so far; per-suite results are final, the statistics come later."""
+    if partial is not None and distributed.is_main():
+        write_json_atomic(partial, {"settings": settings.to_json(), "models": models})
 
 
 def _stored_models(path: Path | None, settings: EvalSettings) -> dict[str, Any]:

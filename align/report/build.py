@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from align.artifacts import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders
+from align.artifacts import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders, write_text_atomic
 from align.errors import AlignError
 from align.report.sections import (
     PLOTS,
@@ -39,7 +39,7 @@ def build_report(run_dir: Path) -> Path:
         samples_section(results, stages),
     ]
     path = run_dir / REPORT_FILE
-    path.write_text("\n\n".join(s for s in sections if s) + "\n")
+    write_text_atomic(path, "\n\n".join(s for s in sections if s) + "\n")
     return path
 
 

@@ -8,8 +8,6 @@ batch is seeded from its index, so the resumed result equals an uninterrupted ru
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +36,6 @@ def save_batch(stage_dir: Path, index: int, batch: dict[str, Any]) -> None:
 
 def write_lines_atomic(path: Path, lines: list[str]) -> None:
     """The final pairs.jsonl: whole or absent, never a truncated file a later stage could mistake for all pairs."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.writelines(lines)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from align.artifacts import write_text_atomic
+
+    write_text_atomic(path, "".join(lines))
