@@ -319,11 +319,18 @@ class RolloutSpec(Strict):
 
 class GRPOStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
+    cosmetic: ClassVar[tuple[str, ...]] = (*TrainStage.cosmetic, "keep_rollout_adapters")
 
     kind: Literal["grpo"]
     init: str = Field(description="Stage whose adapter is trained on.")
     prompts: DataSpec = Field(description="Prompts, with `answer` (math) or `tests` (code) for the verifier.")
     verifier: Literal["math", "code"] | None = Field(None, description="Checks completions for `correctness`.")
+    keep_rollout_adapters: int = Field(
+        1,
+        gt=0,
+        description="Adapter versions saved for the rollout engine (`rollout-adapter/step-N/`) kept on disk while "
+        "training; the engine reads only the newest, and all are removed when the stage finishes.",
+    )
     reward: str | None = Field(None, description="Reward stage providing the six-dimension model.")
     rewards: dict[str, RewardSpec] = Field(
         default_factory=lambda: {"correctness": RewardSpec(source="verifier")},

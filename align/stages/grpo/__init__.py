@@ -27,6 +27,7 @@ from align.generation.backend import Sampler, VLLMSampler, resolve_backend
 from align.generation.recipe_sampler import recipe_sampler
 from align.models import load_policy, load_tokenizer
 from align.rewards import reward_inputs
+from align.stages.grpo.adapters import remove_rollout_adapters
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
 from align.stages.grpo.online import online_filtering
 from align.stages.grpo.rollout import RolloutLog, vllm_rollout
@@ -222,6 +223,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
     save_policy(trainer, tokenizer, ctx, only_default_adapter=True)
+    if distributed.is_main():
+        remove_rollout_adapters(ctx.stage_dir)
     history = trainer.state.log_history
     metrics = (
         loss_metrics(history)

@@ -6,7 +6,6 @@ merge, no full-weight copy); `RolloutLog` records what each sync cost, for the m
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from statistics import mean
@@ -15,6 +14,7 @@ from typing import Any
 from align.config.schema import GRPOStage
 from align.context import StageContext
 from align.generation.backend import VLLMSampler
+from align.stages.grpo.adapters import prune_rollout_adapters, rollout_adapter_dir
 from align.stages.training import save_adapter
 
 
@@ -54,13 +54,10 @@ def vllm_rollout(sampler: VLLMSampler, stage: GRPOStage, ctx: StageContext, reco
         # Also at the first rollout: on resume the trainer's adapter is a checkpoint's, not the init's.
         if not record.sync_steps or record.sync_steps[-1] != step:
             started = time.monotonic()
-            folder = ctx.stage_dir / "rollout-adapter" / f"step-{step}"
+            folder = rollout_adapter_dir(ctx.stage_dir, step)
             save_adapter(trainer, folder)
             sampler.set_adapter(folder)
-            # vLLM now serves this version; older ones are never read again (a resume saves its own first).
-            for old in folder.parent.glob("step-*"):
-                if old != folder:
-                    shutil.rmtree(old, ignore_errors=True)
+            prune_rollout_adapters(ctx.stage_dir, stage.keep_rollout_adapters)
             record.sync_s.append(time.monotonic() - started)
             record.sync_steps.append(step)
         # TRL repeats each prompt num_generations times in a row; vLLM samples a group from one prompt faster.

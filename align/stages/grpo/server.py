@@ -25,6 +25,7 @@ from align import distributed
 from align.config.schema import GRPOStage, RolloutSpec
 from align.context import StageContext
 from align.errors import AlignError
+from align.stages.grpo.adapters import prune_rollout_adapters, rollout_adapter_dir
 from align.stages.grpo.rollout import RolloutLog
 from align.stages.training import save_adapter
 
@@ -81,11 +82,12 @@ def server_rollout(stage: GRPOStage, ctx: StageContext, tokenizer: Any, record: 
         if loaded.get("name") == name:
             return name
         started = time.monotonic()
-        folder = ctx.stage_dir / "rollout-adapter" / f"step-{step}"
+        folder = rollout_adapter_dir(ctx.stage_dir, step)
         # One rank saves the adapter and has the server load it; the others wait, then sample under its name.
         if distributed.is_main():
             save_adapter(trainer, folder)
             server.load_adapter(name, str(folder))
+            prune_rollout_adapters(ctx.stage_dir, stage.keep_rollout_adapters)
         distributed.barrier()
         record.sync_s.append(time.monotonic() - started)
         record.sync_steps.append(step)
