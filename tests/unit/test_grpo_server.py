@@ -30,6 +30,8 @@ class TinyOpenAIServer:
         self.tokenizer = AutoTokenizer.from_pretrained(base_model)
         self.models: dict[str, object] = {}
         self.loads: list[tuple[str, str]] = []
+        self.adapter_files: list[bool] = []  # whether each folder held an adapter when the server was told to load it
+        self.step_folders: list[list[str]] = []  # the rollout-adapter/step-* folders on disk at each load
         self.requests: list[dict] = []
         self.models[base_model] = AutoModelForCausalLM.from_pretrained(base_model)
         handler = self._handler()
@@ -41,6 +43,8 @@ class TinyOpenAIServer:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
+        self.adapter_files.append(Path(folder, "adapter_model.safetensors").is_file())
+        self.step_folders.append(sorted(p.name for p in Path(folder).parent.glob("step-*")))
         base = AutoModelForCausalLM.from_pretrained(self.base_model)
         self.models[name] = PeftModel.from_pretrained(base, folder).merge_and_unload()
         self.loads.append((name, folder))
@@ -136,11 +140,20 @@ def test_grpo_samples_from_the_server_with_the_adapter_of_each_step(tmp_path: Pa
     assert metrics["rollout_backend"] == "server"
     # One adapter version per optimiser step, each loaded under its own name before that step's sampling.
     assert [name for name, _ in server.loads] == ["grpo-step-0", "grpo-step-1", "grpo-step-2"]
-    assert all(Path(folder, "adapter_model.safetensors").is_file() for _, folder in server.loads)
+    assert all(server.adapter_files)
     assert [r["model"] for r in server.requests] == ["grpo-step-0", "grpo-step-1", "grpo-step-2"]
     assert metrics["adapter_syncs"] == 3 and metrics["rollout_completions"] == 3 * 4
     # The prompts went as token ids of the chat template, one per group; the server sampled n per prompt.
     assert all(len(r["prompt"]) == 1 and r["n"] == 4 and r["max_tokens"] == 12 for r in server.requests)
+    # Only the version in use and keep_rollout_adapters (1) before it are on disk at any load; none at the end.
+    assert server.step_folders == [["step-0"], ["step-0", "step-1"], ["step-1", "step-2"]]
+    grpo = tmp_path / "run" / "grpo"
+    assert not (grpo / "rollout-adapter").exists()
+    manifest = json.loads((grpo / "manifest.json").read_text())
+    # The footprint the manifest reports is the folder as the stage left it: all of it but the manifest and the
+    # marker written after it, plus the small running.json the marker replaces.
+    left = sum(p.stat().st_size for p in grpo.rglob("*") if p.is_file() and p.name not in {"manifest.json", "COMPLETE"})
+    assert left < manifest["disk_bytes"] < left + 1024
 
 
 def test_no_server_is_one_line_naming_the_address_and_the_command():
