@@ -61,65 +61,49 @@ LARGE_LORA = {"r": 32, "alpha": 64, "dropout": 0.05, "target_modules": "all-line
 QLORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear", "quantize": "4bit"}
 MOE_EXPERTS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
 
+# The dense Qwen2.5 sizes differ only in these numbers: (size, hidden, layers, heads, kv heads, intermediate,
+# vocabulary, tied embeddings, LoRA, vLLM memory share (None: HF sampling), SFT batch, GRPO prompts a step,
+# completion tokens).
+QWEN25 = [
+    ("0.5b", 896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024),
+    ("1.5b", 1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024),
+    ("3b", 2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024),
+    ("7b", 3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.35, 1, 2, 1024),
+    ("14b", 5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.45, 1, 1, 1024),
+    ("32b", 5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False, QLORA, 0.35, 1, 1, 512),
+    ("72b", 8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False, QLORA, None, 1, 1, 512),
+]
+
+
+def _qwen25(
+    size: str,
+    h: int,
+    layers: int,
+    heads: int,
+    kv: int,
+    inter: int,
+    vocab: int,
+    tied: bool,
+    lora: dict[str, Any],
+    vllm_share: float | None,
+    sft_batch: int,
+    rl_rows: int,
+    completion: int,
+) -> Preset:
+    return Preset(
+        f"qwen2.5-{size}",
+        f"Qwen/Qwen2.5-{size.upper()}-Instruct",
+        _dense(h, layers, heads, kv, inter, vocab, tied),
+        lora,
+        {} if vllm_share is None else {"gpu_memory_utilization": vllm_share},
+        _stages(sft_batch, rl_rows, completion, backend="auto" if vllm_share is not None else "hf"),
+    )
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
-        Preset(
-            "qwen2.5-0.5b",
-            "Qwen/Qwen2.5-0.5B-Instruct",
-            _dense(896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True),
-            SMALL_LORA,
-            {"gpu_memory_utilization": 0.2},
-            _stages(4, 4, 1024),
-        ),
-        Preset(
-            "qwen2.5-1.5b",
-            "Qwen/Qwen2.5-1.5B-Instruct",
-            _dense(1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True),
-            SMALL_LORA,
-            {"gpu_memory_utilization": 0.25},
-            _stages(2, 4, 1024),
-        ),
-        Preset(
-            "qwen2.5-3b",
-            "Qwen/Qwen2.5-3B-Instruct",
-            _dense(2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True),
-            SMALL_LORA,
-            {"gpu_memory_utilization": 0.3},
-            _stages(1, 2, 1024),
-        ),
-        Preset(
-            "qwen2.5-7b",
-            "Qwen/Qwen2.5-7B-Instruct",
-            _dense(3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False),
-            LARGE_LORA,
-            {"gpu_memory_utilization": 0.35},
-            _stages(1, 2, 1024),
-        ),
-        Preset(
-            "qwen2.5-14b",
-            "Qwen/Qwen2.5-14B-Instruct",
-            _dense(5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False),
-            LARGE_LORA,
-            {"gpu_memory_utilization": 0.45},
-            _stages(1, 1, 1024),
-        ),
-        Preset(
-            "qwen2.5-32b",
-            "Qwen/Qwen2.5-32B-Instruct",
-            _dense(5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False),
-            QLORA,
-            {"gpu_memory_utilization": 0.35},
-            _stages(1, 1, 512),
-        ),
-        Preset(
-            "qwen2.5-72b",
-            "Qwen/Qwen2.5-72B-Instruct",
-            _dense(8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False),
-            QLORA,
-            {},
-            _stages(1, 1, 512, backend="hf"),
-        ),
+        *(_qwen25(*row) for row in QWEN25),
         Preset(
             "qwen1.5-moe-a2.7b",
             "Qwen/Qwen1.5-MoE-A2.7B-Chat",
