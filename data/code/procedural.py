@@ -18,13 +18,18 @@ its own tests before writing anything. Deterministic: one seeded RNG, a re-run w
 from __future__ import annotations
 
 import itertools
-import json
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from align.data import CODE_INSTRUCTION
+
+# The generators run as scripts (python data/<set>/<script>.py); their shared part sits one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from keysplit import check_keys_disjoint, split_keys, write_splits
+from keysplit import render as render  # re-exported: the data tests rebuild the files through the script
 
 SEED = 20261128  # arbitrary; fixed so the files are reproducible
 SHARES = {"eval": 0.4, "prompts": 0.3}  # of each kind's keys; sft gets the rest
@@ -267,15 +272,9 @@ def build() -> dict[str, list[dict]]:
     rng = random.Random(SEED)
     problems: dict[str, list[Problem]] = {"sft": [], "prompts": [], "eval": []}
     for family in FAMILIES:
-        keys = list(family.params)
-        rng.shuffle(keys)
-        n_eval = round(len(keys) * SHARES["eval"])
-        n_prompts = round(len(keys) * SHARES["prompts"])
-        chosen = {
-            "eval": keys[:n_eval],
-            "prompts": keys[n_eval : n_eval + n_prompts],
-            "sft": keys[n_eval + n_prompts :] * SFT_ROWS_PER_KEY,
-        }
+        sizes = {split: round(len(family.params) * share) for split, share in SHARES.items()}
+        chosen = split_keys(family.params, rng, sizes, rest="sft")
+        chosen["sft"] *= SFT_ROWS_PER_KEY
         made = {split: [make(family, p, rng) for p in params] for split, params in chosen.items()}
         check_keys_disjoint(family.kind, made)
         for split, rows in made.items():
@@ -291,15 +290,6 @@ def build() -> dict[str, list[dict]]:
     return splits
 
 
-def check_keys_disjoint(kind: str, splits: dict[str, list[Problem]]) -> None:
-    """Fail if a problem key occurs in two splits, under any name or wording."""
-    keys = {name: {p.key for p in problems} for name, problems in splits.items()}
-    for first, second in itertools.combinations(sorted(keys), 2):
-        overlap = keys[first] & keys[second]
-        if overlap:
-            raise AssertionError(f"{kind}: keys in both {first} and {second}: {sorted(overlap)[:5]}")
-
-
 def check_disjoint(splits: dict[str, list[dict]]) -> None:
     """Fail if a prompt text occurs in two splits, or twice in eval / prompts."""
     seen: dict[str, str] = {}
@@ -310,16 +300,5 @@ def check_disjoint(splits: dict[str, list[dict]]) -> None:
             seen[row["prompt"]] = name
 
 
-def render(rows: list[dict]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
-def main() -> None:
-    out_dir = Path(__file__).resolve().parent
-    for name, rows in build().items():
-        (out_dir / f"{name}.jsonl").write_text(render(rows), encoding="utf-8")
-        print(f"{name}.jsonl: {len(rows)} rows")
-
-
 if __name__ == "__main__":
-    main()
+    write_splits(build, Path(__file__).resolve().parent)

@@ -24,12 +24,16 @@ other names and things, other instructions): whether a policy learned arithmetic
 
 from __future__ import annotations
 
-import itertools
-import json
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+# The generators run as scripts (python data/<set>/<script>.py); their shared part sits one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from keysplit import check_keys_disjoint, split_keys, write_splits
+from keysplit import render as render  # re-exported: the data tests rebuild the files through the script
 
 SEED = 20241219  # arbitrary; fixed so the files are reproducible
 INSTRUCTION = "Put the final answer in \\boxed{}."
@@ -161,14 +165,13 @@ def build() -> dict[str, list[dict]]:
     held_out_keys: dict[int, list[tuple[int, int]]] = {}
     training: dict[int, list[Problem]] = {}
     for level in LEVELS:
-        keys = list(level.keys)
-        rng.shuffle(keys)
-        eval_keys, train_keys = keys[:EVAL_PER_LEVEL], keys[EVAL_PER_LEVEL:]
-        half = len(train_keys) // 2
+        half = (len(level.keys) - EVAL_PER_LEVEL) // 2
+        cut = split_keys(level.keys, rng, {"eval": EVAL_PER_LEVEL, "prompts": half}, rest="sft")
+        eval_keys, train_keys = cut["eval"], cut["prompts"] + cut["sft"]
         held_out = _draw(level, eval_keys, EVAL_PER_LEVEL, rng, seen)
-        prompts = _draw(level, train_keys[:half], PROMPTS_PER_LEVEL[level.number], rng, seen)
-        sft = _draw(level, train_keys[half:], SFT_PER_LEVEL, rng, seen)
-        check_keys_disjoint(level.number, {"eval": held_out, "prompts": prompts, "sft": sft})
+        prompts = _draw(level, cut["prompts"], PROMPTS_PER_LEVEL[level.number], rng, seen)
+        sft = _draw(level, cut["sft"], SFT_PER_LEVEL, rng, seen)
+        check_keys_disjoint(f"level {level.number}", {"eval": held_out, "prompts": prompts, "sft": sft})
         used = {p.key for p in prompts + sft}
         # Training-side keys that no training file drew are as unseen as the eval keys; new keys first.
         held_out_keys[level.number] = [k for k in train_keys if level.make(*k, random.Random()).key not in used]
@@ -266,15 +269,6 @@ def _ood(
     return rows
 
 
-def check_keys_disjoint(level: int, splits: dict[str, list[Problem]]) -> None:
-    """Fail if a problem key (operation and operands) occurs in two splits, in any wording."""
-    keys = {name: {p.key for p in problems} for name, problems in splits.items()}
-    for first, second in itertools.combinations(sorted(keys), 2):
-        overlap = keys[first] & keys[second]
-        if overlap:
-            raise AssertionError(f"level {level}: keys in both {first} and {second}: {sorted(overlap)[:5]}")
-
-
 def check_disjoint(splits: dict[str, list[dict]]) -> None:
     """Fail if any prompt text occurs twice, within a split or across splits."""
     seen: dict[str, str] = {}
@@ -285,16 +279,5 @@ def check_disjoint(splits: dict[str, list[dict]]) -> None:
             seen[row["prompt"]] = name
 
 
-def render(rows: list[dict]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
-def main() -> None:
-    out_dir = Path(__file__).resolve().parent
-    for name, rows in build().items():
-        (out_dir / f"{name}.jsonl").write_text(render(rows), encoding="utf-8")
-        print(f"{name}.jsonl: {len(rows)} rows")
-
-
 if __name__ == "__main__":
-    main()
+    write_splits(build, Path(__file__).resolve().parent)
