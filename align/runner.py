@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import re
 import shutil
 import tempfile
 import time
@@ -89,11 +91,38 @@ def prepare_run_dir(run_dir: Path) -> None:
         raise AlignError(f"{where}: cannot create or write the run folder ({err.strerror})") from None
 
 
-def disk_error(err: OSError, fallback: Path) -> AlignError:
+# Libraries written in Rust (tokenizers, safetensors) raise a plain Exception ending "(os error 28)"; torch's
+# checkpoint writer a RuntimeError "file write failed" with no errno at all.
+RUST_IO_ERROR = re.compile(r"\(os error (\d+)\)")
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def disk_error(err: Exception, stage_dir: Path) -> AlignError | None:
+    """The one line for an error of the disk under the stage folder, or None when `err` is something else."""
+    if isinstance(err, AlignError):
+        return None  # already one line
+    if isinstance(err, OSError):
+        if err.errno not in DISK_ERRNOS:
+            return None
+        where, why = err.filename or stage_dir, err.strerror or str(err)
+    else:
+        rust = RUST_IO_ERROR.search(str(err))
+        if rust and int(rust.group(1)) in DISK_ERRNOS:
+            where, why = stage_dir, os.strerror(int(rust.group(1)))
+        elif "write" in str(err).lower() and _free_bytes(stage_dir) < NEARLY_FULL_BYTES:
+            where, why = stage_dir, os.strerror(errno.ENOSPC)
+        else:
+            return None
     return AlignError(
-        f"{err.filename or fallback}: {err.strerror or err} — the stage stopped; free space or fix "
-        "permissions and re-run the same command to resume"
+        f"{where}: {why} — the stage stopped; free space or fix permissions and re-run the same command to resume"
     )
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return NEARLY_FULL_BYTES
 
 
 def run_recipe(
@@ -124,10 +153,11 @@ def run_recipe(
                 base_model = resolve_model(recipe.model)
         try:
             outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs, force))
-        except OSError as err:
-            if err.errno not in DISK_ERRNOS:
+        except Exception as err:
+            found = disk_error(err, stage_dir)
+            if found is None:
                 raise
-            raise disk_error(err, stage_dir) from None
+            raise found from None
     return outcomes
 
 

@@ -34,5 +34,14 @@ def report_usage_errors(run: Callable[[], int], *errors: type[Exception]) -> int
     try:
         return run()
     except caught as err:
+        _end_progress_bars()
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _end_progress_bars() -> None:
+    """A stage stopped mid-loop leaves its tqdm bar open, with no newline after it: the error would be glued to
+    the bar's end instead of starting its own line."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
