@@ -6,7 +6,8 @@ What it protects against (each checked by tests/reward/test_sandbox_adversarial.
   - flooding the parent: at most Limits.output_bytes of stdout/stderr are ever held; past that it is killed;
   - the network: a fresh network namespace (only a down loopback), so no TCP/UDP/DNS, not even to
     localhost; abstract unix sockets are per-namespace too. Where the kernel refuses, the run goes ahead,
-    `SandboxResult.network_isolated` is False and a warning is logged once;
+    `SandboxResult.network_isolated` is False, `namespaces_missing` names what was refused (for callers to
+    count: the code verifier flags its verdicts `sandbox_unisolated`) and a warning is logged once;
   - the host's files: the program runs as an unprivileged uid (when the host runs as root, a uid of its own
     per run, verified to be unable to regain root), in a private mount namespace where / is read-only and
     the working directory, /tmp, /var/tmp, /dev/shm and /run/lock are fresh size-capped tmpfs that vanish
@@ -26,7 +27,7 @@ What it does NOT protect against:
   - a determined program forging its own test results: the program and harness share one interpreter, so
     the "harness finished" record and the verifier's nonce deter accidents and casual hacks, not an adversary;
   - without root or user namespaces, most of the above degrades to rlimits plus a process group (see
-    `network_isolated`); a process that calls setsid() can then outlive the run.
+    `namespaces_missing`); a process that calls setsid() can then outlive the run.
 For hostile multi-tenant use, run this inside a container or VM with a syscall filter (gVisor, Firecracker).
 """
 

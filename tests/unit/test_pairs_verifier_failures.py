@@ -86,5 +86,6 @@ def test_a_verifier_that_raises_on_every_sample_stops_with_one_line(
     message = str(raised.value)
     assert "\n" not in message
     assert "stages.pairs: verifier 'math' failed on all 36 samples" in message
-    assert "RuntimeError: verifier service down" in message
+    assert "(first: verifier math raised RuntimeError: verifier service down)" in message
+    assert f"delete {tmp_path / 'run' / 'pairs'} to judge the samples again" in message
     assert not (tmp_path / "run" / "pairs" / "COMPLETE").exists()

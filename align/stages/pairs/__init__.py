@@ -138,7 +138,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if samples and failures == samples:
         error = next(done[i]["verifier_error"] for i in range(len(starts)) if done[i].get("verifier_error"))
         raise AlignError(
-            f"stages.{stage.name}: verifier '{stage.verifier}' failed on all {samples} samples; first: {error}"
+            f"stages.{stage.name}: verifier '{stage.verifier}' failed on all {samples} samples (first: {error}); "
+            f"fix it and delete {ctx.stage_dir} to judge the samples again"
         )
     # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
     lines = [json.dumps(pair, sort_keys=True) + "\n" for p in per_prompt for pair in p["pairs"]]
