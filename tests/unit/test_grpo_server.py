@@ -1,9 +1,9 @@
 """GRPO with `rollouts: {mode: server}`: the wiring to a vLLM OpenAI-compatible server, without vLLM.
 
-The server here speaks the two endpoints align uses (`/v1/load_lora_adapter`, `/v1/completions` with token-id
-prompts, `logprobs` and `return_tokens_as_token_ids`) and answers them with the tiny model and the very adapter
-folders the trainer saved, sampled by HF `generate`. The same test against a real `vllm serve` is in
-tests/integration/test_vllm_server.py (marked `vllm`).
+The server here speaks the endpoints align uses (`/v1/load_lora_adapter`, `/v1/unload_lora_adapter`,
+`/v1/completions` with token-id prompts, `logprobs` and `return_tokens_as_token_ids`), refuses a name it holds as
+vLLM does, and answers with the tiny model and the very adapter folders the trainer saved, sampled by HF
+`generate`. The same test against a real `vllm serve` is in tests/integration/test_vllm_server.py (marked `vllm`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class TinyOpenAIServer:
         self.loads: list[tuple[str, str]] = []
         self.adapter_files: list[bool] = []  # whether each folder held an adapter when the server was told to load it
         self.step_folders: list[list[str]] = []  # the rollout-adapter/step-* folders on disk at each load
+        self.unloads: list[str] = []
         self.requests: list[dict] = []
         self.models[base_model] = AutoModelForCausalLM.from_pretrained(base_model)
         handler = self._handler()
@@ -90,12 +91,17 @@ class TinyOpenAIServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path == "/v1/load_lora_adapter":
+                status, body = 200, b"Success"
+                if self.path == "/v1/load_lora_adapter" and payload["lora_name"] in server.models:
+                    status, body = 400, b"The lora adapter has already been loaded."  # as vLLM refuses it
+                elif self.path == "/v1/load_lora_adapter":
                     server.load(payload["lora_name"], payload["lora_path"])
-                    body = b"Success"
+                elif self.path == "/v1/unload_lora_adapter":
+                    del server.models[payload["lora_name"]]
+                    server.unloads.append(payload["lora_name"])
                 else:
                     body = json.dumps(server.complete(payload)).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -132,21 +138,30 @@ def server_recipe(tmp_path: Path, model: str, chat_file: Path, port: int) -> Pat
 
 def test_grpo_samples_from_the_server_with_the_adapter_of_each_step(tmp_path: Path, tiny_model: str, chat_file):
     server = TinyOpenAIServer(tiny_model)
+    recipe = load_recipe(server_recipe(tmp_path, tiny_model, chat_file, server.port))
     try:
-        run_recipe(load_recipe(server_recipe(tmp_path, tiny_model, chat_file, server.port)), tmp_path / "run")
+        run_recipe(recipe, tmp_path / "run")
+        first = [name for name, _ in server.loads]
+        # The server outlives the run: a second run against it must not collide with the names the first loaded.
+        run_recipe(recipe, tmp_path / "rerun")
     finally:
         server.close()
     metrics = json.loads((tmp_path / "run" / "grpo" / "manifest.json").read_text())["metrics"]
     assert metrics["rollout_backend"] == "server"
     # One adapter version per optimiser step, each loaded under its own name before that step's sampling.
-    assert [name for name, _ in server.loads] == ["grpo-step-0", "grpo-step-1", "grpo-step-2"]
+    names = [name for name, _ in server.loads]
+    tag = first[0].split("-")[1]
+    assert first == [f"grpo-{tag}-step-{step}" for step in range(3)]
+    assert len(names) == 6 and not set(names[3:]) & set(first)
     assert all(server.adapter_files)
-    assert [r["model"] for r in server.requests] == ["grpo-step-0", "grpo-step-1", "grpo-step-2"]
+    assert [r["model"] for r in server.requests] == names
+    # A replaced version is unloaded from the server, so a long run does not pile up names there.
+    assert server.unloads == first[:2] + names[3:5]
     assert metrics["adapter_syncs"] == 3 and metrics["rollout_completions"] == 3 * 4
     # The prompts went as token ids of the chat template, one per group; the server sampled n per prompt.
     assert all(len(r["prompt"]) == 1 and r["n"] == 4 and r["max_tokens"] == 12 for r in server.requests)
     # Only the version in use and keep_rollout_adapters (1) before it are on disk at any load; none at the end.
-    assert server.step_folders == [["step-0"], ["step-0", "step-1"], ["step-1", "step-2"]]
+    assert server.step_folders == [["step-0"], ["step-0", "step-1"], ["step-1", "step-2"]] * 2  # each run
     grpo = tmp_path / "run" / "grpo"
     assert not (grpo / "rollout-adapter").exists()
     manifest = json.loads((grpo / "manifest.json").read_text())

@@ -19,6 +19,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 from align import distributed
@@ -58,6 +59,9 @@ class Server:
     def load_adapter(self, name: str, folder: str) -> None:
         self.post("/v1/load_lora_adapter", {"lora_name": name, "lora_path": folder})
 
+    def unload_adapter(self, name: str) -> None:
+        self.post("/v1/unload_lora_adapter", {"lora_name": name})
+
     def complete(self, model: str, prompt_ids: list[list[int]], params: dict[str, Any]) -> list[dict[str, Any]]:
         """Choices of a batched completion, ordered prompt by prompt (vLLM numbers them prompt * n + j)."""
         payload = {
@@ -74,11 +78,14 @@ class Server:
 def server_rollout(stage: GRPOStage, ctx: StageContext, tokenizer: Any, record: RolloutLog) -> Any:
     """A TRL rollout_func sampling from the server, syncing the adapter there after each optimiser step."""
     server = Server(stage.rollouts)
+    # The server outlives a run and refuses a name it already holds, so a rerun or a resume against the same
+    # server (whose killed run left its last version loaded) needs names of its own; all ranks share them.
+    run_tag = distributed.decide(lambda: uuid.uuid4().hex[:8])
     loaded: dict[str, str] = {}
 
     def sync(trainer) -> str:
         step = trainer.state.global_step
-        name = f"{stage.name}-step-{step}"
+        name = f"{stage.name}-{run_tag}-step-{step}"
         if loaded.get("name") == name:
             return name
         started = time.monotonic()
@@ -88,6 +95,9 @@ def server_rollout(stage: GRPOStage, ctx: StageContext, tokenizer: Any, record: 
             save_adapter(trainer, folder)
             server.load_adapter(name, str(folder))
             prune_rollout_adapters(ctx.stage_dir, stage.keep_rollout_adapters)
+            # The replaced version is never asked for again: unloaded, so a long run does not pile up names there.
+            if "name" in loaded:
+                server.unload_adapter(loaded["name"])
         distributed.barrier()
         record.sync_s.append(time.monotonic() - started)
         record.sync_steps.append(step)
