@@ -32,6 +32,25 @@ def _state():
     return PartialState(cpu=not torch.cuda.is_available())
 
 
+def engine_mismatch(cuda: bool | None = None) -> str | None:
+    """Why the launcher's engine is not the one its config asked for, or None.
+
+    accelerate enables FSDP and DeepSpeed only on GPUs: given an FSDP or DeepSpeed config on a machine without
+    one, it quietly trains every rank as plain DDP over gloo (full replicas, no sharding). The run works, so the
+    user would only learn it from the memory bill on the cluster they move to next.
+    """
+    import torch
+
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    asked = [name for name, key in ENGINES if os.environ.get(key, "").lower() in ("1", "true")]
+    if not launched() or cuda or not asked:
+        return None
+    return f"the accelerate config asks for {asked[0]}, which accelerate runs only on GPUs: these ranks train as DDP"
+
+
+ENGINES = (("FSDP", "ACCELERATE_USE_FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED"))
+
+
 def world_size() -> int:
     """The processes in the group accelerate joined (not the launcher's word for it): what the manifest records."""
     return _state().num_processes if launched() else 1
