@@ -180,14 +180,14 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         from align.launch import relaunch
 
         return relaunch(args.nproc, argv)
+    if mismatch := distributed.engine_mismatch():
+        raise AlignError(mismatch)
     run_dir = (args.run_dir or Path("runs") / recipe.name).resolve()
     prepare_run_dir(run_dir)
     main_process = distributed.is_main()
     if main_process:
         log_to_file(run_dir / "align.log")
     log.info("recipe %s (%s) → %s", recipe.name, args.recipe, run_dir)
-    if (mismatch := distributed.engine_mismatch()) and main_process:
-        log.warning(mismatch)
     outcomes = run_recipe(recipe, run_dir, only=only, until=args.until, force=args.force)
     if main_process:
         print_summary(recipe, run_dir, outcomes)

@@ -33,11 +33,11 @@ def _state():
 
 
 def engine_mismatch(cuda: bool | None = None) -> str | None:
-    """Why the launcher's engine is not the one its config asked for, or None.
+    """Why the launcher's engine cannot run here, or None.
 
-    accelerate enables FSDP and DeepSpeed only on GPUs: given an FSDP or DeepSpeed config on a machine without
-    one, it quietly trains every rank as plain DDP over gloo (full replicas, no sharding). The run works, so the
-    user would only learn it from the memory bill on the cluster they move to next.
+    accelerate enables FSDP and DeepSpeed only on GPUs: given such a config on a machine without one, FSDP v1
+    raises a traceback inside the first Trainer (after the model has loaded) and FSDP v2 quietly trains every
+    rank as plain DDP, full replicas, which the user would only learn from the memory bill on a real cluster.
     """
     import torch
 
@@ -45,7 +45,10 @@ def engine_mismatch(cuda: bool | None = None) -> str | None:
     asked = [name for name, key in ENGINES if os.environ.get(key, "").lower() in ("1", "true")]
     if not launched() or cuda or not asked:
         return None
-    return f"the accelerate config asks for {asked[0]}, which accelerate runs only on GPUs: these ranks train as DDP"
+    return (
+        f"the accelerate config asks for {asked[0]}, which accelerate runs only on GPUs; on CPU launch with "
+        "recipes/accelerate/ddp.yaml or `align run --nproc N`"
+    )
 
 
 ENGINES = (("FSDP", "ACCELERATE_USE_FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED"))
