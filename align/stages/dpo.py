@@ -16,6 +16,7 @@ from align.data import load_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
 from align.preferences import preference_rows
+from align.stages.speed import dpo_speed_kwargs
 from align.stages.training import (
     guarded_callbacks,
     load_resumed_adapter,
@@ -67,6 +68,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         max_length=stage.max_length,
         beta=stage.beta,
         loss_type=[stage.loss_type],
+        **dpo_speed_kwargs(precompute_ref=stage.precompute_ref, batch_size=stage.batch_size),
     )
     callbacks, guard = guarded_callbacks(stage)
     trainer = DPOTrainer(
