@@ -369,7 +369,8 @@ class GRPOStage(TrainStage):
     merged_rollouts: bool = Field(
         True,
         description="HF rollouts sample from a copy of the policy with the adapter merged (re-synced every step) "
-        "through align's decoder; false = TRL's own generate through the PEFT model (slower).",
+        "through align's decoder; false = TRL's own generate through the PEFT model (slower). An adapter the copy "
+        "cannot merge exactly (LoRA on parameters such as MoE experts, DoRA, quantised layers) uses TRL's.",
     )
     rollout_batch_size: int | None = Field(
         None, gt=0, description="Sequences decoded together in merged rollouts (default: a whole step's)."

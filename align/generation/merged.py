@@ -9,6 +9,11 @@ B·A product per adapted linear, cheap next to a rollout.
 In bf16/fp16 the rounding of base + update to the model's dtype can lose an update smaller than half a unit in
 the last place of the weight: the same merge TRL applies before handing weights to vLLM. In fp32 it is exact up
 to float rounding.
+
+Only plain LoRA on linear layers merges this way (`unmergeable` says why not otherwise): LoRA on parameters
+(PEFT `target_parameters`, e.g. a MoE's fused experts), on embeddings or quantised layers, DoRA, LoRA biases and
+other variants change the forward in ways a `base + s·B·A` weight does not reproduce, so callers fall back to
+generating through the PEFT model.
 """
 
 from __future__ import annotations
@@ -16,15 +21,34 @@ from __future__ import annotations
 import torch
 
 
+def unmergeable(peft_model) -> str | None:
+    """Why `MergedCopy` cannot sample exactly from `peft_model`, or None when it can."""
+    from peft.tuners.lora import Linear, LoraLayer
+
+    adapters = list(getattr(peft_model, "active_adapters", []))
+    if len(adapters) > 1:
+        return f"several active adapters {adapters}"
+    for name, module in peft_model.get_base_model().named_modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        # Exactly lora.Linear: its subclasses wrap quantised (bitsandbytes, GPTQ...) base layers.
+        if type(module) is not Linear:
+            return f"{name} is adapted by {type(module).__name__}, not a plain LoRA linear"
+        if any(module.use_dora.values()) or any(module.lora_bias.values()) or module.lora_variant:
+            return f"{name} uses DoRA, a LoRA bias or another LoRA variant"
+    return None
+
+
 class MergedCopy:
     def __init__(self, peft_model):
         from peft.tuners.lora import LoraLayer
 
+        reason = unmergeable(peft_model)
+        if reason is not None:
+            raise ValueError(f"merged sampling copy: {reason}")
         self.peft_model = peft_model
         base = peft_model.get_base_model()
         self.adapted = {name: m for name, m in base.named_modules() if isinstance(m, LoraLayer)}
-        if any(any(m.use_dora.values()) for m in self.adapted.values()):
-            raise ValueError("merged sampling supports plain LoRA adapters, not DoRA")
         with torch.device("meta"):
             plain = type(base)._from_config(base.config, dtype=base.dtype)
         tensors: dict[str, torch.Tensor] = {}

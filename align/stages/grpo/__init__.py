@@ -4,7 +4,8 @@ Before training, prompts are ordered by the variance of their group's rewards (h
 prompts dropped, as in the Qwen2.5 report. Rollouts go through a `rollout_func`: with vLLM it serves the current
 adapter (saved after every optimiser step, loaded under a new LoRA id); without it, align's decoder samples from a
 copy of the policy with the adapter merged, re-synced every step (align.generation.rollout). `merged_rollouts:
-false` leaves generation to TRL.
+false` leaves generation to TRL, as does an adapter the copy cannot merge exactly (e.g. LoRA on a MoE's expert
+parameters; the manifest's notes say why).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from align.crashpoints import crash_point
 from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import Sampler, VLLMSampler, resolve_backend
+from align.generation.merged import unmergeable
 from align.generation.recipe_sampler import recipe_sampler
 from align.generation.rollout import MergedRollout
 from align.models import load_policy, load_tokenizer
@@ -160,8 +162,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     record = RolloutLog()
     tokenizer = load_tokenizer(ctx.base_model)
-    rollout = make_rollout(sampler, stage, ctx, record, tokenizer)
-    sampler = None  # vLLM rollouts hold their engine; otherwise free the sampling copy before training loads
+    if not isinstance(sampler, VLLMSampler):
+        sampler = None  # vLLM rollouts keep their engine; an HF sampling copy is freed before training loads
 
     model = load_policy(
         ctx.base_model,
@@ -171,6 +173,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         quantize=ctx.recipe.lora.quantize,
         options=ctx.recipe.model_options,
     )
+    rollout = make_rollout(sampler, stage, ctx, record, tokenizer, model)
+    sampler = None
     kwargs = trainer_kwargs(stage, ctx) | {
         "per_device_train_batch_size": stage.prompts_per_step * stage.num_generations
     }
@@ -243,14 +247,21 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return metrics | rollout_metrics(rollout, record)
 
 
-def make_rollout(sampler: Sampler | None, stage: GRPOStage, ctx: StageContext, record: RolloutLog, tokenizer):
+def make_rollout(
+    sampler: Sampler | None, stage: GRPOStage, ctx: StageContext, record: RolloutLog, tokenizer, model
+):
     """The TRL rollout_func: a vLLM server or engine with adapter-only sync, merged HF rollouts, or None (TRL's
-    own generate)."""
+    own generate, also when the policy's adapter cannot be merged exactly)."""
     if stage.rollouts.mode == "server":
         return server_rollout(stage, ctx, tokenizer, record)
     if isinstance(sampler, VLLMSampler):
         return vllm_rollout(sampler, stage, ctx, record)
     if not stage.merged_rollouts:
+        return None
+    reason = unmergeable(model)
+    if reason is not None:
+        log.info("merged rollouts off (%s): TRL generates through the PEFT model", reason)
+        ctx.notes["merged_rollouts_off"] = reason
         return None
     return MergedRollout(
         batch_size=stage.rollout_batch_size or stage.prompts_per_step * stage.num_generations,
