@@ -247,9 +247,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return metrics | rollout_metrics(rollout, record)
 
 
-def make_rollout(
-    sampler: Sampler | None, stage: GRPOStage, ctx: StageContext, record: RolloutLog, tokenizer, model
-):
+def make_rollout(sampler: Sampler | None, stage: GRPOStage, ctx: StageContext, record: RolloutLog, tokenizer, model):
     """The TRL rollout_func: a vLLM server or engine with adapter-only sync, merged HF rollouts, or None (TRL's
     own generate, also when the policy's adapter cannot be merged exactly)."""
     if stage.rollouts.mode == "server":
