@@ -240,7 +240,8 @@ class DPOStage(TrainStage):
     precompute_ref: bool = Field(
         True,
         description="Compute the frozen reference's log-probs of every pair once before training (exact: the "
-        "reference never changes) instead of one extra forward pass per step.",
+        "reference never changes) instead of one extra forward pass per step. One process only: under accelerate "
+        "launch the reference is computed per step (TRL 1.16 cannot share the precomputed values between ranks).",
     )
     loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid, ipo, hinge, ...")
 
