@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
+from align.generation.attention import grouped_attention
 from align.generation.nucleus import Sampling
 
 STATIC_BUCKET = 64
@@ -71,41 +72,43 @@ def sample_ids(
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(prompts) * n, desc="sampling", unit="seq", disable=not progress)
-    try:
-        for start in range(0, len(order), per_batch):
-            chunk = order[start : start + per_batch]
-            batch = [prompts[i] for i in chunk]
-            if static:
-                groups = _generate_static(
-                    model,
-                    batch,
-                    n=n,
-                    max_new_tokens=max_new_tokens,
-                    min_new_tokens=min_new_tokens,
-                    eos=eos,
-                    pad_token_id=pad_token_id,
-                    temperature=temperature,
-                    top_k=top_k,
-                    top_p=top_p,
-                )
-            else:
-                groups = _decode_batch(
-                    model,
-                    batch,
-                    n=n,
-                    max_new_tokens=max_new_tokens,
-                    min_new_tokens=min_new_tokens,
-                    eos=eos,
-                    pad_token_id=pad_token_id,
-                    sampling=Sampling(temperature, top_k, top_p),
-                    generator=generator,
-                )
-            for index, group in zip(chunk, groups, strict=True):
-                out[index] = group
-            bar.update(len(chunk) * n)
-    finally:
-        bar.close()
-        model.train(was_training)
+    # KV heads shared by their query heads, not copied per decoded token (align.generation.attention).
+    with grouped_attention(model):
+        try:
+            for start in range(0, len(order), per_batch):
+                chunk = order[start : start + per_batch]
+                batch = [prompts[i] for i in chunk]
+                if static:
+                    groups = _generate_static(
+                        model,
+                        batch,
+                        n=n,
+                        max_new_tokens=max_new_tokens,
+                        min_new_tokens=min_new_tokens,
+                        eos=eos,
+                        pad_token_id=pad_token_id,
+                        temperature=temperature,
+                        top_k=top_k,
+                        top_p=top_p,
+                    )
+                else:
+                    groups = _decode_batch(
+                        model,
+                        batch,
+                        n=n,
+                        max_new_tokens=max_new_tokens,
+                        min_new_tokens=min_new_tokens,
+                        eos=eos,
+                        pad_token_id=pad_token_id,
+                        sampling=Sampling(temperature, top_k, top_p),
+                        generator=generator,
+                    )
+                for index, group in zip(chunk, groups, strict=True):
+                    out[index] = group
+                bar.update(len(chunk) * n)
+        finally:
+            bar.close()
+            model.train(was_training)
     return out
 
 

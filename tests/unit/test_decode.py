@@ -147,3 +147,23 @@ def test_draw_follows_the_probabilities_and_never_picks_a_zero():
     frequencies = torch.bincount(picks, minlength=6).float() / len(picks)
     assert frequencies[[0, 2, 5]].sum() == 0
     torch.testing.assert_close(frequencies, probs[0], atol=0.01, rtol=0)
+
+
+def test_grouped_attention_equals_transformers_sdpa_and_is_switched_back(model):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from align.generation.attention import NAME, grouped_attention, grouped_sdpa
+
+    layer = model.model.layers[0].self_attn
+    assert layer.num_key_value_groups == 2  # 4 query heads over 2 KV heads: the grouped path runs
+    torch.manual_seed(0)
+    query, key, value = torch.randn(3, 4, 1, 8), torch.randn(3, 2, 9, 8), torch.randn(3, 2, 9, 8)
+    mask = torch.ones(3, 1, 1, 9, dtype=torch.bool)
+    mask[0, ..., :4] = False  # a left-padded row
+    expected, _ = sdpa_attention_forward(layer, query, key, value, mask, scaling=0.35)
+    got, _ = grouped_sdpa(layer, query, key, value, mask, scaling=0.35)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    assert model.config._attn_implementation == "sdpa"
+    with grouped_attention(model):
+        assert model.config._attn_implementation == NAME
+    assert model.config._attn_implementation == "sdpa"
