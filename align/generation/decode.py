@@ -20,9 +20,9 @@ from collections.abc import Sequence
 
 import torch
 from tqdm.auto import tqdm
-from transformers import DynamicCache
 
 from align.generation.attention import grouped_attention
+from align.generation.kv_cache import reserved_cache
 from align.generation.nucleus import Sampling
 
 STATIC_BUCKET = 64
@@ -149,7 +149,7 @@ def _decode_batch(model, prompts, *, n, max_new_tokens, min_new_tokens, eos, pad
     ids, mask = _left_padded(prompts, max(len(p) for p in prompts), pad_token_id, device)
     # As generate does: positions count real tokens only, so a left-padded row starts at position 0.
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache(config=model.config)
+    cache = reserved_cache(model.config, max_new_tokens)  # appends in place, not by concatenation
     logits = (
         model(
             input_ids=ids,

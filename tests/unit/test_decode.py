@@ -167,3 +167,27 @@ def test_grouped_attention_equals_transformers_sdpa_and_is_switched_back(model):
     with grouped_attention(model):
         assert model.config._attn_implementation == NAME
     assert model.config._attn_implementation == "sdpa"
+
+
+def test_reserved_cache_holds_what_a_dynamic_cache_holds_through_repeats_and_drops(model):
+    from transformers import DynamicCache
+
+    from align.generation.kv_cache import ReservedLayer, reserved_cache
+
+    reserved, plain = reserved_cache(model.config, reserve=3), DynamicCache(config=model.config)
+    assert all(isinstance(layer, ReservedLayer) for layer in reserved.layers)
+    torch.manual_seed(0)
+    steps = [torch.randn(2, 2, 4, 8)] + [torch.randn(4, 2, 1, 8) for _ in range(5)]  # prefill, then 5 tokens
+    for step, states in enumerate(steps):
+        if step == 1:  # each prompt's cache repeated for 2 samples
+            reserved.batch_repeat_interleave(2), plain.batch_repeat_interleave(2)
+        if step == 3:  # a finished row leaves the batch
+            keep = torch.tensor([0, 2, 3])
+            reserved.batch_select_indices(keep), plain.batch_select_indices(keep)
+        states = states[: 3 if step >= 3 else None]
+        for layer in range(len(plain.layers)):
+            got = reserved.update(states, -states, layer)
+            expected = plain.update(states, -states, layer)
+            assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+    # 4 prompt tokens + 5 decoded, past the first buffer's room (4 + 3): the layer grew without losing tokens.
+    assert reserved.get_seq_length() == plain.get_seq_length() == 9
