@@ -29,11 +29,12 @@ class ReservedLayer(DynamicLayer):
             shape = list(key_states.shape)
             shape[-2] = end + self.reserve
             keys, values = key_states.new_empty(shape), value_states.new_empty(shape)
-            if length:
+            if length and self.keys is not None and self.values is not None:
                 keys[..., :length, :] = self.keys
                 values[..., :length, :] = self.values
             self.buffers = (keys, values)
-        keys, values = self.buffers  # type: ignore[misc]
+        assert self.buffers is not None
+        keys, values = self.buffers
         keys[..., length:end, :] = key_states
         values[..., length:end, :] = value_states
         self.keys, self.values = keys[..., :end, :], values[..., :end, :]
