@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from align.generation.attention import grouped_attention
-from align.generation.kv_cache import reserved_cache
+from align.generation.kv_cache import reserve, reserved_cache
 from align.generation.nucleus import Sampling
 
 STATIC_BUCKET = 64
@@ -182,6 +182,7 @@ def _decode_batch(model, prompts, *, n, max_new_tokens, min_new_tokens, eos, pad
             if keep.numel() == 0:
                 break
             cache.batch_select_indices(keep)
+            reserve(cache, max_new_tokens - step - 1)  # a buffer rebuilt for the rows left needs no more room
             live, tokens, mask, next_position = live[keep], tokens[keep], mask[keep], next_position[keep]
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
         logits = (

@@ -58,3 +58,17 @@ def reserved_cache(config, reserve: int) -> DynamicCache:
     cache = DynamicCache(config=config)
     cache.layers = [ReservedLayer(reserve) if type(layer) is DynamicLayer else layer for layer in cache.layers]
     return cache
+
+
+def reserve(cache: DynamicCache, tokens: int) -> None:
+    """Room the next rebuilt buffer keeps for tokens still to come (the decoder lowers it as it goes), and let go
+    of buffers the cache no longer uses (rows were dropped or repeated, so the tensors live elsewhere now)."""
+    for layer in cache.layers:
+        if isinstance(layer, ReservedLayer):
+            layer.reserve = tokens
+            if (
+                layer.buffers is not None
+                and layer.keys is not None
+                and layer.keys.data_ptr() != layer.buffers[0].data_ptr()
+            ):
+                layer.buffers = None
