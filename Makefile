@@ -13,7 +13,7 @@ VLLM_VENV := .venv-vllm
 # a machine with the wheel in its wheelhouse never waits on that index (pip retries an unreachable one per package).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install demo test test-slow test-vllm lint sft pairs dpo reward grpo clean
+.PHONY: install demo test test-slow test-vllm bench lint sft pairs dpo reward grpo clean
 
 install: $(STAMP)
 
@@ -52,6 +52,10 @@ $(VLLM_VENV)/.installed: pyproject.toml constraints.txt
 
 test-vllm: $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python -m pytest -m vllm -p no:cacheprovider
+
+# Stock TRL vs align, tiny models on CPU (< 5 min); on a GPU: bash benchmarks/gpu.sh (Qwen2.5 shapes).
+bench: install
+	PYTHON=$(BIN)/python bash benchmarks/gpu.sh --quick
 
 lint: install
 	$(BIN)/ruff check .

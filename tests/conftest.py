@@ -22,57 +22,87 @@ def builtin_model() -> str:
     return resolve_model(BUILTIN_MODEL)
 
 
+def tiny_llama(tokenizer, **overrides):
+    """The LlamaConfig of every tiny test model: 2 layers of width 32 over `tokenizer`'s vocabulary."""
+    from transformers import LlamaConfig
+
+    settings = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 512,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    return LlamaConfig(**(settings | overrides))
+
+
 @pytest.fixture(scope="session")
 def tiny_model(builtin_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A 2-layer random Llama with the real tokenizer: real code paths, seconds per test instead of minutes."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
     folder = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = AutoTokenizer.from_pretrained(builtin_model)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    LlamaForCausalLM(tiny_llama(tokenizer)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 
 
+# Logit scale of the digit model: anything it is not meant to say is e^-40 as likely (~1e-13 over the vocabulary).
+DIGIT_LOGIT = 20.0
+# "2" sits this far below "1": greedy decoding never meets a tie that float noise could break either way.
+DIGIT_TIE_BREAK = 0.1
+
+
 @pytest.fixture(scope="session")
 def digit_model(builtin_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny random Llama that can only say "1", "2", " " or stop: its answers to "the answer is 1" prompts pass
-    and fail by chance, so pair building and GRPO get mixed groups from a model that takes seconds to run."""
+    """A tiny Llama whose every sampled answer is "1" or "2" and then end-of-turn, "1" with probability
+    1 / (1 + e^-0.1) = 0.525 whatever the prompt, the random stream or the sampler.
+
+    Asked for 1 or 2, about half of its samples pass: a group of 4 is all-pass or all-fail with probability
+    0.525^4 + 0.475^4 = 0.13, so six prompts leave pair building with no pair (or GRPO's prompt selection with
+    no varied group) with probability 0.13^6 = 4e-6 - by construction, not by the luck of one seed.
+
+    How: attention and MLP outputs are zero, so the last hidden state is the last token's embedding. Embedding
+    dimension 0 is large for the digits, dimension 1 for every other token, and the head reads only those two:
+    after a digit end-of-turn is e^40 times likelier than anything else; after any other token (the prompt's
+    last one, "\n") "1" and "2" are. The embeddings' other dimensions stay random (a reward model on this
+    backbone still tells texts apart, and the digits' logits do not move: the head ignores those dimensions).
+    LoRA still trains it: the adapters' updates reach the zeroed projections, so losses move, while small
+    updates leave the answers' law close to the above.
+    """
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
     folder = tmp_path_factory.mktemp("digit-llama")
     tokenizer = AutoTokenizer.from_pretrained(builtin_model)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    allowed = {tokenizer.convert_tokens_to_ids(t) for t in ("1", "2", "Ġ")} | {tokenizer.eos_token_id}
-    model.generation_config.suppress_tokens = [i for i in range(len(tokenizer)) if i not in allowed]
+    model = LlamaForCausalLM(tiny_llama(tokenizer, tie_word_embeddings=False))
+    one, two = tokenizer.convert_tokens_to_ids(["1", "2"])
+    size = model.config.hidden_size
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        embed = model.model.embed_tokens.weight
+        embed[:, :2] = 0.0
+        embed[[one, two], 0] = 10.0
+        embed[[i for i in range(len(embed)) if i not in (one, two)], 1] = 10.0
+        # After the final RMSNorm the hidden state is ~sqrt(size) along the token's dimension (0 or 1).
+        unit = DIGIT_LOGIT / size**0.5
+        head = model.lm_head.weight
+        head.zero_()
+        head[:, :2] = -unit  # everything unlikely after anything...
+        head[tokenizer.eos_token_id, 0] = unit  # ...but end-of-turn after a digit
+        head[one, 1] = unit  # and a digit after anything else
+        head[two, 1] = unit * (1 - DIGIT_TIE_BREAK / DIGIT_LOGIT)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
@@ -98,23 +128,17 @@ def tiny_classifier(builtin_model: str, tmp_path_factory: pytest.TempPathFactory
     """A random 2-layer Llama sequence classifier with three named outputs (an ArmoRM-style multi-objective
     reward model in miniature) and the real tokenizer, whose chat template formats the pair."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+    from transformers import AutoTokenizer, LlamaForSequenceClassification
 
     folder = tmp_path_factory.mktemp("tiny-classifier")
     tokenizer = AutoTokenizer.from_pretrained(builtin_model)
     labels = ["helpfulness", "honesty", "verbosity"]
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
+    config = tiny_llama(
+        tokenizer,
         max_position_embeddings=1024,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
-        pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
     LlamaForSequenceClassification(config).save_pretrained(folder)

@@ -179,6 +179,16 @@ class SFTStage(TrainStage):
     eval_data: DataSpec | None = Field(None, description="Held-out rows for eval loss.")
     max_length: int = Field(8192, gt=0, description="Tokens per row; outputs up to 8K tokens fit by default.")
     packing: bool = Field(False, description="Pack short rows into max_length sequences (faster on GPUs).")
+    padding_free: bool = Field(
+        False,
+        description="Concatenate a batch's rows with per-row position ids instead of padding (pays with "
+        "FlashAttention; slower with SDPA).",
+    )
+    liger: bool | None = Field(
+        None,
+        description="Liger's fused kernels (CUDA, needs liger_kernel). Off by default for SFT: measured 0.85x "
+        "stock tokens/s on an H200 (README, Performance).",
+    )
 
 
 class PairsStage(StageBase):
@@ -227,6 +237,12 @@ class DPOStage(TrainStage):
 
     learning_rate: float = Field(5e-5, gt=0)
     beta: float = Field(0.1, gt=0, description="Strength of the pull towards the reference policy.")
+    precompute_ref: bool = Field(
+        True,
+        description="Compute the frozen reference's log-probs of every pair once before training (exact: the "
+        "reference never changes) instead of one extra forward pass per step. One process only: under accelerate "
+        "launch the reference is computed per step (TRL 1.16 cannot share the precomputed values between ranks).",
+    )
     loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid, ipo, hinge, ...")
 
 
@@ -351,6 +367,20 @@ class GRPOStage(TrainStage):
     learning_rate: float = Field(1e-5, gt=0)
     backend: Backend = Field("auto", description="Rollouts: auto = vLLM when installed, else HF generate.")
     rollouts: RolloutSpec = RolloutSpec()
+    merged_rollouts: bool = Field(
+        True,
+        description="HF rollouts sample from a copy of the policy with the adapter merged (re-synced every step) "
+        "through align's decoder; false = TRL's own generate through the PEFT model (slower). An adapter the copy "
+        "cannot merge exactly (LoRA on parameters such as MoE experts, DoRA, quantised layers) uses TRL's.",
+    )
+    rollout_batch_size: int | None = Field(
+        None, gt=0, description="Sequences decoded together in merged rollouts (default: a whole step's)."
+    )
+    rollout_static_cache: bool = Field(
+        False,
+        description="Merged rollouts through generate with a static KV cache, which transformers compiles on GPUs "
+        "(CUDA graphs; the first rollout pays the compile); finished answers then stay in the batch.",
+    )
     log_completions_steps: int = Field(5, gt=0, description="Write a completions table every N steps.")
 
     @model_validator(mode="after")

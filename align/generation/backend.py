@@ -51,13 +51,16 @@ class HFSampler:
         base_model: str,
         precision: str,
         adapter: Path | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         quantize: str | None = None,
         options: ModelOptions | None = None,
     ):
         from align.devices import current_placement
 
-        self.base_model, self.precision, self.batch_size = base_model, precision, batch_size
+        # Sequences decoded together: on a CPU 64 sampled pairs 1.2x faster than 32 (SmolLM2, k=8); a GPU takes
+        # more (the KV cache of 128 sequences x 512 tokens of a 7B model is ~7 GB).
+        self.batch_size = batch_size or (128 if _cuda() else 64)
+        self.base_model, self.precision = base_model, precision
         self.quantize, self.options, self.device = quantize, options, current_placement().sampler
         self.tokenizer = load_tokenizer(base_model)
         self.set_adapter(adapter)

@@ -1,18 +1,21 @@
-"""Batched sampling with HF `generate`: the backend that works everywhere (CPU, any GPU, no vLLM)."""
+"""Sampling chat prompts with HF models: the backend that works everywhere (CPU, any GPU, no vLLM)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-from tqdm.auto import tqdm
+from align.generation.decode import sample_ids
 
 
 def render_prompts(tokenizer, prompts: list[list[dict[str, str]]]) -> list[str]:
     return [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
 
 
-@torch.inference_mode()
+def eos_ids(model, tokenizer) -> list[int]:
+    """Every id that ends an answer: the tokenizer's EOS and the model's (an end-of-turn token may differ)."""
+    declared = model.generation_config.eos_token_id
+    ids = [] if declared is None else [declared] if isinstance(declared, int) else list(declared)
+    return list(dict.fromkeys([tokenizer.eos_token_id, *ids]))
+
+
 def hf_generate(
     model,
     tokenizer,
@@ -26,35 +29,23 @@ def hf_generate(
     batch_size: int = 32,
     progress: bool = False,
 ) -> list[list[str]]:
-    """`n` completions for each chat prompt; temperature 0 means greedy (and then n copies are identical)."""
-    texts = render_prompts(tokenizer, prompts)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
-    torch.manual_seed(seed)
-    sampling: dict[str, Any] = (
-        {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    """`n` completions for each chat prompt; temperature 0 means greedy (and then n copies are identical).
+
+    Runs align.generation.decode (length-sorted batches, one prefill per prompt, finished answers leave the batch);
+    greedy answers are token for token those of `model.generate`.
+    """
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tokenizer, prompts)]
+    groups = sample_ids(
+        model,
+        ids,
+        n=n,
+        max_new_tokens=max_new_tokens,
+        eos_token_ids=eos_ids(model, tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        temperature=temperature,
+        top_p=top_p,
+        batch_size=batch_size,
+        seed=seed,
+        progress=progress,
     )
-    expanded = [t for t in texts for _ in range(n)]
-    out: list[str] = []
-    was_training = model.training
-    model.eval()
-    try:
-        bar = tqdm(total=len(expanded), desc="sampling", unit="seq", disable=not progress)
-        for start in range(0, len(expanded), batch_size):
-            chunk = expanded[start : start + batch_size]
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            generated = model.generate(
-                **enc,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                top_k=None,
-                **sampling,
-            )
-            new = generated[:, enc["input_ids"].shape[1] :]
-            out.extend(tokenizer.batch_decode(new, skip_special_tokens=True))
-            bar.update(len(chunk))
-        bar.close()
-    finally:
-        tokenizer.padding_side = side
-        model.train(was_training)
-    return [out[i * n : (i + 1) * n] for i in range(len(prompts))]
+    return [tokenizer.batch_decode(group, skip_special_tokens=True) for group in groups]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from align import distributed
 from align.artifacts import PAIRS_FILE
 from align.config.schema import DataSpec, DPOStage
 from align.context import StageContext, resolve_precision
@@ -16,6 +17,7 @@ from align.data import load_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer
 from align.preferences import preference_rows
+from align.stages.speed import dpo_speed_kwargs
 from align.stages.training import (
     guarded_callbacks,
     load_resumed_adapter,
@@ -62,11 +64,18 @@ def run(ctx: StageContext) -> dict[str, Any]:
         quantize=ctx.recipe.lora.quantize,
         options=ctx.recipe.model_options,
     )
+    # TRL 1.16 hands the precomputed log-probs from the main process to the others through a datasets cache file
+    # whose path, for an in-memory dataset, is a random name in each process's own temporary folder: the other
+    # ranks then fail to open it. Several processes compute the reference per step instead.
+    precompute = stage.precompute_ref and not distributed.launched()
+    if stage.precompute_ref and not precompute:
+        ctx.notes["precompute_ref"] = "off: not supported by TRL with several processes"
     config = DPOConfig(
         **trainer_kwargs(stage, ctx),
         max_length=stage.max_length,
         beta=stage.beta,
         loss_type=[stage.loss_type],
+        **dpo_speed_kwargs(precompute_ref=precompute, batch_size=stage.batch_size),
     )
     callbacks, guard = guarded_callbacks(stage)
     trainer = DPOTrainer(

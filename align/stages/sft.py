@@ -10,6 +10,7 @@ from align.context import StageContext, resolve_precision
 from align.data import load_chat, load_located_rows
 from align.errors import AlignError
 from align.models import load_policy, load_tokenizer, lora_config
+from align.stages.speed import sft_speed
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
 
     init = ctx.artifact(stage.init) if stage.init else None
+    speed_config, speed_trainer = sft_speed(tokenizer.pad_token_id, padding_free=stage.padding_free, liger=stage.liger)
     model = load_policy(
         ctx.base_model,
         resolve_precision(stage.precision),
@@ -67,6 +69,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         packing=stage.packing,
         completion_only_loss=True,
         dataset_num_proc=None,
+        **speed_config,
     )
     callbacks, guard = guarded_callbacks(stage)
     trainer = SFTTrainer(
@@ -77,6 +80,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=None if init else lora_config(ctx.recipe.lora),
+        **speed_trainer,
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)

@@ -18,54 +18,8 @@ from align.artifacts import MARKER, PAIR_STATS, PAIRS_FILE, read_manifest
 from align.launch import launch_args, without_nproc
 
 ROOT = Path(__file__).resolve().parents[2]
-ANSWER = "2"
+ANSWER = "2"  # conftest's digit_model says it with probability 0.475: both passing and failing samples
 K = 4
-
-
-@pytest.fixture(scope="module")
-def digit_model(builtin_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 2-layer Llama that answers every prompt with random '1', '2', ' ' and end-of-turn tokens.
-
-    Its attention and MLP outputs are zero and every token embeds to the same vector, so the last hidden state
-    is one constant and the next-token distribution is the same at every step, set through lm_head. Asked for
-    the answer 2, its samples pass and fail by chance ('2', '1 2' pass; '12', '2 1' fail), so pair building
-    finds chosen/rejected pairs the way it does on a real policy, in seconds. LoRA still trains it (the adapters'
-    updates reach the zeroed projections), so SFT and DPO losses move.
-    """
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("digit-llama")
-    tokenizer = AutoTokenizer.from_pretrained(builtin_model)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        model.model.embed_tokens.weight.zero_()
-        model.model.embed_tokens.weight[:, 0] = 1.0  # RMSNorm makes it sqrt(32) on dimension 0
-        model.lm_head.weight.zero_()
-        model.lm_head.weight[:, 0] = -10.0 / 32**0.5
-        logits = {"1": 1.0, "2": 1.0, "Ġ": 0.6, tokenizer.eos_token: 0.3}
-        for token, logit in logits.items():
-            model.lm_head.weight[tokenizer.convert_tokens_to_ids(token), 0] = logit / 32**0.5
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def chain_recipe(tmp_path: Path, model: str, chat_file: Path, **sft: object) -> Path:
@@ -179,7 +133,7 @@ def test_two_processes_run_the_chain_to_dpo(tmp_path: Path, digit_model: str, ch
     # Each prompt sampled once across the ranks (a rank sampling every prompt would double these).
     assert stats["prompts"] == 10 and stats["samples"] == 10 * K
     pairs = [json.loads(line) for line in (run_dir / "pairs" / PAIRS_FILE).read_text().splitlines()]
-    assert pairs, "the digit model's samples should pass and fail by chance"
+    assert pairs, "about half the digit model's samples pass: 10 prompts without a mixed group is ~1e-9"
     keys = [(p["prompt_index"], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs]
     assert len(keys) == len(set(keys)) == stats["pairs"]
     assert all(p["chosen_score"] == 1.0 and p["rejected_score"] == 0.0 for p in pairs)
@@ -188,6 +142,7 @@ def test_two_processes_run_the_chain_to_dpo(tmp_path: Path, digit_model: str, ch
     assert indices == sorted(indices)
     assert read_manifest(run_dir / "dpo").metrics["pairs"] == len(pairs)
     assert read_manifest(run_dir / "dpo").metrics["steps"] == 2
+    assert "several processes" in read_manifest(run_dir / "dpo").notes["precompute_ref"]
     # The main process alone wrote the log: one "finished" line per stage, not one per rank.
     log = (run_dir / "align.log").read_text()
     assert sum("stage sft: finished" in line for line in log.splitlines()) == 1

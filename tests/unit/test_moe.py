@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from align.artifacts import Manifest, mark_complete
+from align.artifacts import Manifest, mark_complete, read_manifest
 from align.config.load import load_recipe
 from align.runner import run_recipe
 
@@ -117,3 +117,35 @@ def test_moe_sft_dpo_grpo_train_attention_and_expert_lora_with_router_loss(
         previous = experts
         losses = aux_losses(folder)
         assert losses and all(value > 0 for value in losses), (stage, losses)
+    # The merged sampling copy cannot hold LoRA on parameters: GRPO generated through TRL's own path instead.
+    manifest = read_manifest(run / "grpo")
+    assert manifest is not None
+    assert "mlp.experts" in manifest.notes["merged_rollouts_off"]
+    assert "rollout_engine" not in manifest.metrics
+
+
+def test_merged_copy_refuses_expert_lora_and_merges_attention_lora_of_a_moe(tiny_moe: str):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from align.generation.merged import MergedCopy, unmergeable
+
+    def adapted(**targets):
+        torch.manual_seed(0)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_moe), LoraConfig(r=4, **targets))
+        for name, param in model.named_parameters():
+            if "lora_B" in name:  # B starts at zero: give the update something to merge
+                torch.nn.init.normal_(param, std=0.1)
+        return model.eval()
+
+    experts = adapted(target_modules=["q_proj"], target_parameters=EXPERTS)
+    reason = unmergeable(experts)
+    assert reason is not None and "mlp.experts" in reason
+    with pytest.raises(ValueError, match=r"mlp\.experts"):
+        MergedCopy(experts)
+
+    attention = adapted(target_modules=["q_proj", "v_proj"])
+    assert unmergeable(attention) is None
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    with torch.no_grad():
+        torch.testing.assert_close(MergedCopy(attention).model(ids).logits, attention(ids).logits)

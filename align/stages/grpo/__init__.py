@@ -1,15 +1,18 @@
 """GRPO: groups of completions per prompt, scored by verifiers and the six reward dimensions, trained with TRL.
 
 Before training, prompts are ordered by the variance of their group's rewards (highest first) and zero-variance
-prompts dropped, as in the Qwen2.5 report. Rollouts go through align's sampler: with vLLM, a `rollout_func` serves
-the current adapter (saved after every optimiser step, loaded under a new LoRA id); without it, TRL's own HF
-generation runs.
+prompts dropped, as in the Qwen2.5 report. Rollouts go through a `rollout_func`: with vLLM it serves the current
+adapter (saved after every optimiser step, loaded under a new LoRA id); without it, align's decoder samples from a
+copy of the policy with the adapter merged, re-synced every step (align.generation.rollout). `merged_rollouts:
+false` leaves generation to TRL, as does an adapter the copy cannot merge exactly (e.g. LoRA on a MoE's expert
+parameters; the manifest's notes say why).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +27,9 @@ from align.crashpoints import crash_point
 from align.data import load_prompts
 from align.errors import AlignError
 from align.generation.backend import Sampler, VLLMSampler, resolve_backend
+from align.generation.merged import unmergeable
 from align.generation.recipe_sampler import recipe_sampler
+from align.generation.rollout import MergedRollout
 from align.models import load_policy, load_tokenizer
 from align.rewards import reward_inputs
 from align.stages.grpo.adapters import remove_rollout_adapters
@@ -157,11 +162,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     record = RolloutLog()
     tokenizer = load_tokenizer(ctx.base_model)
-    rollout = vllm_rollout(sampler, stage, ctx, record) if isinstance(sampler, VLLMSampler) else None
-    if on_server:
-        rollout = server_rollout(stage, ctx, tokenizer, record)
-    if not isinstance(sampler, VLLMSampler) or on_server:
-        sampler = None  # free the sampling copy before the training model loads
+    if not isinstance(sampler, VLLMSampler):
+        sampler = None  # vLLM rollouts keep their engine; an HF sampling copy is freed before training loads
 
     model = load_policy(
         ctx.base_model,
@@ -171,6 +173,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         quantize=ctx.recipe.lora.quantize,
         options=ctx.recipe.model_options,
     )
+    rollout = make_rollout(sampler, stage, ctx, record, tokenizer, model)
+    sampler = None
     kwargs = trainer_kwargs(stage, ctx) | {
         "per_device_train_batch_size": stage.prompts_per_step * stage.num_generations
     }
@@ -194,6 +198,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         stage, ctx, GRPOTrainer, pool, dataset.to_list(), lambda r, g: score_groups(functions, weights, r, g)
     )
     callbacks, guard = guarded_callbacks(stage)
+    # rollout_func is how align supplies completions on purpose; TRL's "experimental" warning is not for users.
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     trainer = trainer_class(
         model=model,
         reward_funcs=[RecordingReward(f, last) for f in functions],
@@ -232,13 +238,39 @@ def run(ctx: StageContext) -> dict[str, Any]:
         | {
             "steps": trainer.state.global_step,
             "prompts_trained": len(dataset),
-            "rollout_backend": "server" if on_server else "vllm" if rollout else "hf",
+            "rollout_backend": "server" if on_server else "vllm" if vllm_rollouts else "hf",
             **guard.metrics(),
             "reward_failures": dict(sorted(failures.items())),
             "reward_flags": reward_flags(built),
         }
     )
-    return metrics | record.metrics() if rollout else metrics
+    return metrics | rollout_metrics(rollout, record)
+
+
+def make_rollout(sampler: Sampler | None, stage: GRPOStage, ctx: StageContext, record: RolloutLog, tokenizer, model):
+    """The TRL rollout_func: a vLLM server or engine with adapter-only sync, merged HF rollouts, or None (TRL's
+    own generate, also when the policy's adapter cannot be merged exactly)."""
+    if stage.rollouts.mode == "server":
+        return server_rollout(stage, ctx, tokenizer, record)
+    if isinstance(sampler, VLLMSampler):
+        return vllm_rollout(sampler, stage, ctx, record)
+    if not stage.merged_rollouts:
+        return None
+    reason = unmergeable(model)
+    if reason is not None:
+        log.info("merged rollouts off (%s): TRL generates through the PEFT model", reason)
+        ctx.notes["merged_rollouts_off"] = reason
+        return None
+    return MergedRollout(
+        batch_size=stage.rollout_batch_size or stage.prompts_per_step * stage.num_generations,
+        static=stage.rollout_static_cache,
+    )
+
+
+def rollout_metrics(rollout, record: RolloutLog) -> dict[str, Any]:
+    if isinstance(rollout, MergedRollout):
+        return {"rollout_engine": "merged"} | rollout.metrics()
+    return record.metrics() if rollout else {}
 
 
 def reward_flags(functions: list[Any]) -> dict[str, int]:
