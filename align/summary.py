@@ -31,9 +31,6 @@ HEADLINE_METRICS = (
     "accuracy/mean",
     "correctness_first_half",
     "correctness_second_half",
-    # On math recipes the verifier's answer check is GRPO's truthfulness.
-    "truthfulness_first_half",
-    "truthfulness_second_half",
     *PROBLEM_COUNTS,
 )
 
