@@ -1,6 +1,6 @@
 """A verifier that raises on some samples costs only those samples; one that raises on all stops the stage
 with one line. The verifier is a real registered one (the math verifier, wrapped to raise on some answers),
-run inside a real pairs stage on the tiny digit model."""
+run inside a real pairs stage on the tiny digit model, which answers "1" or "2" (about even odds)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from reward import VERIFIERS, Verdict, Verifier
 from reward.verifiers.math import verify_math_rows
 
 
-def math_but_raises_on_twos(completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Verdict]:
-    if any("2" in text for text in completions):
+def math_but_raises_on_wrong_twos(completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Verdict]:
+    """Raises where a "2" answers a prompt whose answer is 1: on those prompts only passes can be judged."""
+    if any("2" in text and row["answer"] == "1" for text, row in zip(completions, rows, strict=True)):
         raise ValueError("cannot read a 2")
     return verify_math_rows(completions, rows)
 
@@ -36,7 +37,8 @@ def register(monkeypatch: pytest.MonkeyPatch, function: str) -> None:
 @pytest.fixture
 def recipe(tmp_path: Path, digit_model: str, chat_file: Path) -> Path:
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": f"Say one ({i}).", "answer": "1"}) + "\n" for i in range(6)))
+    rows = [{"prompt": f"Say a digit ({i}).", "answer": str(1 + i % 2)} for i in range(6)]
+    prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
     path = tmp_path / "recipe.yaml"
     train = {"report_to": [], "max_length": 64}
     stages = [
@@ -62,7 +64,7 @@ def recipe(tmp_path: Path, digit_model: str, chat_file: Path) -> Path:
 def test_samples_the_verifier_raised_on_are_counted_and_never_paired(
     recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    register(monkeypatch, "math_but_raises_on_twos")
+    register(monkeypatch, "math_but_raises_on_wrong_twos")
     run_recipe(load_recipe(recipe), tmp_path / "run")
     pairs_dir = tmp_path / "run" / "pairs"
     metrics = json.loads((pairs_dir / "manifest.json").read_text())["metrics"]
@@ -72,9 +74,12 @@ def test_samples_the_verifier_raised_on_are_counted_and_never_paired(
     # A failed sample is undecided: counted there and left out of the pass rate, never a side of a pair.
     assert stats["undecided_samples"] == metrics["verifier_failures"]
     rows = [json.loads(line) for line in (pairs_dir / "pairs.jsonl").read_text().splitlines()]
-    assert rows, "the samples the verifier could judge still gave pairs"
+    assert rows, "the prompts whose samples the verifier could judge still gave pairs"
     for row in rows:
-        assert "2" not in row["chosen"][0]["content"] + row["rejected"][0]["content"]
+        # Prompts answered 1 only had passes and undecided samples: pairing them would mean an undecided "2"
+        # became a rejected answer.
+        assert row["prompt"][0]["content"] in {f"Say a digit ({i})." for i in (1, 3, 5)}, row
+        assert "2" in row["chosen"][0]["content"] and "1" in row["rejected"][0]["content"]
 
 
 def test_a_verifier_that_raises_on_every_sample_stops_with_one_line(
