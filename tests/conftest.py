@@ -230,6 +230,23 @@ def _logits_gap(base: str, stage_dir: Path, merged_dir: Path) -> tuple[float, fl
     return (merged - adapted).abs().max().item(), (adapted - base_logits).abs().max().item()
 
 
+def _sft_pairs_stages(data: Path, prompts: Path, *, sft: dict | None = None, pairs: dict | None = None) -> list[dict]:
+    """An sft stage on `data`, then pairs sampled from it on `prompts` (math verifier, HF sampling, T = 1)."""
+    return [
+        {"name": "sft", "kind": "sft", "data": str(data), "report_to": [], **(sft or {})},
+        {
+            "name": "pairs", "kind": "pairs", "init": "sft", "prompts": str(prompts), "verifier": "math",
+            "temperature": 1.0, "backend": "hf", **(pairs or {}),
+        },
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def sft_pairs_stages():
+    """`sft_pairs_stages(data, prompts, sft={...}, pairs={...})`: the two stage dicts, overrides merged in."""
+    return _sft_pairs_stages
+
+
 @pytest.fixture
 def train_sft():
     """`train_sft(tmp_path, model, chat_file, steps=3)`: a finished SFT stage folder with a non-trivial adapter."""

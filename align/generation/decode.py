@@ -17,6 +17,8 @@ run's batches share a few cache shapes instead of compiling once per prompt leng
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
+from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
@@ -66,6 +68,8 @@ def sample_ids(
     generator = torch.Generator(device=device).manual_seed(seed)
     eos = torch.tensor(list(eos_token_ids), device=device)
     per_batch = max(1, batch_size // n)
+    sampling = Sampling(temperature, top_k, top_p)
+    limits = _Limits(max_new_tokens, min_new_tokens, eos, pad_token_id)
     # Shortest first: neighbours pad to nearly the same length (the order is undone below).
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[list[list[int]]] = [[] for _ in prompts]
@@ -78,31 +82,8 @@ def sample_ids(
             for start in range(0, len(order), per_batch):
                 chunk = order[start : start + per_batch]
                 batch = [prompts[i] for i in chunk]
-                if static:
-                    groups = _generate_static(
-                        model,
-                        batch,
-                        n=n,
-                        max_new_tokens=max_new_tokens,
-                        min_new_tokens=min_new_tokens,
-                        eos=eos,
-                        pad_token_id=pad_token_id,
-                        temperature=temperature,
-                        top_k=top_k,
-                        top_p=top_p,
-                    )
-                else:
-                    groups = _decode_batch(
-                        model,
-                        batch,
-                        n=n,
-                        max_new_tokens=max_new_tokens,
-                        min_new_tokens=min_new_tokens,
-                        eos=eos,
-                        pad_token_id=pad_token_id,
-                        sampling=Sampling(temperature, top_k, top_p),
-                        generator=generator,
-                    )
+                decode = _generate_static if static else partial(_decode_batch, generator=generator)
+                groups = decode(model, batch, n=n, limits=limits, sampling=sampling)
                 for index, group in zip(chunk, groups, strict=True):
                     out[index] = group
                 bar.update(len(chunk) * n)
@@ -110,6 +91,15 @@ def sample_ids(
             bar.close()
             model.train(was_training)
     return out
+
+
+class _Limits(NamedTuple):
+    """What every decoded batch shares, whichever path decodes it."""
+
+    max_new_tokens: int
+    min_new_tokens: int
+    eos: torch.Tensor  # the stop token ids, on the model's device
+    pad_token_id: int
 
 
 def _left_padded(prompts, width: int, pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,22 +111,26 @@ def _left_padded(prompts, width: int, pad_token_id: int, device) -> tuple[torch.
     return ids, mask
 
 
-def _generate_static(
-    model, prompts, *, n, max_new_tokens, min_new_tokens, eos, pad_token_id, temperature, top_k, top_p
-):
+def _generate_static(model, prompts, *, n: int, limits: _Limits, sampling: Sampling):
     """One batch through `generate` with a static cache (the global torch RNG draws the samples)."""
+    eos = limits.eos
     width = -(-max(len(p) for p in prompts) // STATIC_BUCKET) * STATIC_BUCKET
-    ids, mask = _left_padded([p for p in prompts for _ in range(n)], width, pad_token_id, eos.device)
-    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": top_k or None}
+    ids, mask = _left_padded([p for p in prompts for _ in range(n)], width, limits.pad_token_id, eos.device)
+    drawn = {
+        "do_sample": True,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k or None,
+    }
     out = model.generate(
         input_ids=ids,
         attention_mask=mask,
-        max_new_tokens=max_new_tokens,
-        min_new_tokens=min_new_tokens,
+        max_new_tokens=limits.max_new_tokens,
+        min_new_tokens=limits.min_new_tokens,
         eos_token_id=eos.tolist(),
-        pad_token_id=pad_token_id,
+        pad_token_id=limits.pad_token_id,
         cache_implementation="static",
-        **(sampling if temperature > 0 else {"do_sample": False, "top_k": None}),
+        **(drawn if sampling.temperature > 0 else {"do_sample": False, "top_k": None}),
     )[:, width:].tolist()
     # generate pads a finished row after its EOS; keep each answer up to and including its first EOS.
     stop = set(eos.tolist())
@@ -144,7 +138,8 @@ def _generate_static(
     return [rows[i * n : (i + 1) * n] for i in range(len(prompts))]
 
 
-def _decode_batch(model, prompts, *, n, max_new_tokens, min_new_tokens, eos, pad_token_id, sampling, generator):
+def _decode_batch(model, prompts, *, n: int, limits: _Limits, sampling: Sampling, generator: torch.Generator):
+    max_new_tokens, min_new_tokens, eos, pad_token_id = limits
     device = eos.device
     ids, mask = _left_padded(prompts, max(len(p) for p in prompts), pad_token_id, device)
     # As generate does: positions count real tokens only, so a left-padded row starts at position 0.

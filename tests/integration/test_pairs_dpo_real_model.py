@@ -14,7 +14,7 @@ from align.runner import run_recipe
 pytestmark = pytest.mark.integration
 
 
-def test_sft_pairs_dpo_chain(builtin_model: str, chat_file: Path, tmp_path: Path):
+def test_sft_pairs_dpo_chain(builtin_model: str, chat_file: Path, tmp_path: Path, sft_pairs_stages):
     prompts = tmp_path / "prompts.jsonl"
     # One-digit sums the model mostly gets right, two-digit ones it mostly gets wrong: both kinds of answer.
     cases = [(3, 4), (2, 5), (6, 2), (17, 26), (38, 47), (29, 56)]
@@ -26,27 +26,12 @@ def test_sft_pairs_dpo_chain(builtin_model: str, chat_file: Path, tmp_path: Path
         yaml.safe_dump(
             {
                 "stages": [
-                    {
-                        "name": "sft",
-                        "kind": "sft",
-                        "data": str(chat_file),
-                        "max_steps": 6,
-                        "batch_size": 4,
-                        "learning_rate": 1e-3,
-                        "max_length": 128,
-                        "report_to": [],
-                    },
-                    {
-                        "name": "pairs",
-                        "kind": "pairs",
-                        "init": "sft",
-                        "prompts": str(prompts),
-                        "verifier": "math",
-                        "k": 6,
-                        "temperature": 1.0,
-                        "max_new_tokens": 32,
-                        "backend": "hf",
-                    },
+                    *sft_pairs_stages(
+                        chat_file,
+                        prompts,
+                        sft={"max_steps": 6, "batch_size": 4, "learning_rate": 1e-3, "max_length": 128},
+                        pairs={"k": 6, "max_new_tokens": 32},
+                    ),
                     {
                         "name": "dpo",
                         "kind": "dpo",

@@ -35,27 +35,17 @@ def register(monkeypatch: pytest.MonkeyPatch, function: str) -> None:
 
 
 @pytest.fixture
-def recipe(tmp_path: Path, digit_model: str, chat_file: Path) -> Path:
+def recipe(tmp_path: Path, digit_model: str, chat_file: Path, sft_pairs_stages) -> Path:
     prompts = tmp_path / "prompts.jsonl"
     rows = [{"prompt": f"Say a digit ({i}).", "answer": str(1 + i % 2)} for i in range(6)]
     prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
     path = tmp_path / "recipe.yaml"
-    train = {"report_to": [], "max_length": 64}
-    stages = [
-        {"name": "sft", "kind": "sft", "data": str(chat_file), "max_steps": 1, "batch_size": 2, **train},
-        {
-            "name": "pairs",
-            "kind": "pairs",
-            "init": "sft",
-            "prompts": str(prompts),
-            "verifier": "math",
-            "k": 6,
-            "temperature": 1.0,
-            "max_new_tokens": 8,
-            "batch_prompts": 3,
-            "backend": "hf",
-        },
-    ]
+    stages = sft_pairs_stages(
+        chat_file,
+        prompts,
+        sft={"max_steps": 1, "batch_size": 2, "max_length": 64},
+        pairs={"k": 6, "max_new_tokens": 8, "batch_prompts": 3},
+    )
     lora = {"r": 4, "alpha": 8}
     path.write_text(yaml.safe_dump({"name": "flaky", "model": digit_model, "lora": lora, "stages": stages}))
     return path
