@@ -14,6 +14,7 @@ from align.evaluation.cli import main
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites import SuiteUnavailableError, prepare
 from align.evaluation.suites import code as code_suite
+from align.evaluation.textstats import DESCRIPTIVE_METRICS, length_words
 
 BROKEN = "    return None\n"
 
@@ -72,10 +73,16 @@ def test_chat_suite_reports_a_mean_per_reward_dimension(tiny_model: str, tiny_re
     chat = results["models"][tiny_model]["suites"]["chat"]
     assert chat["n"] == 2  # the repeated prompt is answered once
     assert set(chat["metrics"]) == {
-        "truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing", "total"
+        "truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing", "total",
+        "length_words", "repetition_3gram",
     }  # fmt: skip
     assert all(isinstance(v, float) for v in chat["metrics"].values())
-    assert chat["metrics"]["total"] == pytest.approx(sum(v for k, v in chat["metrics"].items() if k != "total"))
+    rewards = {k: v for k, v in chat["metrics"].items() if k not in DESCRIPTIVE_METRICS}
+    assert rewards["total"] == pytest.approx(sum(v for k, v in rewards.items() if k != "total"))
+    # Every answer is kept with its prompt, in per_problem order, and its length is its own word count.
+    answers = chat["answers"]
+    assert [a["prompt"] for a in answers] == ["Say hi.", "Name a colour."]
+    assert chat["per_problem"]["length_words"] == [float(length_words(a["completion"])) for a in answers]
     # The metrics are the means of the per-answer scores the intervals resample.
     for metric, values in chat["per_problem"].items():
         assert len(values) == 2 and chat["metrics"][metric] == pytest.approx(sum(values) / 2)
@@ -97,12 +104,13 @@ def test_chat_suite_judged_by_an_llm_endpoint(tiny_model: str, tmp_path: Path, j
     chat = results["models"][tiny_model]["suites"]["chat"]
     assert chat["n"] == 2 and chat["undecided"] == 0
     # The stand-in rates by the answer's length whatever the rubric: every dimension has the same mean.
-    means = {v for k, v in chat["metrics"].items() if k != "total"}
+    means = {v for k, v in chat["metrics"].items() if k not in ("total", *DESCRIPTIVE_METRICS)}
     assert len(means) == 1 and 0.0 <= means.pop() <= 1.0
     assert len(judge_server["requests"]) == 2 * 6  # one rating per answer per dimension
     # Per-answer scores behind the means, so the chat metrics get intervals too.
     assert set(chat["per_problem"]) == set(chat["metrics"]) and set(chat["intervals"]) == set(chat["metrics"])
     assert all(len(values) == 2 for values in chat["per_problem"].values())
+    assert set(DESCRIPTIVE_METRICS) <= set(chat["metrics"]) and len(chat["answers"]) == 2
 
 
 def test_code_suite_defaults_to_the_shipped_procedural_problems():

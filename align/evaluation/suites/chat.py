@@ -1,5 +1,6 @@
 """Chat: mean score per reward dimension (truthfulness, helpfulness, ...) of greedy answers to held-out
-prompts, judged by a trained six-head reward model. Without one the suite is skipped, with the reason."""
+prompts, judged by a trained six-head reward model (or an LLM judge), beside each answer's length and
+repetition rate (suites/chat_result.py). Without a reward model or judge the suite is skipped, with the reason."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data import load_rows
 from align.errors import AlignError
-from align.evaluation.metrics import reward_means, reward_per_problem
 from align.evaluation.settings import EvalSettings
-from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat, examples
+from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat
+from align.evaluation.suites.chat_result import chat_result
 from reward import prompt_text
 
 # The first that exists: dedicated chat prompts if shipped, else the reward model's held-out prompts, whose
@@ -73,14 +74,6 @@ def model_scorer(reward: str, prompts: list):
 
     def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
         rows = model.score([prompt_text(p) for p in prompts], greedy)
-        means = reward_means(rows, model.dimensions)
-        totals = [sum(row.values()) for row in rows]
-        return {
-            "metrics": means,
-            "per_problem": reward_per_problem(rows, model.dimensions),
-            "n": len(prompts),
-            "undecided": 0,
-            "examples": examples(prompts, greedy, reward_total=totals),
-        }
+        return chat_result(prompts, greedy, rows, model.dimensions, undecided=0)
 
     return score

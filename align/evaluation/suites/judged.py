@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from align.config.schema import RewardSpec
-from align.evaluation.metrics import reward_means, reward_per_problem
-from align.evaluation.suites.base import examples
+from align.evaluation.suites.chat_result import chat_result
 from align.rewards import reward_inputs
 from reward import DIMENSIONS, build_rewards, prompt_text
 
@@ -27,13 +26,7 @@ def judged_scorer(judge: str, prompts: Sequence[Any]):
     def score(greedy: list[str], sampled: list[list[str]] | None) -> dict[str, Any]:
         columns = {f.__name__: f(texts, greedy) for f in functions}
         rows = [{d: values[i] for d, values in columns.items()} for i in range(len(greedy))]
-        totals = [sum(v for v in row.values() if v is not None) for row in rows]
-        return {
-            "metrics": reward_means(rows, list(DIMENSIONS)),
-            "per_problem": reward_per_problem(rows, list(DIMENSIONS)),
-            "n": len(prompts),
-            "undecided": sum(any(v is None for v in row.values()) for row in rows),
-            "examples": examples(prompts, greedy, reward_total=totals),
-        }
+        undecided = sum(any(v is None for v in row.values()) for row in rows)
+        return chat_result(prompts, greedy, rows, list(DIMENSIONS), undecided)
 
     return score
