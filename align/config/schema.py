@@ -246,6 +246,9 @@ class DPOStage(TrainStage):
     loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid, ipo, hinge, ...")
 
 
+SHIPPED_PROBE = "data/reward/probe.jsonl"
+
+
 class RewardStage(TrainStage):
     kind: Literal["reward"]
     backbone: str = Field(
@@ -254,6 +257,12 @@ class RewardStage(TrainStage):
     )
     data: DataSpec = Field(description="Pairs labelled with the dimension they differ on.")
     eval_data: DataSpec | None = None
+    probe_data: DataSpec | None = Field(
+        None,
+        description="Pairs written unlike the training templates, scored after training as probe_accuracy/<dimension>"
+        ". Left out of the recipe: the shipped data/reward/probe.jsonl when it is found (like any data path); "
+        "null: no probe.",
+    )
     learning_rate: float = Field(5e-5, gt=0)
     max_length: int = Field(256, gt=0)
     likelihood: list[str] = Field(
@@ -262,6 +271,19 @@ class RewardStage(TrainStage):
         "head: an LM knows facts a small encoder does not. [] = heads only.",
     )
     likelihood_model: str = Field("policy", description="That LM: 'policy' (the recipe's model) or an HF name/folder.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shipped_probe(cls, value: object, info: ValidationInfo) -> object:
+        # Only a key left out gets the default, and only in recipes loaded from a file (they carry the folders
+        # data paths are looked up in); a missing probe file is no error: there is simply no probe.
+        if not isinstance(value, dict) or "probe_data" in value or not info.context:
+            return value
+        try:
+            found = resolve_data_path(SHIPPED_PROBE, info.context.get("search_dirs", []))
+        except ValueError:
+            return value
+        return {**value, "probe_data": found}
 
     @field_validator("likelihood")
     @classmethod

@@ -45,6 +45,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         return {}
     train = load_rows(stage.data)
     held_out = load_rows(stage.eval_data) if stage.eval_data else []
+    probe = load_rows(stage.probe_data) if stage.probe_data else []
     checkpointing = Checkpointing(
         folder=ctx.checkpoint_dir,
         save_steps=stage.save_steps,
@@ -68,6 +69,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             likelihood_dimensions=stage.likelihood,
             device=current_placement().reward,
             checkpointing=checkpointing,
+            probe_rows=probe,
         )
     except ValueError as err:  # malformed rows: the trainer names the row and key
         raise AlignError(f"stages.{stage.name}: {err}") from None

@@ -105,6 +105,19 @@ def evaluate(model: RewardModel, rows: Sequence[Pair | Rated], batch_size: int) 
     return metrics
 
 
+# evaluate()'s keys → the probe's, so held-out and probe accuracy sit side by side in one metrics dict.
+PROBE_KEYS = {"accuracy/": "probe_accuracy/", "eval_pairs/": "probe_pairs/", "eval/loss": "probe_loss"}
+
+
+def probe_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """`evaluate` on the probe pairs, renamed: `accuracy/truthfulness` → `probe_accuracy/truthfulness`, ..."""
+    renamed = {}
+    for key, value in metrics.items():
+        old = next(prefix for prefix in PROBE_KEYS if key.startswith(prefix))
+        renamed[PROBE_KEYS[old] + key[len(old) :]] = value
+    return renamed
+
+
 def train_reward_model(
     backbone: str | Path,
     train_rows: Rows,
@@ -125,6 +138,7 @@ def train_reward_model(
     likelihood_dimensions: Sequence[str] = (),
     device: str = "cpu",
     checkpointing: Checkpointing | None = None,
+    probe_rows: Rows = (),
 ) -> dict[str, float]:
     """Fine-tune `backbone` with one score head per dimension, save it to `output_dir`, return metrics.
 
@@ -137,10 +151,13 @@ def train_reward_model(
     Metrics: `accuracy/<dimension>` (held-out pairwise accuracy, for dimensions with eval pairs),
     `accuracy/mean`, `eval/loss`, `eval_pairs/<dimension>`, `train/loss` (mean over the last 10% of
     steps), `train/steps`, `train/seconds`, `train/examples`, and `likelihood/*` when it is used.
+    `probe_rows` are pairs written unlike the training data (data/reward/probe.jsonl): scored the same way as the
+    held-out pairs, under `probe_accuracy/<dimension>`, `probe_accuracy/mean`, `probe_loss`, `probe_pairs/<d>`.
     With `checkpointing`, the loop saves its state every `save_steps` steps and resumes from a saved state.
     """
     train = parse_rows(train_rows, dimensions, "train_rows")
     held_out = parse_rows(eval_rows, dimensions, "eval_rows")
+    probe = parse_rows(probe_rows, dimensions, "probe_rows")
     if not train:
         raise ValueError("train_rows is empty")
     unknown = [name for name in likelihood_dimensions if name not in dimensions]
@@ -155,6 +172,7 @@ def train_reward_model(
     if likelihood_model and likelihood_dimensions:
         metrics |= _attach_likelihood(model, str(likelihood_model), train, likelihood_dimensions, max_length, seed)
     metrics |= evaluate(model, held_out, batch_size=max(batch_size, 32))
+    metrics |= probe_metrics(evaluate(model, probe, batch_size=max(batch_size, 32)))
     model.save(output_dir)
     if writer is not None:
         for key, value in metrics.items():
