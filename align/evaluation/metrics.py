@@ -43,7 +43,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float | None:
     """pass@k averaged over problems given as (samples judged, samples correct); those with fewer than k
     judged samples cannot be estimated and are left out."""
-    return _mean_judged(pass_at_k_per_problem(counts, k))
+    return mean_judged(pass_at_k_per_problem(counts, k))
 
 
 def reported_ks(samples: int) -> list[int]:
@@ -56,7 +56,7 @@ def reported_ks(samples: int) -> list[int]:
 def reward_means(scores: Sequence[Mapping[str, float | None]], dimensions: Sequence[str]) -> dict[str, float | None]:
     """Mean score per dimension over rows, plus `total`: the mean of each row's unweighted total by
     `reward.aggregate`, the rule GRPO trains with."""
-    return {name: _mean_judged(column) for name, column in reward_per_problem(scores, dimensions).items()}
+    return {name: mean_judged(column) for name, column in reward_per_problem(scores, dimensions).items()}
 
 
 def reward_per_problem(
@@ -78,7 +78,8 @@ def pass_at_k_per_problem(counts: Sequence[tuple[int, int]], k: int) -> list[flo
     return [pass_at_k(n, c, k) if n >= k else None for n, c in counts]
 
 
-def _mean_judged(values: Sequence[float | None]) -> float | None:
+def mean_judged(values: Sequence[float | None]) -> float | None:
+    """Mean of the values that were judged (not None, not NaN); None when none was."""
     judged = [v for v in values if v is not None and not math.isnan(v)]
     return sum(judged) / len(judged) if judged else None
 

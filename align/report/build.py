@@ -9,6 +9,8 @@ from pathlib import Path
 
 from align.artifacts import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders, write_text_atomic
 from align.errors import AlignError
+from align.report.chat_section import chat_changes_section
+from align.report.reward_section import reward_section
 from align.report.sections import (
     PLOTS,
     curves_section,
@@ -34,9 +36,11 @@ def build_report(run_dir: Path) -> Path:
         f"# Run report: {run_dir.name}\n\n`{run_dir}` · base model `{base}` · built {created} by `align report`",
         stages_section(stages),
         eval_section(results, run_dir),
+        reward_section(stages),
         curves_section(stages, run_dir),
         pairs_section(stages),
         samples_section(results, stages),
+        chat_changes_section(results, stages),
     ]
     path = run_dir / REPORT_FILE
     write_text_atomic(path, "\n\n".join(s for s in sections if s) + "\n")

@@ -10,6 +10,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from align.evaluation.textstats import DESCRIPTIVE_METRICS
 from align.report.history import Curve, curve, dimension_keys, reward_keys, spread_key
 
 DPI = 110
@@ -78,11 +79,14 @@ def plot_dimensions(stage: str, history: list[dict[str, Any]], path: Path) -> Pa
 
 
 def plot_eval(models: dict[str, dict[str, Any]], path: Path) -> Path | None:
-    """One panel per suite, bars grouped by metric, one colour per policy."""
+    """One panel per suite, bars grouped by metric, one colour per policy. Answer length and repetition are
+    left to the tables: they are not scores, and a word count would flatten every bar beside it."""
     panels: dict[str, list[str]] = {}
     for entry in models.values():
         for suite, result in entry["suites"].items():
             for metric in result.get("metrics", {}):
+                if metric in DESCRIPTIVE_METRICS:
+                    continue
                 if metric not in panels.setdefault(suite, []):
                     panels[suite].append(metric)
     if not panels:

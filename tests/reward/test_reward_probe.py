@@ -51,7 +51,8 @@ def test_reward_stage_stores_probe_accuracy_computed_like_held_out_accuracy(
     assert outcome.status == "ran"
     stored = read_manifest(tmp_path / "run" / "reward").metrics
     # The saved model, scored again on the probe pairs by the held-out evaluation, gives the stored numbers.
-    again = probe_metrics(evaluate(RewardModel.load(tmp_path / "run" / "reward"), parse_rows(probe_rows, DIMENSIONS), 32))
+    saved = RewardModel.load(tmp_path / "run" / "reward")
+    again = probe_metrics(evaluate(saved, parse_rows(probe_rows, DIMENSIONS), batch_size=32))
     for d in DIMENSIONS:
         assert stored[f"probe_pairs/{d}"] == 2
         assert stored[f"probe_accuracy/{d}"] == pytest.approx(again[f"probe_accuracy/{d}"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from align.evaluation.metrics import reward_means, reward_per_problem
+from align.evaluation.metrics import mean_judged, reward_means, reward_per_problem
 from align.evaluation.suites.base import Chat, examples
 from align.evaluation.textstats import answer_columns
 from reward import prompt_text
@@ -25,11 +25,10 @@ def chat_result(
     undecided: int,
 ) -> dict[str, Any]:
     texts = answer_columns(greedy)
-    per_problem = reward_per_problem(rows, dimensions)
     totals = [sum(v for v in row.values() if v is not None) for row in rows]
     return {
-        "metrics": reward_means(rows, dimensions) | {k: sum(v) / len(v) if v else None for k, v in texts.items()},
-        "per_problem": per_problem | texts,
+        "metrics": reward_means(rows, dimensions) | {k: mean_judged(v) for k, v in texts.items()},
+        "per_problem": reward_per_problem(rows, dimensions) | texts,
         "n": len(prompts),
         "undecided": undecided,
         "answers": [{"prompt": prompt_text(p), "completion": c} for p, c in zip(prompts, greedy, strict=True)],
