@@ -29,6 +29,7 @@ HEADLINE_METRICS = (
     "pairs",
     "pass_rate",
     "accuracy/mean",
+    "probe_accuracy/mean",
     "correctness_first_half",
     "correctness_second_half",
     *PROBLEM_COUNTS,
