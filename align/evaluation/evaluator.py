@@ -34,6 +34,8 @@ from align.evaluation.targets import Policy, Target, resolve_target
 from align.generation.backend import BackendName
 
 log = logging.getLogger(__name__)
+# What a stored suite result must hold to be reused (per suite; the rest need only per-problem values).
+STORED_KEYS = {"chat": ("per_problem", "answers")}
 
 
 def evaluate(
@@ -96,8 +98,9 @@ def evaluate(
         }
         for name in settings.suites:
             old = previous.get("suites", {}).get(name) if reusable else None
-            # Results stored before per-problem values were kept cannot give intervals: those are redone.
-            if old and "skipped" not in old and "per_problem" in old:
+            # Results stored before per-problem values (or chat answers) were kept cannot give intervals or the
+            # report's before/after samples: those are redone.
+            if old and "skipped" not in old and all(key in old for key in STORED_KEYS.get(name, ("per_problem",))):
                 log.info("%s / %s: unchanged since the last evaluation, results reused", policy.name, name)
                 entry["suites"][name] = old
             else:

@@ -265,3 +265,22 @@ def test_results_stored_before_per_problem_values_are_evaluated_again(tiny_run: 
     again = evaluate(run_dir, ["math"], **options)
     assert all(len(e["suites"]["math"]["per_problem"]["accuracy"]) == 2 for e in again["models"].values())
     assert [(c["against"], c["model"]) for c in again["comparisons"]] == [("base", "sft")]
+
+
+def test_chat_results_stored_without_answers_are_redone(tiny_run: Path, tiny_reward_model: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    prompts = tmp_path / "chat.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ("Say hi.", "Name a colour.")))
+    options = {"reward": tiny_reward_model, "chat_data": str(prompts), "max_new_tokens": 4, "show": False}
+    first = evaluate(run_dir, ["chat"], **options)
+    chat = first["models"]["sft"]["suites"]["chat"]
+    assert [a["prompt"] for a in chat["answers"]] == ["Say hi.", "Name a colour."]
+    # An eval.json written before answers were kept: the same policy's chat result is evaluated again.
+    stored = json.loads((run_dir / "eval.json").read_text())
+    for entry in stored["models"].values():
+        del entry["suites"]["chat"]["answers"]
+        entry["suites"]["chat"]["metrics"]["total"] = -1.0  # a marker only a reused result would keep
+    (run_dir / "eval.json").write_text(json.dumps(stored))
+    again = evaluate(run_dir, ["chat"], **options)["models"]["sft"]["suites"]["chat"]
+    assert again["answers"] == chat["answers"] and again["metrics"]["total"] == chat["metrics"]["total"] != -1.0

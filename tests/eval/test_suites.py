@@ -46,23 +46,6 @@ def test_code_suite_is_skipped_with_the_reason_when_the_split_is_missing(monkeyp
         prepare("code", EvalSettings(suites=("code",), code_data="humaneval:eval"))
 
 
-@pytest.fixture(scope="module")
-def tiny_reward_model(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from reward.dimensions import DIMENSIONS
-    from reward.model import RewardConfig, RewardModel
-    from reward.model.heads import RewardHeads
-
-    torch.manual_seed(0)
-    network = RewardHeads(AutoModel.from_pretrained(tiny_model), len(DIMENSIONS), "last")
-    config = RewardConfig(DIMENSIONS, "last", 128, tiny_model)
-    folder = tmp_path_factory.mktemp("reward-model")
-    RewardModel(network, AutoTokenizer.from_pretrained(tiny_model), config).save(folder)
-    return folder
-
-
 def test_chat_suite_reports_a_mean_per_reward_dimension(tiny_model: str, tiny_reward_model: Path, tmp_path: Path):
     prompts = tmp_path / "chat.jsonl"
     rows = [{"prompt": "Say hi."}, {"prompt": "Name a colour."}, {"prompt": "Say hi."}]
