@@ -49,12 +49,12 @@ def optimised(stage: StageFolder | None, chat: dict[str, Any]) -> list[str]:
     rewards = (stage.manifest.config.get("rewards") if stage and stage.manifest else None) or {}
     if not rewards:
         return scored
-    return [d for d in scored if (rewards.get(d) or {}).get("weight", 0) > 0]
+    return [d for d in scored if d in rewards and (rewards[d] or {}).get("weight", 1.0) > 0]  # 1.0: RewardSpec default
 
 
 def _dimension_block(dimension: str, before: dict[str, Any], after: dict[str, Any]) -> str:
     old, new = before["per_problem"].get(dimension), after["per_problem"].get(dimension)
-    if old is None or new is None or len(old) != len(new):
+    if old is None or new is None or not len(old) == len(new) == len(after["answers"]):
         return ""
     changes = sorted(
         ((b - a, i) for i, (a, b) in enumerate(zip(old, new, strict=True)) if a is not None and b is not None),
