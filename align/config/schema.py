@@ -243,7 +243,27 @@ class DPOStage(TrainStage):
         "reference never changes) instead of one extra forward pass per step. One process only: under accelerate "
         "launch the reference is computed per step (TRL 1.16 cannot share the precomputed values between ranks).",
     )
-    loss_type: str = Field("sigmoid", description="TRL DPO loss: sigmoid, ipo, hinge, ...")
+    loss_type: str | list[str] = Field(
+        "sigmoid",
+        description="TRL DPO loss: sigmoid, ipo, hinge, ...; a list sums several, e.g. [sigmoid, sft] = DPO plus "
+        "the chosen answers' NLL (RPO), which keeps DPO from lowering the likelihood of the right answers too.",
+    )
+    loss_weights: list[float] | None = Field(
+        None, description="One weight per entry of loss_type (default 1 each), e.g. [1.0, 0.2]."
+    )
+
+    @model_validator(mode="after")
+    def _one_weight_per_loss(self) -> DPOStage:
+        losses = [self.loss_type] if isinstance(self.loss_type, str) else self.loss_type
+        if not losses:
+            raise ValueError("loss_type: give at least one loss")
+        if self.loss_weights is not None and len(self.loss_weights) != len(losses):
+            raise ValueError(f"loss_weights: {len(self.loss_weights)} weights for {len(losses)} losses in loss_type")
+        return self
+
+    @property
+    def losses(self) -> list[str]:
+        return [self.loss_type] if isinstance(self.loss_type, str) else list(self.loss_type)
 
 
 SHIPPED_PROBE = "data/reward/probe.jsonl"

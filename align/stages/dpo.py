@@ -74,7 +74,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         **trainer_kwargs(stage, ctx),
         max_length=stage.max_length,
         beta=stage.beta,
-        loss_type=[stage.loss_type],
+        loss_type=stage.losses,
+        loss_weights=stage.loss_weights,
         **dpo_speed_kwargs(precompute_ref=precompute, batch_size=stage.batch_size),
     )
     callbacks, guard = guarded_callbacks(stage)
