@@ -35,12 +35,12 @@ def load_located_rows(spec: DataSpec) -> list[tuple[str, dict[str, Any]]]:
             raise AlignError(f"{path}: cannot read: {err.strerror}") from None
         if not numbered:
             raise AlignError(f"{spec.path}: no rows")
-        numbered = numbered[: spec.limit] if spec.limit is not None else numbered
         # Row N is line N unless blank lines came before it; then the line is named too.
-        return [
+        located = [
             (f"{path}: row {index + 1}" + (f" (line {line})" if line != index + 1 else ""), row)
             for index, (line, row) in enumerate(numbered)
         ]
+        return _limited(located, spec)
     if path.exists():
         rows = _load_with_datasets(path).to_list()
     elif spec.path.startswith(HUMANEVAL_PREFIX):
@@ -51,8 +51,22 @@ def load_located_rows(spec: DataSpec) -> list[tuple[str, dict[str, Any]]]:
         rows = _load_hub(spec).to_list()
     if not rows:
         raise AlignError(f"{spec.path}: no rows")
-    rows = rows[: spec.limit] if spec.limit is not None else rows
-    return [(f"{spec.path}: row {index + 1}", row) for index, row in enumerate(rows)]
+    return _limited([(f"{spec.path}: row {index + 1}", row) for index, row in enumerate(rows)], spec)
+
+
+def _limited(located: list[tuple[str, dict[str, Any]]], spec: DataSpec) -> list[tuple[str, dict[str, Any]]]:
+    """The rows `limit` keeps, after `interleave_by` has dealt them out one group at a time."""
+    if spec.interleave_by is not None:
+        groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for where, row in located:
+            if spec.interleave_by not in row:
+                raise AlignError(f"{where}: no '{spec.interleave_by}' column to interleave by")
+            groups.setdefault(repr(row[spec.interleave_by]), []).append((where, row))
+        # Round-robin over the groups in the order each first appears, file order within a group.
+        located = [
+            group[i] for i in range(max(map(len, groups.values()))) for group in groups.values() if i < len(group)
+        ]
+    return located[: spec.limit] if spec.limit is not None else located
 
 
 HUMANEVAL_PREFIX = "humaneval:"

@@ -131,3 +131,21 @@ def test_bad_row_after_blank_lines_names_its_line(tmp_path: Path):
     with pytest.raises(AlignError) as err:
         load_prompts(DataSpec(path=str(path)), required=("answer",))
     assert str(err.value) == f"{path}: row 2 (line 4): 'prompt' must be a string or messages"
+
+
+def test_interleave_by_deals_groups_out_before_the_limit(tmp_path: Path):
+    # Three "sub" rows before any other level: a plain limit of 4 would keep only one other row.
+    levels = ["sub", "sub", "sub", "add", "mul", "add"]
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"q{i}", "level": lv}) + "\n" for i, lv in enumerate(levels)))
+    rows = load_rows(DataSpec(path=str(path), interleave_by="level", limit=4))
+    assert [r["prompt"] for r in rows] == ["q0", "q3", "q4", "q1"]
+    everything = load_rows(DataSpec(path=str(path), interleave_by="level"))
+    assert [r["prompt"] for r in everything] == ["q0", "q3", "q4", "q1", "q5", "q2"]
+
+
+def test_interleave_by_a_missing_column_names_the_row(tmp_path: Path):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"prompt": "a", "level": 1}) + "\n" + json.dumps({"prompt": "b"}) + "\n")
+    with pytest.raises(AlignError, match=r"prompts.jsonl: row 2: no 'level' column to interleave by"):
+        load_rows(DataSpec(path=str(path), interleave_by="level"))
