@@ -93,8 +93,9 @@ class DataSpec(Strict):
     limit: int | None = Field(None, gt=0, description="Use only the first N rows.")
     interleave_by: str | None = Field(
         None,
-        description="Deal the rows out one group of this column at a time (round-robin, file order within a group) "
-        "before `limit`, so the first N rows hold every group, e.g. every difficulty level of a prompt file.",
+        description="Deal the rows out one group of this column at a time (round-robin; groups in sorted order of "
+        "their value, file order within a group) before `limit`, so the first N rows hold every group, e.g. every "
+        "difficulty level of a prompt file.",
     )
     prompt_column: str = Field("prompt", description="Column holding the prompt (string or chat messages).")
     completion_column: str = Field("completion", description="Column holding the answer (string or messages).")

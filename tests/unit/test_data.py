@@ -134,14 +134,14 @@ def test_bad_row_after_blank_lines_names_its_line(tmp_path: Path):
 
 
 def test_interleave_by_deals_groups_out_before_the_limit(tmp_path: Path):
-    # Three "sub" rows before any other level: a plain limit of 4 would keep only one other row.
-    levels = ["sub", "sub", "sub", "add", "mul", "add"]
+    # Three level-3 rows first: a plain limit of 4 would keep only one other row. Groups go in value order (1, 3, 10).
+    levels = [3, 3, 3, 1, 10, 1]
     path = tmp_path / "prompts.jsonl"
     path.write_text("".join(json.dumps({"prompt": f"q{i}", "level": lv}) + "\n" for i, lv in enumerate(levels)))
     rows = load_rows(DataSpec(path=str(path), interleave_by="level", limit=4))
-    assert [r["prompt"] for r in rows] == ["q0", "q3", "q4", "q1"]
+    assert [r["prompt"] for r in rows] == ["q3", "q0", "q4", "q5"]
     everything = load_rows(DataSpec(path=str(path), interleave_by="level"))
-    assert [r["prompt"] for r in everything] == ["q0", "q3", "q4", "q1", "q5", "q2"]
+    assert [r["prompt"] for r in everything] == ["q3", "q0", "q4", "q5", "q1", "q2"]
 
 
 def test_interleave_by_a_missing_column_names_the_row(tmp_path: Path):
