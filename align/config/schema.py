@@ -260,7 +260,7 @@ class DPOStage(TrainStage):
 
     @model_validator(mode="after")
     def _one_weight_per_loss(self) -> DPOStage:
-        losses = [self.loss_type] if isinstance(self.loss_type, str) else self.loss_type
+        losses = self.losses
         if not losses:
             raise ValueError("loss_type: give at least one loss")
         if self.loss_weights is not None and len(self.loss_weights) != len(losses):

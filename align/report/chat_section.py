@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from align.artifacts import StageFolder
+from align.config.schema import RewardSpec
 from align.evaluation.textstats import DESCRIPTIVE_METRICS
 from align.report.markdown import table
 
@@ -49,7 +50,8 @@ def optimised(stage: StageFolder | None, chat: dict[str, Any]) -> list[str]:
     rewards = (stage.manifest.config.get("rewards") if stage and stage.manifest else None) or {}
     if not rewards:
         return scored
-    return [d for d in scored if d in rewards and (rewards[d] or {}).get("weight", 1.0) > 0]  # 1.0: RewardSpec default
+    default = RewardSpec.model_fields["weight"].default
+    return [d for d in scored if d in rewards and (rewards[d] or {}).get("weight", default) > 0]
 
 
 def _dimension_block(dimension: str, before: dict[str, Any], after: dict[str, Any]) -> str:
