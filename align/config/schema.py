@@ -208,7 +208,14 @@ class PairsStage(StageBase):
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
     max_new_tokens: int = Field(256, gt=0)
-    max_pairs_per_prompt: int = Field(1, gt=0, description="Pairs built from one prompt's samples at most.")
+    max_pairs_per_prompt: int = Field(
+        1,
+        gt=0,
+        description=(
+            "Pairs built from one prompt's samples at most: each distinct answer on the larger side (right or wrong) "
+            "is used once, the best of the other side cycle."
+        ),
+    )
     prefer_shortest: bool = Field(True, description="Among equally good passing answers, pick the shortest as chosen.")
     drop_identical: bool = Field(True, description="Treat samples with identical text as one.")
     backend: Backend = Field("auto", description="Sampling backend: auto = vLLM when installed, else HF generate.")

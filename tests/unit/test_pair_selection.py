@@ -31,15 +31,30 @@ def test_best_score_beats_length_for_partial_credit():
 
 def test_max_pairs_limits_and_pairs_are_distinct():
     samples = [s("a", 1.0), s("bb", 1.0), s("ccc", 1.0), s("x", 0.0), s("yy", 0.0)]
+    pairs, _ = select_pairs(samples, SelectionRules(max_pairs=2))
+    assert [(p.chosen.text, p.rejected.text) for p in pairs] == [("a", "yy"), ("bb", "x")]
+
+
+def test_each_distinct_sample_of_the_larger_side_is_used_once_and_the_smaller_side_cycles():
+    samples = [s("7", 1.0), s("the answer is 7", 1.0), s("x", 0.0), s("yy", 0.0), s("zzz", 0.0)]
     pairs, _ = select_pairs(samples, SelectionRules(max_pairs=5))
-    assert len(pairs) == 2
-    assert len({p.chosen.text for p in pairs}) == 2 and len({p.rejected.text for p in pairs}) == 2
+    assert [(p.chosen.text, p.rejected.text) for p in pairs] == [
+        ("7", "zzz"), ("the answer is 7", "yy"), ("7", "x")
+    ]
+    assert len({(p.chosen.text, p.rejected.text) for p in pairs}) == len(pairs)
+
+
+def test_one_right_answer_meets_every_distinct_wrong_one():
+    samples = [s("7", 1.0), s("7", 1.0), s("6", 0.0), s("8", 0.0), s("12", 0.0)]
+    pairs, _ = select_pairs(samples, SelectionRules(max_pairs=4))
+    assert sorted(p.rejected.text for p in pairs) == ["12", "6", "8"]
+    assert {p.chosen.text for p in pairs} == {"7"}
 
 
 def test_identical_texts_count_once():
     samples = [s("7", 1.0), s(" 7 ", 1.0), s("8", 0.0)]
     pairs, _ = select_pairs(samples, SelectionRules(max_pairs=3))
-    assert len(pairs) == 1
+    assert [(p.chosen.text.strip(), p.rejected.text) for p in pairs] == [("7", "8")]
 
 
 def test_all_pass_all_fail_and_undecided_give_reasons():

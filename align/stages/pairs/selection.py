@@ -51,8 +51,12 @@ def select_pairs(samples: list[Sample], rules: SelectionRules) -> tuple[list[Pai
     sign = 1 if rules.prefer_shortest else -1
     passing.sort(key=lambda s: (-(s.verdict.score or 0.0), sign * len(s.text)))
     failing.sort(key=lambda s: (s.verdict.score or 0.0, -len(s.text)))
-    count = min(rules.max_pairs, len(passing), len(failing))
-    return [Pair(passing[i], failing[i]) for i in range(count)], None
+    # Every distinct sample on the larger side gets used before any repeats; the smaller side cycles, best first.
+    # A small model often writes the same right answer eight times but fails in eight different ways: pairing
+    # each distinct failure with a right answer keeps that signal instead of stopping at the one distinct
+    # right answer. Pair i = (passing[i % P], failing[i % F]) with i < max(P, F): all pairs are distinct.
+    count = min(rules.max_pairs, max(len(passing), len(failing)))
+    return [Pair(passing[i % len(passing)], failing[i % len(failing)]) for i in range(count)], None
 
 
 def skip_counts(reasons: list[str | None]) -> dict[str, int]:
