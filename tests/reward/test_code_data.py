@@ -41,7 +41,15 @@ def test_splits_share_no_problem_key_and_held_out_keys_are_asked_once() -> None:
         if split != "sft":
             assert len(set(keys)) == len(keys), split
     sizes = {split: len(_rows(split)) for split in SPLITS}
-    assert sizes["eval"] >= 150 and sizes["prompts"] >= 100 and sizes["sft"] >= 200, sizes
+    assert sizes["eval"] >= 150 and sizes["prompts"] >= 150 and sizes["sft"] >= 120, sizes
+
+
+def test_rl_only_kinds_never_reach_sft_but_are_asked_in_eval_and_prompts() -> None:
+    rl_only = _build_module().RL_ONLY_KINDS
+    kinds = {split: {r["key"].split(":")[0] for r in _rows(split)} for split in SPLITS}
+    assert rl_only and not rl_only & kinds["sft"]
+    assert rl_only <= kinds["eval"] and rl_only <= kinds["prompts"]
+    assert kinds["sft"], "SFT still teaches the other kinds"
 
 
 def test_a_key_shared_by_two_splits_is_refused() -> None:
