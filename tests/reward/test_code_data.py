@@ -11,7 +11,7 @@ import pytest
 from align.data import CODE_INSTRUCTION
 
 CODE_DIR = Path(__file__).resolve().parents[2] / "data" / "code"
-SPLITS = ("sft", "prompts", "eval")
+SPLITS = ("sft", "prompts", "grpo", "eval")
 
 
 def _build_module():
@@ -41,15 +41,18 @@ def test_splits_share_no_problem_key_and_held_out_keys_are_asked_once() -> None:
         if split != "sft":
             assert len(set(keys)) == len(keys), split
     sizes = {split: len(_rows(split)) for split in SPLITS}
-    assert sizes["eval"] >= 150 and sizes["prompts"] >= 150 and sizes["sft"] >= 120, sizes
+    assert sizes["eval"] >= 150 and sizes["prompts"] >= 150 and sizes["sft"] >= 120 and sizes["grpo"] >= 30, sizes
 
 
-def test_rl_only_kinds_never_reach_sft_but_are_asked_in_eval_and_prompts() -> None:
-    rl_only = _build_module().RL_ONLY_KINDS
+def test_rl_only_kinds_never_reach_sft_and_grpo_only_kinds_never_reach_the_pairs() -> None:
+    build = _build_module()
+    rl_only, grpo_only = build.RL_ONLY_KINDS, build.GRPO_ONLY_KINDS
     kinds = {split: {r["key"].split(":")[0] for r in _rows(split)} for split in SPLITS}
     assert rl_only and not rl_only & kinds["sft"]
-    assert rl_only <= kinds["eval"] and rl_only <= kinds["prompts"]
+    assert rl_only <= kinds["eval"] and rl_only - grpo_only <= kinds["prompts"]
     assert kinds["sft"], "SFT still teaches the other kinds"
+    # GRPO's effect is measured on kinds DPO never paired: its prompts are those kinds and nothing else.
+    assert grpo_only and kinds["grpo"] == grpo_only and not grpo_only & kinds["prompts"]
 
 
 def test_a_key_shared_by_two_splits_is_refused() -> None:
