@@ -303,7 +303,15 @@ class RewardStage(TrainStage):
         description="Dimensions scored by a causal LM's mean token log-prob of the response instead of a trained "
         "head: an LM knows facts a small encoder does not. [] = heads only.",
     )
-    likelihood_model: str = Field("policy", description="That LM: 'policy' (the recipe's model) or an HF name/folder.")
+    pmi: list[str] = Field(
+        [],
+        description="Dimensions scored by how much the prompt raises that LM's mean token log-prob of the response "
+        "(pointwise mutual information with an empty prompt) instead of a trained head: an answer to another "
+        "question is fluent, but the question does not explain it. recipes/chat.yaml scores relevance so.",
+    )
+    likelihood_model: str = Field(
+        "policy", description="The LM of `likelihood` and `pmi`: 'policy' (the recipe's model) or an HF name/folder."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -318,13 +326,19 @@ class RewardStage(TrainStage):
             return value
         return {**value, "probe_data": found}
 
-    @field_validator("likelihood")
+    @field_validator("likelihood", "pmi")
     @classmethod
     def _known_dimensions(cls, names: list[str]) -> list[str]:
         for name in names:
             if name not in DIMENSIONS:
                 raise ValueError(f"unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
         return names
+
+    @model_validator(mode="after")
+    def _one_lm_score_per_dimension(self) -> RewardStage:
+        if both := sorted(set(self.likelihood) & set(self.pmi)):
+            raise ValueError(f"pmi: {both[0]!r} is in likelihood too; a dimension takes one of the two")
+        return self
 
 
 # GRPO's reward names: the verifier's correctness plus the report's six dimensions (defined once, in reward).

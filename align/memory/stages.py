@@ -114,7 +114,7 @@ def estimate_stage(
     if isinstance(stage, RewardStage):
         backbone = reward_shape or shape
         training = full_training_parts(backbone, sequences=2 * stage.batch_size, length=stage.max_length)
-        if not stage.likelihood:
+        if not (stage.likelihood or stage.pmi):
             return training
         scoring = Estimate({"weights": training.parts["weights"]}) + likelihood_parts(
             likelihood_shape or shape, settings.precision, stage.max_length
@@ -123,6 +123,13 @@ def estimate_stage(
     if isinstance(stage, GRPOStage):
         return _grpo(recipe, stage, shape, settings, reward_shape, likelihood_shape)
     raise TypeError(f"no memory estimate for {type(stage).__name__}")
+
+
+def _lm_dimensions(recipe: Recipe, reward: str | None) -> set[str]:
+    """The dimensions the reward model scores with its LM: its stage's `likelihood` and `pmi`, or the defaults
+    for a reward model trained elsewhere."""
+    stage = next((s for s in recipe.stages if s.name == reward and isinstance(s, RewardStage)), None)
+    return set(stage.likelihood + stage.pmi) if stage else set(RewardStage.model_fields["likelihood"].default)
 
 
 def likelihood_parts(shape: ModelShape, precision: str, length: int) -> Estimate:
@@ -161,7 +168,8 @@ def _grpo(
     uses_model = stage.reward is not None and any(s.source == "model" for s in stage.rewards.values())
     if uses_model and reward_shape is not None:
         training = training + Estimate({"reward weights": weight_bytes(reward_shape, "fp32")})
-    if uses_model and any(name == "truthfulness" for name, s in stage.rewards.items() if s.source == "model"):
+    scored_by_lm = _lm_dimensions(recipe, stage.reward)
+    if uses_model and any(name in scored_by_lm for name, s in stage.rewards.items() if s.source == "model"):
         training = training + likelihood_parts(likelihood_shape or shape, precision, length)
     if settings.vllm:
         return training + _sampler(recipe, shape, settings, stage.max_completion_length, precision)

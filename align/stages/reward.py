@@ -67,6 +67,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             log_dir=ctx.tensorboard_dir if "tensorboard" in stage.report_to else None,
             likelihood_model=resolve_likelihood_model(stage.likelihood_model, ctx.base_model),
             likelihood_dimensions=stage.likelihood,
+            pmi_dimensions=stage.pmi,
             device=current_placement().reward,
             checkpointing=checkpointing,
             probe_rows=probe,

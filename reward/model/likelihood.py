@@ -7,6 +7,13 @@ language model has read it: SmolLM2-135M-Instruct's mean token log-probability p
 fitted by one-parameter Bradley–Terry on the training pairs, so the score lives on the same logit scale as
 the trained heads, and `offset` centring the training responses on 0.
 
+Relevance is scored by the same LM as pointwise mutual information: mean log p(response | prompt) minus mean
+log p(response | an empty prompt), i.e. how much the question explains the answer. A trained head learns
+relevance from the bank's templates and then prefers any fluent, fact-dense answer: on the hand-written probe
+(data/reward/probe.jsonl) it ranks 8 of 11 relevance pairs right, choosing "Flossing once a day removes
+plaque..." over "Every three to four months..." for "How often should I replace my toothbrush?". PMI,
+untrained, ranks all 11 right, and 0.956 of the 90 held-out relevance pairs (the head: 0.989).
+
 Like a PEFT adapter's `base_model_name_or_path`, the config names the LM (a folder or hub name) instead of
 copying it: a 7B policy would otherwise be duplicated into every reward artifact.
 """
@@ -22,6 +29,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from reward.model.artifact import LikelihoodConfig
 from reward.model.rows import Pair
+
+# PMI's baseline: the response after an empty user turn, so the chat template and system prompt are the same
+# on both sides and only the question's words differ.
+UNPROMPTED = ""
 
 
 class LikelihoodScorer:
@@ -86,6 +97,19 @@ class LikelihoodScorer:
             out[chunk] = (token_logprobs * mask).sum(1) / mask.sum(1)
         return out
 
+    def pointwise_mi(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        batch_size: int = 16,
+        prompted: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """mean log p(response | prompt) - mean log p(response | empty prompt); `prompted`, the first term, when
+        the caller has it already."""
+        if prompted is None:
+            prompted = self.mean_logprob(prompts, responses, batch_size)
+        return prompted - self.mean_logprob([UNPROMPTED] * len(responses), responses, batch_size)
+
 
 def fit_scale(chosen: torch.Tensor, rejected: torch.Tensor, steps: int = 200) -> float:
     """The a ≥ 0 minimising mean -log σ(a · (chosen - rejected)): Bradley–Terry with one parameter."""
@@ -114,22 +138,24 @@ def calibrate(
     names: Sequence[str],
     dimensions: Sequence[str],
     seed: int,
+    pmi: bool = False,
 ) -> tuple[LikelihoodConfig, dict[str, float]]:
-    """Fit scale and offset on (a sample of) the training pairs labelled with `names`."""
+    """Fit scale and offset on (a sample of) the training pairs labelled with `names`: of the mean log-prob, or
+    with `pmi` of the pointwise mutual information (metrics then under `pmi/`, not `likelihood/`)."""
+    label = "pmi" if pmi else "likelihood"
     wanted = {dimensions.index(name) for name in names}
     labelled = [p for p in pairs if p.dimension in wanted]
     if not labelled:
-        raise ValueError(f"likelihood: no training pairs labelled {', '.join(names)} to calibrate on")
+        raise ValueError(f"{label}: no training pairs labelled {', '.join(names)} to calibrate on")
     sample = random.Random(seed).sample(labelled, min(len(labelled), CALIBRATION_PAIRS))
-    logprob = scorer.mean_logprob(
-        [p.prompt for p in sample] * 2, [p.chosen for p in sample] + [p.rejected for p in sample]
-    )
-    chosen, rejected = logprob[: len(sample)], logprob[len(sample) :]
+    prompts, responses = [p.prompt for p in sample] * 2, [p.chosen for p in sample] + [p.rejected for p in sample]
+    value = scorer.pointwise_mi(prompts, responses) if pmi else scorer.mean_logprob(prompts, responses)
+    chosen, rejected = value[: len(sample)], value[len(sample) :]
     scale = fit_scale(chosen, rejected)
-    config = LikelihoodConfig(location, tuple(names), scale, float(logprob.mean()))
+    config = LikelihoodConfig(location, tuple(names), scale, float(value.mean()))
     metrics = {
-        "likelihood/train_accuracy": (chosen > rejected).float().mean().item(),
-        "likelihood/scale": scale,
-        "likelihood/pairs": float(len(sample)),
+        f"{label}/train_accuracy": (chosen > rejected).float().mean().item(),
+        f"{label}/scale": scale,
+        f"{label}/pairs": float(len(sample)),
     }
     return config, metrics

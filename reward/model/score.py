@@ -43,8 +43,8 @@ class RewardModel:
         network = RewardHeads(backbone, len(config.dimensions), config.pooling)
         network.heads.load_state_dict(load_file(path / HEADS_FILE))
         likelihood = None
-        if config.likelihood is not None:
-            likelihood = LikelihoodScorer.load(config.likelihood.model, config.max_length, device)
+        if config.lm_scorers:  # both name the LM of the reward stage's likelihood_model: it is loaded once
+            likelihood = LikelihoodScorer.load(config.lm_scorers[0].model, config.max_length, device)
         return cls(network.to(device).eval(), AutoTokenizer.from_pretrained(path), config, likelihood)
 
     def save(self, path: str | Path) -> None:
@@ -85,29 +85,34 @@ class RewardModel:
             ).to(device)
             out[rows] = self.network(**batch).float().cpu()
         self.network.train(was_training)
-        spec = self.config.likelihood
-        if spec is None or self.likelihood is None:
-            return out
         columns = self.likelihood_columns
-        if dimensions is None or not set(dimensions).isdisjoint(spec.dimensions):
-            out[:, columns] = self.likelihood_scores(prompts, completions, batch_size)[:, None]
+        if not columns or self.likelihood is None:
+            return out
+        lm_dimensions = {self.dimensions[c] for c in columns}
+        if dimensions is None or not lm_dimensions.isdisjoint(dimensions):
+            out[:, columns] = self.likelihood_scores(prompts, completions, batch_size)
         else:
             out[:, columns] = float("nan")  # not computed: a head's score there would be silently wrong
         return out
 
     @property
     def likelihood_columns(self) -> list[int]:
-        """Columns of score_tensor that the likelihood LM fills instead of a head."""
-        spec = self.config.likelihood
-        return [] if spec is None else [self.dimensions.index(name) for name in spec.dimensions]
+        """Columns of score_tensor that the LM fills instead of a head: the log-prob dimensions, then the PMI ones."""
+        return [self.dimensions.index(name) for spec in self.config.lm_scorers for name in spec.dimensions]
 
     def likelihood_scores(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int) -> torch.Tensor:
-        """(rows,) calibrated LM scores, the value of every likelihood column: scale * (mean log-prob - offset)."""
-        spec = self.config.likelihood
-        if spec is None or self.likelihood is None:
+        """(rows, len(likelihood_columns)) calibrated LM scores, scale * (value - offset), the value being the mean
+        log-prob or the PMI. The prompted log-prob is computed once for both; the unprompted one only for PMI."""
+        if self.likelihood is None or not self.config.lm_scorers:
             raise ValueError("this reward model scores no dimension by likelihood")
         logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
-        return spec.scale * (logprob - spec.offset)
+        columns = []
+        for spec in self.config.lm_scorers:
+            value = logprob
+            if spec is self.config.pmi:
+                value = self.likelihood.pointwise_mi(prompts, completions, batch_size, prompted=logprob)
+            columns += [spec.scale * (value - spec.offset)] * len(spec.dimensions)
+        return torch.stack(columns, dim=1)
 
     def score(
         self,

@@ -81,14 +81,14 @@ def evaluate(model: RewardModel, rows: Sequence[Pair | Rated], batch_size: int) 
     texts = list(dict.fromkeys((p.prompt, t) for p in pairs for t in (p.chosen, p.rejected)))
     row = {text: i for i, text in enumerate(texts)}
     scores = model.score_tensor([t[0] for t in texts], [t[1] for t in texts], batch_size, dimensions=())
-    if model.config.likelihood is not None:
+    columns = model.likelihood_columns
+    if columns:
         # The LM scores only the texts of pairs labelled with its dimensions: a fraction of the held-out set.
-        columns = model.likelihood_columns
         sides = [(p.prompt, text) for p in pairs if p.dimension in columns for text in (p.chosen, p.rejected)]
         need = list(dict.fromkeys(row[side] for side in sides))
         if need:
             values = model.likelihood_scores([texts[i][0] for i in need], [texts[i][1] for i in need], batch_size)
-            scores[torch.tensor(need)[:, None], torch.tensor(columns)] = values[:, None]
+            scores[torch.tensor(need)[:, None], torch.tensor(columns)] = values
     chosen = scores[[row[(p.prompt, p.chosen)] for p in pairs]]
     rejected = scores[[row[(p.prompt, p.rejected)] for p in pairs]]
     dims = torch.tensor([p.dimension for p in pairs])
@@ -136,6 +136,7 @@ def train_reward_model(
     pooling: Pooling | None = None,
     likelihood_model: str | None = None,
     likelihood_dimensions: Sequence[str] = (),
+    pmi_dimensions: Sequence[str] = (),
     device: str = "cpu",
     checkpointing: Checkpointing | None = None,
     probe_rows: Rows = (),
@@ -145,12 +146,13 @@ def train_reward_model(
     Rows are dicts or JSONL paths (see `reward.model.rows`). `epochs` may be fractional; `max_steps`, if
     given, caps the optimiser steps. `pooling` defaults to mean for encoders, last token for decoders.
     With `likelihood_model`, the `likelihood_dimensions` are scored by that causal LM's belief in the response
-    (reward.model.likelihood), calibrated on their training pairs, instead of by their heads.
+    (reward.model.likelihood), calibrated on their training pairs, instead of by their heads, and the
+    `pmi_dimensions` by how much the prompt raises that belief (pointwise mutual information).
     The backbone trains in fp32 on `device` (every weight is trained: bf16 weights would lose AdamW's small
     updates); the likelihood LM goes to the same device.
     Metrics: `accuracy/<dimension>` (held-out pairwise accuracy, for dimensions with eval pairs),
     `accuracy/mean`, `eval/loss`, `eval_pairs/<dimension>`, `train/loss` (mean over the last 10% of
-    steps), `train/steps`, `train/seconds`, `train/examples`, and `likelihood/*` when it is used.
+    steps), `train/steps`, `train/seconds`, `train/examples`, and `likelihood/*` and `pmi/*` when used.
     `probe_rows` are pairs written unlike the training data (data/reward/probe.jsonl): scored the same way as the
     held-out pairs, under `probe_accuracy/<dimension>`, `probe_accuracy/mean`, `probe_loss`, `probe_pairs/<d>`.
     With `checkpointing`, the loop saves its state every `save_steps` steps and resumes from a saved state.
@@ -160,17 +162,22 @@ def train_reward_model(
     probe = parse_rows(probe_rows, dimensions, "probe_rows")
     if not train:
         raise ValueError("train_rows is empty")
-    unknown = [name for name in likelihood_dimensions if name not in dimensions]
-    if likelihood_model and unknown:
-        raise ValueError(f"likelihood: unknown dimension {unknown[0]!r}; known: {', '.join(dimensions)}")
+    for label, names in (("likelihood", likelihood_dimensions), ("pmi", pmi_dimensions)):
+        unknown = [name for name in names if name not in dimensions]
+        if likelihood_model and unknown:
+            raise ValueError(f"{label}: unknown dimension {unknown[0]!r}; known: {', '.join(dimensions)}")
+    if both := set(likelihood_dimensions) & set(pmi_dimensions):
+        raise ValueError(f"pmi: {sorted(both)[0]!r} is scored by likelihood already; give it one of the two")
     torch.manual_seed(seed)  # before the heads are built: their initialisation is part of the run
     model = build_model(backbone, dimensions, pooling, max_length, device)
     writer = _summary_writer(log_dir)
     steps = _total_steps(len(train), epochs, batch_size, max_steps)
     keep = checkpointing or Checkpointing()
     metrics = _optimise(model, train, steps, learning_rate, batch_size, random.Random(seed), writer, progress, keep)
-    if likelihood_model and likelihood_dimensions:
-        metrics |= _attach_likelihood(model, str(likelihood_model), train, likelihood_dimensions, max_length, seed)
+    if likelihood_model and (likelihood_dimensions or pmi_dimensions):
+        metrics |= _attach_likelihood(
+            model, str(likelihood_model), train, likelihood_dimensions, pmi_dimensions, max_length, seed
+        )
     metrics |= evaluate(model, held_out, batch_size=max(batch_size, 32))
     metrics |= probe_metrics(evaluate(model, probe, batch_size=max(batch_size, 32)))
     model.save(output_dir)
@@ -252,16 +259,24 @@ def _attach_likelihood(
     location: str,
     train: Sequence[Pair | Rated],
     names: Sequence[str],
+    pmi_names: Sequence[str],
     max_length: int,
     seed: int,
 ) -> dict[str, float]:
-    """Score `names` by the causal LM's belief in the response, calibrated on their training pairs."""
+    """Score `names` by the causal LM's belief in the response and `pmi_names` by its PMI with the prompt, each
+    calibrated on their training pairs."""
     device = model.network.heads.weight.device
     model.likelihood = LikelihoodScorer.load(location, max_length, device)
     pairs = [r for r in train if isinstance(r, Pair)]
-    spec, calibration = calibrate(model.likelihood, location, pairs, names, model.config.dimensions, seed)
-    model.config = dataclasses.replace(model.config, likelihood=spec)
-    return calibration
+    metrics: dict[str, float] = {}
+    dims = model.config.dimensions
+    if names:
+        spec, calibration = calibrate(model.likelihood, location, pairs, names, dims, seed)
+        model.config, metrics = dataclasses.replace(model.config, likelihood=spec), metrics | calibration
+    if pmi_names:
+        spec, calibration = calibrate(model.likelihood, location, pairs, pmi_names, dims, seed, pmi=True)
+        model.config, metrics = dataclasses.replace(model.config, pmi=spec), metrics | calibration
+    return metrics
 
 
 def _summary_writer(log_dir: str | Path | None) -> Any:

@@ -1,4 +1,5 @@
-"""Dimensions scored by a causal LM's mean token log-probability: the maths, the artifact, the real model's quality."""
+"""Dimensions scored by a causal LM — its mean token log-probability of the response, or that log-probability's
+rise given the prompt (PMI): the maths, the artifact, the real model's quality."""
 
 from __future__ import annotations
 
@@ -13,10 +14,26 @@ from torch.nn import functional
 from reward.dimensions import DIMENSIONS
 from reward.jsonl import read_jsonl
 from reward.model import RewardModel
-from reward.model.likelihood import LikelihoodScorer, fit_scale
+from reward.model.likelihood import UNPROMPTED, LikelihoodScorer, fit_scale
 from reward.model.train import train_reward_model
 
 EVAL = Path(__file__).resolve().parents[2] / "data" / "reward" / "eval.jsonl"
+PROBE = EVAL.with_name("probe.jsonl")
+
+
+def _sums(*dimensions: str) -> list[dict]:
+    """Four "What is n + 1?" pairs per dimension: the right sum against a wrong one with a word attached."""
+    return [
+        {"prompt": f"What is {n} + 1?", "chosen": f"{n + 1}", "rejected": f"{n + 7} apples", "dimension": d}
+        for n in range(4)
+        for d in dimensions
+    ]
+
+
+def _train(backbone: Path, rows: list[dict], out: Path, **options) -> dict[str, float]:
+    """One quick reward-model run on `rows` (trained on and evaluated on), with the given LM options."""
+    settings = dict(learning_rate=1e-3, epochs=1, batch_size=8, max_length=32, seed=0, max_steps=1, progress=False)
+    return train_reward_model(backbone, rows, rows, output_dir=out, **(settings | options))
 
 
 def test_fit_scale_minimises_the_bradley_terry_loss() -> None:
@@ -51,25 +68,9 @@ def test_mean_logprob_is_the_mean_over_response_tokens_whatever_the_batch(tiny_m
 def test_likelihood_dimension_replaces_its_head_and_survives_save_and_load(
     tiny_bert_path: Path, tiny_model: str, tmp_path: Path
 ) -> None:
-    train = [
-        {"prompt": f"What is {n} + 1?", "chosen": f"{n + 1}", "rejected": f"{n + 7} apples", "dimension": d}
-        for n in range(4)
-        for d in ("truthfulness", "relevance")
-    ]
-    metrics = train_reward_model(
-        tiny_bert_path,
-        train,
-        train,
-        output_dir=tmp_path,
-        learning_rate=1e-3,
-        epochs=1,
-        batch_size=8,
-        max_length=32,
-        seed=0,
-        max_steps=1,
-        progress=False,
-        likelihood_model=tiny_model,
-        likelihood_dimensions=["truthfulness"],
+    train = _sums("truthfulness", "relevance")
+    metrics = _train(
+        tiny_bert_path, train, tmp_path, likelihood_model=tiny_model, likelihood_dimensions=["truthfulness"]
     )
     assert metrics["likelihood/pairs"] == 4 and metrics["likelihood/scale"] > 0
     # Held-out texts the LM was not asked to score must not leak NaN into the metrics.
@@ -91,19 +92,7 @@ def test_likelihood_dimension_replaces_its_head_and_survives_save_and_load(
 def test_unknown_likelihood_dimension_is_refused_before_training(tiny_bert_path: Path, tmp_path: Path) -> None:
     row = {"prompt": "p", "chosen": "a", "rejected": "b", "dimension": "relevance"}
     with pytest.raises(ValueError, match="likelihood: unknown dimension 'honesty'"):
-        train_reward_model(
-            tiny_bert_path,
-            [row],
-            [],
-            output_dir=tmp_path,
-            learning_rate=1e-3,
-            epochs=1,
-            batch_size=1,
-            max_length=16,
-            seed=0,
-            likelihood_model="unused",
-            likelihood_dimensions=["honesty"],
-        )
+        _train(tiny_bert_path, [row], tmp_path, likelihood_model="unused", likelihood_dimensions=["honesty"])
 
 
 def test_the_default_model_knows_which_answer_is_true(builtin_model: str) -> None:
@@ -115,3 +104,64 @@ def test_the_default_model_knows_which_answer_is_true(builtin_model: str) -> Non
     rejected = scorer.mean_logprob(prompts, [p["rejected"] for p in pairs])
     assert len(pairs) >= 80
     assert (chosen > rejected).float().mean().item() >= 0.85
+
+
+def test_pmi_is_the_prompted_minus_the_unprompted_log_prob(tiny_model: str) -> None:
+    scorer = LikelihoodScorer.load(tiny_model, max_length=64)
+    prompts = ["What is 2 + 2?", "Name a colour."]
+    responses = ["4", "Blue."]
+    pmi = scorer.pointwise_mi(prompts, responses)
+    prompted = scorer.mean_logprob(prompts, responses)
+    unprompted = torch.cat([scorer.mean_logprob([UNPROMPTED], [r]) for r in responses])
+    assert torch.allclose(pmi, prompted - unprompted, atol=1e-5)
+    assert torch.allclose(scorer.pointwise_mi(prompts, responses, prompted=prompted), pmi)
+    assert not torch.allclose(pmi, prompted)  # the baseline is a real forward pass, not zero
+
+
+def test_pmi_dimension_replaces_its_head_beside_a_likelihood_one_and_survives_save_and_load(
+    tiny_bert_path: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    train = _sums("truthfulness", "relevance", "helpfulness")
+    lm = {"likelihood_model": tiny_model, "likelihood_dimensions": ["truthfulness"], "pmi_dimensions": ["relevance"]}
+    metrics = _train(tiny_bert_path, train, tmp_path, **lm)
+    assert metrics["likelihood/pairs"] == metrics["pmi/pairs"] == 4 and metrics["pmi/scale"] > 0
+    assert math.isfinite(metrics["eval/loss"]) and math.isfinite(metrics["accuracy/relevance"])
+    config = json.loads((tmp_path / "reward_config.json").read_text())
+    saved = config["pmi"]
+    assert saved["model"] == tiny_model and saved["dimensions"] == ["relevance"]
+    assert config["likelihood"]["dimensions"] == ["truthfulness"]
+
+    model = RewardModel.load(tmp_path)
+    prompts, completions = ["What is 3 + 1?", "What is 5 + 1?"], ["4", "a duck"]
+    scores = model.score_tensor(prompts, completions)
+    scorer = LikelihoodScorer.load(tiny_model, max_length=32)
+    expected = saved["scale"] * (scorer.pointwise_mi(prompts, completions) - saved["offset"])
+    assert torch.allclose(scores[:, DIMENSIONS.index("relevance")], expected, atol=1e-4)
+    truth = config["likelihood"]["scale"] * (scorer.mean_logprob(prompts, completions) - config["likelihood"]["offset"])
+    assert torch.allclose(scores[:, DIMENSIONS.index("truthfulness")], truth, atol=1e-4)
+    heads = model.network(**model.tokenizer(prompts, completions, padding=True, return_tensors="pt"))
+    helpfulness = DIMENSIONS.index("helpfulness")
+    assert torch.allclose(scores[:, helpfulness], heads[:, helpfulness].detach(), atol=1e-5)
+    # Asked for head dimensions only, the LM columns are not computed (NaN), never a head's stale score.
+    only_heads = model.score_tensor(prompts, completions, dimensions=["helpfulness"])
+    assert torch.isnan(only_heads[:, DIMENSIONS.index("relevance")]).all()
+
+
+def test_a_dimension_scored_both_ways_is_refused_before_training(tiny_bert_path: Path, tmp_path: Path) -> None:
+    row = {"prompt": "p", "chosen": "a", "rejected": "b", "dimension": "relevance"}
+    both = {"likelihood_dimensions": ["relevance"], "pmi_dimensions": ["relevance"]}
+    with pytest.raises(ValueError, match="pmi: 'relevance' is scored by likelihood already"):
+        _train(tiny_bert_path, [row], tmp_path, likelihood_model="unused", **both)
+
+
+def test_the_default_model_tells_an_answer_from_one_to_another_question(builtin_model: str) -> None:
+    """Why relevance is scored by PMI in recipes/chat.yaml: untrained, on the hand-written probe pairs (other
+    styles than the training templates), it ranks the answer to the question above an on-subject drift."""
+    scorer = LikelihoodScorer.load(builtin_model, max_length=256)
+    for path, least in ((PROBE, 0.85), (EVAL, 0.9)):
+        pairs = [r for r in read_jsonl(path) if r["dimension"] == "relevance"]
+        prompts = [p["prompt"] for p in pairs]
+        chosen = scorer.pointwise_mi(prompts, [p["chosen"] for p in pairs])
+        rejected = scorer.pointwise_mi(prompts, [p["rejected"] for p in pairs])
+        assert len(pairs) >= 10
+        assert (chosen > rejected).float().mean().item() >= least, path.name

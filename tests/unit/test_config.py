@@ -85,6 +85,16 @@ BAD_RECIPES = [
         {"stages": [{"name": "rm", "kind": "reward", "data": "chat.jsonl", "likelihood": ["honesty"]}]},
         "stages.rm.likelihood: unknown dimension 'honesty'",
     ),
+    (
+        "unknown pmi dimension",
+        {"stages": [{"name": "rm", "kind": "reward", "data": "chat.jsonl", "pmi": ["topicality"]}]},
+        "stages.rm.pmi: unknown dimension 'topicality'",
+    ),
+    (
+        "dimension scored by likelihood and pmi",
+        {"stages": [{"name": "rm", "kind": "reward", "data": "chat.jsonl", "pmi": ["relevance", "truthfulness"]}]},
+        "pmi: 'truthfulness' is in likelihood too",
+    ),
 ]
 
 
