@@ -90,7 +90,7 @@ class RewardModel:
             return out
         lm_dimensions = {self.dimensions[c] for c in columns}
         if dimensions is None or not lm_dimensions.isdisjoint(dimensions):
-            out[:, columns] = self.likelihood_scores(prompts, completions, batch_size)
+            out[:, columns] = self.likelihood_scores(prompts, completions, batch_size, dimensions)
         else:
             out[:, columns] = float("nan")  # not computed: a head's score there would be silently wrong
         return out
@@ -100,9 +100,16 @@ class RewardModel:
         """Columns of score_tensor that the LM fills instead of a head: the log-prob dimensions, then the PMI ones."""
         return [self.dimensions.index(name) for spec in self.config.lm_scorers for name in spec.dimensions]
 
-    def likelihood_scores(self, prompts: Sequence[str], completions: Sequence[str], batch_size: int) -> torch.Tensor:
+    def likelihood_scores(
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        batch_size: int,
+        dimensions: Collection[str] | None = None,
+    ) -> torch.Tensor:
         """(rows, len(likelihood_columns)) calibrated LM scores, scale * (value - offset), the value being the mean
-        log-prob or the PMI. The prompted log-prob is computed once for both; the unprompted one only for PMI."""
+        log-prob or the PMI. The prompted log-prob is computed once for both; the unprompted one only for PMI, and
+        only when `dimensions` (default: all) names a PMI dimension — otherwise those columns are NaN."""
         if self.likelihood is None or not self.config.lm_scorers:
             raise ValueError("this reward model scores no dimension by likelihood")
         logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
@@ -110,7 +117,10 @@ class RewardModel:
         for spec in self.config.lm_scorers:
             value = logprob
             if spec is self.config.pmi:
-                value = self.likelihood.pointwise_mi(prompts, completions, batch_size, prompted=logprob)
+                if dimensions is None or not set(spec.dimensions).isdisjoint(dimensions):
+                    value = self.likelihood.pointwise_mi(prompts, completions, batch_size, prompted=logprob)
+                else:
+                    value = torch.full_like(logprob, float("nan"))
             columns += [spec.scale * (value - spec.offset)] * len(spec.dimensions)
         return torch.stack(columns, dim=1)
 

@@ -82,13 +82,17 @@ def evaluate(model: RewardModel, rows: Sequence[Pair | Rated], batch_size: int) 
     row = {text: i for i, text in enumerate(texts)}
     scores = model.score_tensor([t[0] for t in texts], [t[1] for t in texts], batch_size, dimensions=())
     columns = model.likelihood_columns
-    if columns:
-        # The LM scores only the texts of pairs labelled with its dimensions: a fraction of the held-out set.
-        sides = [(p.prompt, text) for p in pairs if p.dimension in columns for text in (p.chosen, p.rejected)]
+    for spec in model.config.lm_scorers:
+        # Each LM scorer reads only the texts of pairs labelled with its dimensions, a fraction of the held-out set:
+        # the truthfulness pairs never pay for the PMI's unprompted pass.
+        mine = [model.dimensions.index(name) for name in spec.dimensions]
+        sides = [(p.prompt, text) for p in pairs if p.dimension in mine for text in (p.chosen, p.rejected)]
         need = list(dict.fromkeys(row[side] for side in sides))
         if need:
-            values = model.likelihood_scores([texts[i][0] for i in need], [texts[i][1] for i in need], batch_size)
-            scores[torch.tensor(need)[:, None], torch.tensor(columns)] = values
+            prompts, completions = [texts[i][0] for i in need], [texts[i][1] for i in need]
+            values = model.likelihood_scores(prompts, completions, batch_size, spec.dimensions)
+            at = [columns.index(c) for c in mine]
+            scores[torch.tensor(need)[:, None], torch.tensor(mine)] = values[:, at]
     chosen = scores[[row[(p.prompt, p.chosen)] for p in pairs]]
     rejected = scores[[row[(p.prompt, p.rejected)] for p in pairs]]
     dims = torch.tensor([p.dimension for p in pairs])

@@ -15,7 +15,8 @@ from reward.dimensions import DIMENSIONS
 from reward.jsonl import read_jsonl
 from reward.model import RewardModel
 from reward.model.likelihood import UNPROMPTED, LikelihoodScorer, fit_scale
-from reward.model.train import train_reward_model
+from reward.model.rows import parse_rows
+from reward.model.train import evaluate, train_reward_model
 
 EVAL = Path(__file__).resolve().parents[2] / "data" / "reward" / "eval.jsonl"
 PROBE = EVAL.with_name("probe.jsonl")
@@ -145,6 +146,32 @@ def test_pmi_dimension_replaces_its_head_beside_a_likelihood_one_and_survives_sa
     # Asked for head dimensions only, the LM columns are not computed (NaN), never a head's stale score.
     only_heads = model.score_tensor(prompts, completions, dimensions=["helpfulness"])
     assert torch.isnan(only_heads[:, DIMENSIONS.index("relevance")]).all()
+    # Asked for truthfulness alone, the PMI's unprompted pass is skipped, and the log-prob column is unchanged.
+    only_truth = model.score_tensor(prompts, completions, dimensions=["truthfulness"])
+    assert torch.isnan(only_truth[:, DIMENSIONS.index("relevance")]).all()
+    assert torch.allclose(only_truth[:, DIMENSIONS.index("truthfulness")], truth, atol=1e-4)
+
+
+def test_held_out_evaluation_runs_the_pmi_pass_on_the_pmi_pairs_only(
+    tiny_bert_path: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    train = _sums("truthfulness", "relevance")
+    lm = {"likelihood_model": tiny_model, "likelihood_dimensions": ["truthfulness"], "pmi_dimensions": ["relevance"]}
+    _train(tiny_bert_path, train, tmp_path, **lm)
+    model = RewardModel.load(tmp_path)
+    assert model.likelihood is not None
+    seen: list[str] = []
+    real = model.likelihood.pointwise_mi
+
+    def recording(prompts, responses, *args, **kwargs):
+        seen.extend(responses)
+        return real(prompts, responses, *args, **kwargs)
+
+    model.likelihood.pointwise_mi = recording  # type: ignore[method-assign]
+    metrics = evaluate(model, parse_rows(train, model.dimensions), batch_size=8)
+    relevance = {row[side] for row in train if row["dimension"] == "relevance" for side in ("chosen", "rejected")}
+    assert set(seen) == relevance and len(seen) == len(relevance)
+    assert math.isfinite(metrics["accuracy/truthfulness"]) and math.isfinite(metrics["accuracy/relevance"])
 
 
 def test_a_dimension_scored_both_ways_is_refused_before_training(tiny_bert_path: Path, tmp_path: Path) -> None:
