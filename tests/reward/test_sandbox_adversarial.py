@@ -8,6 +8,7 @@ parent's working directory, and no process carrying this run's marker is left.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 LIMITS = Limits(timeout_s=3.0, cpu_s=1.0, output_bytes=64 * 1024)
 # A program that the memory limit must stop: page-faulting 512 MiB costs anything from 0.1 to over 1 CPU second
 # depending on the machine (seen in CI), so the time limits here are only a backstop far behind the memory one.
-MEMORY_LIMITED = Limits(timeout_s=60.0, cpu_s=30.0, output_bytes=64 * 1024)
+MEMORY_LIMITED = dataclasses.replace(LIMITS, timeout_s=60.0, cpu_s=30.0)
 CANARY_TEXT = "canary: must survive every hostile program\n"
 
 
