@@ -428,6 +428,13 @@ class GRPOStage(TrainStage):
     dynamic_sampling: DynamicSamplingSpec = DynamicSamplingSpec()
     num_generations: int = Field(8, ge=2, description="Completions per prompt (the report uses 8).")
     prompts_per_step: int = Field(2, gt=0, description="Prompts per optimiser step (x num_generations rows).")
+    batch_size: int = Field(
+        0,
+        ge=0,
+        description="Completions per training forward/backward pass: a step's prompts_per_step x num_generations "
+        "completions are trained in passes of this many, gradients accumulated (the same update in less "
+        "activation memory). 0 = the whole step in one pass.",
+    )
     max_completion_length: int = Field(256, gt=0)
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -473,6 +480,24 @@ class GRPOStage(TrainStage):
         if not any(spec.weight > 0 for spec in self.rewards.values()):
             raise ValueError(f"stages.{self.name}.rewards: at least one reward needs a positive weight")
         return self
+
+    @property
+    def rows_per_step(self) -> int:
+        return self.prompts_per_step * self.num_generations
+
+    @model_validator(mode="after")
+    def _check_batch_size(self) -> GRPOStage:
+        if self.batch_size and self.rows_per_step % self.batch_size:
+            raise ValueError(
+                f"stages.{self.name}.batch_size: {self.batch_size} does not divide the step's "
+                f"prompts_per_step x num_generations = {self.rows_per_step} completions"
+            )
+        return self
+
+    @property
+    def passes_per_step(self) -> int:
+        """Training forward/backward passes per optimiser step (TRL's gradient accumulation steps)."""
+        return self.rows_per_step // (self.batch_size or self.rows_per_step)
 
 
 Stage = Annotated[SFTStage | PairsStage | DPOStage | RewardStage | GRPOStage, Field(discriminator="kind")]

@@ -8,9 +8,9 @@ Each stage kind adds up the models it holds at its peak (align.memory.estimate h
 - reward: the larger of its two phases, which never overlap: the reward backbone trained fully in fp32 on
   2 x `batch_size` texts, then (its gradients and AdamW state freed) the backbone's weights beside the
   likelihood LM scoring a batch of 32 texts (its full logits: an ordinary forward, not TRL's fused head);
-- grpo: the larger of prompt selection (a sampler) and training (the LoRA policy on prompts_per_step x
-  num_generations rows of prompt + completion, the KV cache of generating them, and the reward models it
-  scores with), plus vLLM's share when vLLM samples.
+- grpo: the larger of prompt selection (a sampler) and training (the LoRA policy on `batch_size` rows of
+  prompt + completion per pass — by default all prompts_per_step x num_generations — the KV cache of generating
+  a step's rows, and the reward models it scores with), plus vLLM's share when vLLM samples.
 `prompt_tokens` is the longest prompt in tokens; callers that have the data measure it.
 """
 
@@ -152,10 +152,10 @@ def _grpo(
     reward_shape: ModelShape | None,
     likelihood_shape: ModelShape | None,
 ) -> Estimate:
-    rows = stage.prompts_per_step * stage.num_generations
+    rows = stage.rows_per_step
     length = settings.prompt_tokens + stage.max_completion_length
     precision = _precision(stage, settings)
-    training = _policy_training(recipe, stage, shape, settings, rows, length)
+    training = _policy_training(recipe, stage, shape, settings, stage.batch_size or rows, length)
     if not settings.vllm:
         # TRL generates with the training model; its cache is freed before the training forward, but the
         # optimiser state and weights are resident during both, so the larger of the two transient terms counts.

@@ -175,9 +175,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     )
     rollout = make_rollout(sampler, stage, ctx, record, tokenizer, model)
     sampler = None
-    kwargs = trainer_kwargs(stage, ctx) | {
-        "per_device_train_batch_size": stage.prompts_per_step * stage.num_generations
-    }
+    kwargs = trainer_kwargs(stage, ctx) | training_passes(stage)
     config = GRPOConfig(
         **kwargs,
         num_generations=stage.num_generations,
@@ -247,6 +245,18 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return metrics | rollout_metrics(rollout, record)
 
 
+def training_passes(stage: GRPOStage) -> dict[str, int]:
+    """TRL's batch arguments for a step of `rows_per_step` completions trained `batch_size` at a time: TRL
+    generates per_device_train_batch_size x steps_per_generation (= gradient_accumulation_steps) completions at
+    once and splits them into that many passes, so the generation batch, and the update, stay one step's."""
+    rows = stage.batch_size or stage.rows_per_step
+    return {
+        "per_device_train_batch_size": rows,
+        "per_device_eval_batch_size": rows,
+        "gradient_accumulation_steps": stage.grad_accum * stage.passes_per_step,
+    }
+
+
 def make_rollout(sampler: Sampler | None, stage: GRPOStage, ctx: StageContext, record: RolloutLog, tokenizer, model):
     """The TRL rollout_func: a vLLM server or engine with adapter-only sync, merged HF rollouts, or None (TRL's
     own generate, also when the policy's adapter cannot be merged exactly)."""
@@ -262,7 +272,7 @@ def make_rollout(sampler: Sampler | None, stage: GRPOStage, ctx: StageContext, r
         ctx.notes["merged_rollouts_off"] = reason
         return None
     return MergedRollout(
-        batch_size=stage.rollout_batch_size or stage.prompts_per_step * stage.num_generations,
+        batch_size=stage.rollout_batch_size or stage.rows_per_step,
         static=stage.rollout_static_cache,
     )
 
@@ -275,9 +285,7 @@ def rollout_metrics(rollout, record: RolloutLog) -> dict[str, Any]:
 
 def reward_flags(functions: list[Any]) -> dict[str, int]:
     """Scores that stood but were flagged (a verifier's `sandbox_unisolated`, ...), per reward function."""
-    counts = {
-        f"{f.__name__}/{flag}": n for f in functions for flag, n in (getattr(f, "flags", None) or {}).items()
-    }
+    counts = {f"{f.__name__}/{flag}": n for f in functions for flag, n in (getattr(f, "flags", None) or {}).items()}
     return dict(sorted(counts.items()))
 
 
