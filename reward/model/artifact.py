@@ -16,6 +16,7 @@ from typing import Literal
 
 # How a text's hidden states become one vector: mean over tokens (encoders) or the last token (decoders).
 Pooling = Literal["mean", "last"]
+Reduction = Literal["mean", "sum"]
 
 CONFIG_FILE = "reward_config.json"
 HEADS_FILE = "heads.safetensors"
@@ -31,6 +32,9 @@ class LikelihoodConfig:
     dimensions: tuple[str, ...]
     scale: float = 1.0
     offset: float = 0.0
+    # How the per-token values combine: the log-prob is a mean, PMI a sum; a PMI artifact without this key was
+    # written when PMI was a mean, and still scores that way.
+    reduction: Reduction = "mean"
 
 
 class NotARewardModelError(ValueError):

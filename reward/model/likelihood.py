@@ -7,12 +7,15 @@ language model has read it: SmolLM2-135M-Instruct's mean token log-probability p
 fitted by one-parameter Bradley–Terry on the training pairs, so the score lives on the same logit scale as
 the trained heads, and `offset` centring the training responses on 0.
 
-Relevance is scored by the same LM as pointwise mutual information: mean log p(response | prompt) minus mean
-log p(response | an empty prompt), i.e. how much the question explains the answer. A trained head learns
-relevance from the bank's templates and then prefers any fluent, fact-dense answer: on the hand-written probe
-(data/reward/probe.jsonl) it ranks 8 of 11 relevance pairs right, choosing "Flossing once a day removes
-plaque..." over "Every three to four months..." for "How often should I replace my toothbrush?". PMI,
-untrained, ranks all 11 right, and 0.956 of the 90 held-out relevance pairs (the head: 0.989).
+Relevance is scored by the same LM as pointwise mutual information: log p(response | prompt) minus
+log p(response | an empty prompt), summed over the response's tokens, i.e. how much the question explains the
+answer. A trained head learns relevance from the bank's templates and then prefers any fluent, fact-dense
+answer: on the hand-written probe (data/reward/probe.jsonl) it ranks 8 of 11 relevance pairs right, choosing
+"Flossing once a day removes plaque..." over "Every three to four months..." for "How often should I replace
+my toothbrush?". Summed PMI, untrained, ranks 10 of 11 right, and 81 of the 90 held-out relevance pairs (the
+head: 89). The per-token mean ranks more pairs right (11, 86) but pays for brevity, which GRPO then buys: the
+chat SFT's answers cut to their first sentence scored +11.9 higher on average (their spread: 9.3), and GRPO's
+answers fell from 43 to 15 words; summed, the cut scores 2.7 lower.
 
 Like a PEFT adapter's `base_model_name_or_path`, the config names the LM (a folder or hub name) instead of
 copying it: a 7B policy would otherwise be duplicated into every reward artifact.
@@ -27,7 +30,7 @@ import torch
 from torch.nn import functional
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from reward.model.artifact import LikelihoodConfig
+from reward.model.artifact import LikelihoodConfig, Reduction
 from reward.model.rows import Pair
 
 # PMI's baseline: the response after an empty user turn, so the chat template and system prompt are the same
@@ -60,14 +63,17 @@ class LikelihoodScorer:
             text = f"{prompt}\n\n"
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def _body(self, response: str) -> list[int]:
+        """The response's scored tokens: cut to leave one prompt token; an empty response scores its eos."""
+        ids = self.tokenizer(response, add_special_tokens=False)["input_ids"][: self.max_length - 1]
+        return ids or [self.tokenizer.eos_token_id]
+
     def _rows(self, prompts: Sequence[str], responses: Sequence[str]) -> list[tuple[list[int], int]]:
         """(token ids, index of the first response token); long prompts lose their start, never the response."""
         rows = []
         for prompt, response in zip(prompts, responses, strict=True):
             prefix = self._prefix(prompt)
-            body = self.tokenizer(response, add_special_tokens=False)["input_ids"][: self.max_length - 1] or [
-                self.tokenizer.eos_token_id
-            ]
+            body = self._body(response)
             prefix = prefix[-(self.max_length - len(body)) :]
             rows.append((prefix + body, len(prefix)))
         return rows
@@ -103,12 +109,17 @@ class LikelihoodScorer:
         responses: Sequence[str],
         batch_size: int = 16,
         prompted: torch.Tensor | None = None,
+        reduction: Reduction = "sum",
     ) -> torch.Tensor:
-        """mean log p(response | prompt) - mean log p(response | empty prompt); `prompted`, the first term, when
-        the caller has it already."""
+        """log p(response | prompt) - log p(response | empty prompt), summed over the response's tokens (or their
+        mean); `prompted`, the mean log-prob given the prompt, when the caller has it already."""
         if prompted is None:
             prompted = self.mean_logprob(prompts, responses, batch_size)
-        return prompted - self.mean_logprob([UNPROMPTED] * len(responses), responses, batch_size)
+        per_token = prompted - self.mean_logprob([UNPROMPTED] * len(responses), responses, batch_size)
+        if reduction == "mean":
+            return per_token
+        # Both passes score the same tokens, so the sum is the mean difference times their count.
+        return per_token * torch.tensor([len(self._body(r)) for r in responses], dtype=per_token.dtype)
 
 
 def fit_scale(chosen: torch.Tensor, rejected: torch.Tensor, steps: int = 200) -> float:
@@ -152,7 +163,7 @@ def calibrate(
     value = scorer.pointwise_mi(prompts, responses) if pmi else scorer.mean_logprob(prompts, responses)
     chosen, rejected = value[: len(sample)], value[len(sample) :]
     scale = fit_scale(chosen, rejected)
-    config = LikelihoodConfig(location, tuple(names), scale, float(value.mean()))
+    config = LikelihoodConfig(location, tuple(names), scale, float(value.mean()), "sum" if pmi else "mean")
     metrics = {
         f"{label}/train_accuracy": (chosen > rejected).float().mean().item(),
         f"{label}/scale": scale,

@@ -118,7 +118,9 @@ class RewardModel:
             value = logprob
             if spec is self.config.pmi:
                 if dimensions is None or not set(spec.dimensions).isdisjoint(dimensions):
-                    value = self.likelihood.pointwise_mi(prompts, completions, batch_size, prompted=logprob)
+                    value = self.likelihood.pointwise_mi(
+                        prompts, completions, batch_size, prompted=logprob, reduction=spec.reduction
+                    )
                 else:
                     value = torch.full_like(logprob, float("nan"))
             columns += [spec.scale * (value - spec.offset)] * len(spec.dimensions)

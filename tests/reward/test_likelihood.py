@@ -111,12 +111,16 @@ def test_pmi_is_the_prompted_minus_the_unprompted_log_prob(tiny_model: str) -> N
     scorer = LikelihoodScorer.load(tiny_model, max_length=64)
     prompts = ["What is 2 + 2?", "Name a colour."]
     responses = ["4", "Blue."]
-    pmi = scorer.pointwise_mi(prompts, responses)
+    pmi = scorer.pointwise_mi(prompts, responses, reduction="mean")
     prompted = scorer.mean_logprob(prompts, responses)
     unprompted = torch.cat([scorer.mean_logprob([UNPROMPTED], [r]) for r in responses])
     assert torch.allclose(pmi, prompted - unprompted, atol=1e-5)
-    assert torch.allclose(scorer.pointwise_mi(prompts, responses, prompted=prompted), pmi)
+    assert torch.allclose(scorer.pointwise_mi(prompts, responses, prompted=prompted, reduction="mean"), pmi)
     assert not torch.allclose(pmi, prompted)  # the baseline is a real forward pass, not zero
+    # Summed (the default): the whole response's log-ratio, so a response twice as long counts twice.
+    tokens = torch.tensor([len(scorer.tokenizer(r, add_special_tokens=False)["input_ids"]) for r in responses])
+    assert tokens.tolist() != [1, 1]
+    assert torch.allclose(scorer.pointwise_mi(prompts, responses), pmi * tokens, atol=1e-4)
 
 
 def test_pmi_dimension_replaces_its_head_beside_a_likelihood_one_and_survives_save_and_load(
@@ -129,7 +133,7 @@ def test_pmi_dimension_replaces_its_head_beside_a_likelihood_one_and_survives_sa
     assert math.isfinite(metrics["eval/loss"]) and math.isfinite(metrics["accuracy/relevance"])
     config = json.loads((tmp_path / "reward_config.json").read_text())
     saved = config["pmi"]
-    assert saved["model"] == tiny_model and saved["dimensions"] == ["relevance"]
+    assert saved["model"] == tiny_model and saved["dimensions"] == ["relevance"] and saved["reduction"] == "sum"
     assert config["likelihood"]["dimensions"] == ["truthfulness"]
 
     model = RewardModel.load(tmp_path)
@@ -150,6 +154,15 @@ def test_pmi_dimension_replaces_its_head_beside_a_likelihood_one_and_survives_sa
     only_truth = model.score_tensor(prompts, completions, dimensions=["truthfulness"])
     assert torch.isnan(only_truth[:, DIMENSIONS.index("relevance")]).all()
     assert torch.allclose(only_truth[:, DIMENSIONS.index("truthfulness")], truth, atol=1e-4)
+    # A PMI artifact written before the sum (no `reduction`) still scores the mean it was calibrated on.
+    # (Unit scale, so that the scores are the raw values: the tiny LM's fitted scale is ~1e-7.)
+    del config["pmi"]["reduction"]
+    config["pmi"] |= {"scale": 1.0, "offset": 0.0}
+    (tmp_path / "reward_config.json").write_text(json.dumps(config))
+    old = RewardModel.load(tmp_path).score_tensor(prompts, completions)[:, DIMENSIONS.index("relevance")]
+    mean = scorer.pointwise_mi(prompts, completions, reduction="mean")
+    assert torch.allclose(old, mean, atol=1e-4)
+    assert not torch.allclose(old, scorer.pointwise_mi(prompts, completions), atol=1e-4)
 
 
 def test_held_out_evaluation_runs_the_pmi_pass_on_the_pmi_pairs_only(
@@ -185,7 +198,7 @@ def test_the_default_model_tells_an_answer_from_one_to_another_question(builtin_
     """Why relevance is scored by PMI in recipes/chat.yaml: untrained, on the hand-written probe pairs (other
     styles than the training templates), it ranks the answer to the question above an on-subject drift."""
     scorer = LikelihoodScorer.load(builtin_model, max_length=256)
-    for path, least in ((PROBE, 0.85), (EVAL, 0.9)):
+    for path, least in ((PROBE, 0.85), (EVAL, 0.85)):
         pairs = [r for r in read_jsonl(path) if r["dimension"] == "relevance"]
         prompts = [p["prompt"] for p in pairs]
         chosen = scorer.pointwise_mi(prompts, [p["chosen"] for p in pairs])
