@@ -340,6 +340,11 @@ class RewardStage(TrainStage):
             raise ValueError(f"pmi: {both[0]!r} is in likelihood too; a dimension takes one of the two")
         return self
 
+    @property
+    def lm_dimensions(self) -> set[str]:
+        """The dimensions the LM scores instead of a head: by log-prob or by PMI."""
+        return set(self.likelihood) | set(self.pmi)
+
 
 # GRPO's reward names: the verifier's correctness plus the report's six dimensions (defined once, in reward).
 REWARD_NAMES = ("correctness", *DIMENSIONS)

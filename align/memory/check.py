@@ -85,7 +85,7 @@ def _reward_shapes(stage: RewardStage, shape: ModelShape, location: str):
         else shape_from_config(resolve_backbone(stage.backbone, location))
     )
     likelihood = shape if stage.likelihood_model == "policy" else None
-    if likelihood is None and (stage.likelihood or stage.pmi):
+    if likelihood is None and stage.lm_dimensions:
         likelihood = shape_from_config(resolve_likelihood_model(stage.likelihood_model, location))
     return backbone, likelihood
 

@@ -114,7 +114,7 @@ def estimate_stage(
     if isinstance(stage, RewardStage):
         backbone = reward_shape or shape
         training = full_training_parts(backbone, sequences=2 * stage.batch_size, length=stage.max_length)
-        if not (stage.likelihood or stage.pmi):
+        if not stage.lm_dimensions:
             return training
         scoring = Estimate({"weights": training.parts["weights"]}) + likelihood_parts(
             likelihood_shape or shape, settings.precision, stage.max_length
@@ -129,7 +129,7 @@ def _lm_dimensions(recipe: Recipe, reward: str | None) -> set[str]:
     """The dimensions the reward model scores with its LM: its stage's `likelihood` and `pmi`, or the defaults
     for a reward model trained elsewhere."""
     stage = next((s for s in recipe.stages if s.name == reward and isinstance(s, RewardStage)), None)
-    return set(stage.likelihood + stage.pmi) if stage else set(RewardStage.model_fields["likelihood"].default)
+    return stage.lm_dimensions if stage else set(RewardStage.model_fields["likelihood"].default)
 
 
 def likelihood_parts(shape: ModelShape, precision: str, length: int) -> Estimate:
