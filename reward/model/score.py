@@ -64,8 +64,7 @@ class RewardModel:
         batch_size: int = 16,
         dimensions: Collection[str] | None = None,
     ) -> torch.Tensor:
-        """(rows, heads) scores. With `dimensions` naming no likelihood dimension, those columns are NaN: the LM
-        behind them is a far bigger forward pass than the encoder, so it runs only when one is asked for.
+        """(rows, heads) scores; the LM-scored columns as `likelihood_scores` gives them for `dimensions`.
         Rows are batched by length, so little compute goes to padding."""
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
@@ -85,14 +84,8 @@ class RewardModel:
             ).to(device)
             out[rows] = self.network(**batch).float().cpu()
         self.network.train(was_training)
-        columns = self.likelihood_columns
-        if not columns or self.likelihood is None:
-            return out
-        lm_dimensions = {self.dimensions[c] for c in columns}
-        if dimensions is None or not lm_dimensions.isdisjoint(dimensions):
-            out[:, columns] = self.likelihood_scores(prompts, completions, batch_size, dimensions)
-        else:
-            out[:, columns] = float("nan")  # not computed: a head's score there would be silently wrong
+        if self.likelihood is not None and self.config.lm_scorers:
+            out[:, self.likelihood_columns] = self.likelihood_scores(prompts, completions, batch_size, dimensions)
         return out
 
     @property
@@ -108,21 +101,22 @@ class RewardModel:
         dimensions: Collection[str] | None = None,
     ) -> torch.Tensor:
         """(rows, len(likelihood_columns)) calibrated LM scores, scale * (value - offset), the value being the mean
-        log-prob or the PMI. The prompted log-prob is computed once for both; the unprompted one only for PMI, and
-        only when `dimensions` (default: all) names a PMI dimension — otherwise those columns are NaN."""
-        if self.likelihood is None or not self.config.lm_scorers:
+        log-prob or the PMI. Only the scorers `dimensions` (default: all) names run — the prompted log-prob once for
+        both, the unprompted pass for PMI alone; the other columns are NaN, never a head's stale score. The LM is
+        a far bigger forward pass than the encoder, so a call asking for heads only never runs it."""
+        likelihood = self.likelihood
+        if likelihood is None or not self.config.lm_scorers:
             raise ValueError("this reward model scores no dimension by likelihood")
-        logprob = self.likelihood.mean_logprob(prompts, completions, batch_size)
+        wanted = [dimensions is None or not set(s.dimensions).isdisjoint(dimensions) for s in self.config.lm_scorers]
+        missing = torch.full((len(prompts),), float("nan"))
+        logprob = likelihood.mean_logprob(prompts, completions, batch_size) if any(wanted) else missing
         columns = []
-        for spec in self.config.lm_scorers:
-            value = logprob
-            if spec is self.config.pmi:
-                if dimensions is None or not set(spec.dimensions).isdisjoint(dimensions):
-                    value = self.likelihood.pointwise_mi(
-                        prompts, completions, batch_size, prompted=logprob, reduction=spec.reduction
-                    )
-                else:
-                    value = torch.full_like(logprob, float("nan"))
+        for spec, want in zip(self.config.lm_scorers, wanted, strict=True):
+            value = logprob if want else missing
+            if want and spec is self.config.pmi:
+                value = likelihood.pointwise_mi(
+                    prompts, completions, batch_size, prompted=logprob, reduction=spec.reduction
+                )
             columns += [spec.scale * (value - spec.offset)] * len(spec.dimensions)
         return torch.stack(columns, dim=1)
 
