@@ -246,6 +246,11 @@ def stage_folders(run_dir: Path) -> list[StageFolder]:
     return sorted(stages, key=lambda s: (not s.complete, (s.manifest and s.manifest.finished_at) or _started(s.path)))
 
 
+def policy_stages(run_dir: Path) -> list[StageFolder]:
+    """The finished stages a policy can be evaluated from (their folder is a LoRA adapter), in finishing order."""
+    return [s for s in stage_folders(run_dir) if s.complete and s.kind in ADAPTER_KINDS]
+
+
 def _started(path: Path) -> str:
     try:
         return str(json.loads((path / RUNNING).read_text()).get("started_at", ""))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from align import __version__, distributed
+from align.artifacts import policy_stages
 from align.console import console, error_line, log_to_file, setup_logging
 from align.errors import AlignError
 from reward import OneLineParser, report_usage_errors
@@ -193,7 +194,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         print_summary(recipe, run_dir, outcomes)
         if recipe.preview:
             print_preview(recipe, outcomes)
-    if recipe.eval:  # every rank evaluates its shard of the prompts
+    if recipe.eval and not policy_stages(run_dir):
+        # --stages or --until stopped before any policy stage (say, a reward stage alone): nothing to evaluate yet.
+        log.info("evaluation skipped: no finished sft, dpo or grpo stage in %s yet", run_dir)
+    elif recipe.eval:  # every rank evaluates its shard of the prompts
         from align.evaluation import evaluate
 
         spec = recipe.eval

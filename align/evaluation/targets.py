@@ -15,8 +15,8 @@ from align.artifacts import (
     is_complete,
     is_run_dir,
     is_stage_dir,
+    policy_stages,
     read_manifest,
-    stage_folders,
 )
 from align.errors import AlignError
 from align.models import resolve_model
@@ -67,8 +67,7 @@ def _meant_as_path(text: str) -> bool:
 
 
 def _run_target(run_dir: Path) -> Target:
-    stages = stage_folders(run_dir)
-    policies_stages = [s for s in stages if s.complete and s.kind in ADAPTER_KINDS]
+    policies_stages = policy_stages(run_dir)
     if not policies_stages:
         raise AlignError(f"{run_dir}: no finished sft, dpo or grpo stage to evaluate")
     names = {s.name for s in policies_stages}

@@ -90,3 +90,18 @@ def test_a_bad_probe_row_is_one_error_line(tmp_path: Path, tiny_bert_path: Path,
     assert main(["run", str(recipe), "--run-dir", str(tmp_path / "run")]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the run's own log lines
     assert last.startswith("error: stages.reward: probe_rows row 0: 'dimension' must be one of")
+
+
+def test_a_run_that_trains_no_policy_skips_the_recipe_evaluation(tmp_path: Path, tiny_bert_path: Path, tiny_model: str):
+    """`align run recipes/chat.yaml --stages reward` (a reward model alone, say to read its probe accuracy) ends
+    with exit 0: the recipe's evaluation has no policy to evaluate yet, which is not an error of the run."""
+    from align.cli import main
+
+    probe = write_jsonl(tmp_path / "probe.jsonl", pairs("Which is the largest planet", "Jupiter.", "Mars.", 1))
+    recipe = reward_recipe(tmp_path, tiny_model, tiny_bert_path, probe_data=str(probe))
+    recipe.write_text(yaml.safe_dump(yaml.safe_load(recipe.read_text()) | {"eval": {"suites": ["chat"], "limit": 2}}))
+    run_dir = tmp_path / "run"
+    assert main(["run", str(recipe), "--run-dir", str(run_dir)]) == 0
+    assert read_manifest(run_dir / "reward").metrics["probe_pairs/truthfulness"] == 1
+    assert not (run_dir / "eval.json").exists()
+    assert "evaluation skipped: no finished sft, dpo or grpo stage" in (run_dir / "align.log").read_text()
