@@ -500,9 +500,14 @@ class GRPOStage(TrainStage):
         return self
 
     @property
+    def rows_per_pass(self) -> int:
+        """Completions in one training forward/backward pass: `batch_size`, or the whole step (0)."""
+        return self.batch_size or self.rows_per_step
+
+    @property
     def passes_per_step(self) -> int:
         """Training forward/backward passes per optimiser step (TRL's gradient accumulation steps)."""
-        return self.rows_per_step // (self.batch_size or self.rows_per_step)
+        return self.rows_per_step // self.rows_per_pass
 
 
 Stage = Annotated[SFTStage | PairsStage | DPOStage | RewardStage | GRPOStage, Field(discriminator="kind")]

@@ -152,14 +152,13 @@ def _grpo(
     reward_shape: ModelShape | None,
     likelihood_shape: ModelShape | None,
 ) -> Estimate:
-    rows = stage.rows_per_step
     length = settings.prompt_tokens + stage.max_completion_length
     precision = _precision(stage, settings)
-    training = _policy_training(recipe, stage, shape, settings, stage.batch_size or rows, length)
+    training = _policy_training(recipe, stage, shape, settings, stage.rows_per_pass, length)
     if not settings.vllm:
         # TRL generates with the training model; its cache is freed before the training forward, but the
         # optimiser state and weights are resident during both, so the larger of the two transient terms counts.
-        cache = kv_cache_bytes(shape, sequences=rows, length=length, precision=precision)
+        cache = kv_cache_bytes(shape, sequences=stage.rows_per_step, length=length, precision=precision)
         transient = max(training.parts["activations"] + training.parts["lm_head"], cache)
         training = Estimate(
             {k: v for k, v in training.parts.items() if k not in ("activations", "lm_head")}

@@ -249,10 +249,9 @@ def training_passes(stage: GRPOStage) -> dict[str, int]:
     """TRL's batch arguments for a step of `rows_per_step` completions trained `batch_size` at a time: TRL
     generates per_device_train_batch_size x steps_per_generation (= gradient_accumulation_steps) completions at
     once and splits them into that many passes, so the generation batch, and the update, stay one step's."""
-    rows = stage.batch_size or stage.rows_per_step
     return {
-        "per_device_train_batch_size": rows,
-        "per_device_eval_batch_size": rows,
+        "per_device_train_batch_size": stage.rows_per_pass,
+        "per_device_eval_batch_size": stage.rows_per_pass,
         "gradient_accumulation_steps": stage.grad_accum * stage.passes_per_step,
     }
 
