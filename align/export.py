@@ -14,11 +14,10 @@ import json
 import logging
 from pathlib import Path
 
-from align.artifacts import Manifest, is_complete, read_manifest
+from align.artifacts import ADAPTER_KINDS, Manifest, is_complete, read_manifest
 from align.errors import AlignError, first_line
 
 log = logging.getLogger(__name__)
-ADAPTER_KINDS = ("sft", "dpo", "grpo")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
