@@ -31,10 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from align.evaluation.textstats import FLAG_METRICS
+
 RESAMPLES = 2000
 LEVEL = 0.95
-# Metrics whose per-problem values are one judged answer each (right or wrong): McNemar applies.
-BINARY_METRICS = frozenset({"accuracy", "pass@1"})
+# Metrics whose per-problem values are one 0/1 verdict on one answer (right or wrong; says yes or not): McNemar
+# applies.
+BINARY_METRICS = frozenset({"accuracy", "pass@1", *FLAG_METRICS})
 
 Values = Sequence[float | None]
 Clusters = Sequence[str] | None

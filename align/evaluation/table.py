@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from align.console import console
+from align.evaluation.textstats import FLAG_METRICS
 
 
 def metric_columns(models: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
@@ -43,7 +44,9 @@ def change_rows(results: dict[str, Any]) -> list[list[str]]:
     for c in results.get("comparisons") or []:
         test = c["test"]
         if c.get("improved") is not None:
-            test += f" ({c['improved']} fixed, {c['worsened']} broken)"
+            # A flag that turned on is not a fix: "says yes" is neither right nor wrong.
+            turned = ("0→1", "1→0") if c["metric"] in FLAG_METRICS else ("fixed", "broken")
+            test += f" ({c['improved']} {turned[0]}, {c['worsened']} {turned[1]})"
         rows.append(
             [
                 f"{c['against']} → {c['model']}",

@@ -9,7 +9,7 @@ from typing import Any
 
 from align.artifacts import COMPLETIONS, PAIR_STATS, StageFolder
 from align.evaluation.table import CHANGE_HEADERS, change_rows, interval_text, metric_columns, skipped_notes
-from align.evaluation.textstats import DESCRIPTIVE_METRICS
+from align.evaluation.textstats import DESCRIPTIONS, DESCRIPTIVE_METRICS
 from align.report.history import read_log_history
 from align.report.markdown import image, table
 from align.report.plots import plot_dimensions, plot_eval, plot_loss, plot_rewards
@@ -81,9 +81,10 @@ def eval_section(results: dict[str, Any] | None, run_dir: Path) -> str:
     descriptive = sorted({metric for _, metric in columns if metric in DESCRIPTIVE_METRICS})
     if descriptive:
         parts.append(
-            f"{' and '.join(f'`{m}`' for m in descriptive)} describe the answers (words per answer; share of an "
-            "answer's word 3-grams that repeat an earlier one), they do not grade them: a reward that rises "
-            "together with them may have been gained by padding or repeating, not by better answers."
+            f"{', '.join(f'`{m}` ({DESCRIPTIONS[m]})' for m in descriptive)} describe the answers, they do not "
+            "grade them: a reward that rises together with length or repetition, or with answers that turned "
+            "from saying no to saying yes, may have been gained by padding, repeating or agreeing, not by better "
+            "answers."
         )
     changes = change_rows(results)
     if changes:

@@ -9,6 +9,8 @@ import pytest
 
 from align.artifacts import Manifest, mark_complete
 from align.evaluation.stats import add_statistics
+from align.evaluation.table import change_rows
+from align.evaluation.textstats import answer_columns
 from align.report import build_report
 
 PROMPTS = [f"Question {i}?" for i in range(4)]
@@ -28,8 +30,7 @@ REWARD_METRICS = {
 
 def chat_result(policy: str, scores: dict[str, list[float]], answers: list[str]) -> dict:
     totals = [sum(column[i] for column in scores.values()) for i in range(len(PROMPTS))]
-    lengths = [float(len(a.split())) for a in answers]
-    per_problem = {**scores, "total": totals, "length_words": lengths, "repetition_3gram": [0.0] * len(answers)}
+    per_problem = {**scores, "total": totals, **answer_columns(answers)}
     return {
         "metrics": {k: sum(v) / len(v) for k, v in per_problem.items()},
         "per_problem": per_problem,
@@ -127,7 +128,8 @@ def test_answer_length_and_repetition_are_reported_with_paired_changes_but_not_p
     # sft answers are 3 words each; grpo's are 3, 200, 3, 3 words: mean 52.25.
     assert "| chat length_words (n=4) | — | 3.000 | 52.250 (+49.250) |" in text
     assert "| sft → grpo | chat length_words | 4 | 3.000 → 52.250 | +49.250 [" in text
-    assert "`length_words` and `repetition_3gram` describe the answers" in text
+    assert "`length_words` (words per answer), `negates` (share of answers with a negation" in text
+    assert "`opens_yes` (share of answers whose first word agrees" in text and "describe the answers" in text
     # Only scores are drawn: the eval plot's chat panel has no bar for the two descriptive metrics.
     import matplotlib.axes
 
@@ -143,3 +145,20 @@ def test_answer_length_and_repetition_are_reported_with_paired_changes_but_not_p
     monkeypatch.setattr(matplotlib.axes.Axes, "set_xticks", record)
     plot_eval(json.loads((run_dir / "eval.json").read_text())["models"], tmp_path / "eval.png")
     assert drawn == ["truthfulness", "helpfulness", "conciseness", "total"]
+
+
+def test_answers_that_turn_from_no_to_yes_are_counted_in_the_paired_changes():
+    before = ["No, it is not.", "No.", "It depends.", "Yes."]
+    after = ["Yes, it is.", "Yes.", "It depends.", "Yes."]
+    results = {
+        "models": {
+            "sft": {"kind": "sft", "init": None, "suites": {"chat": chat_result("sft", SFT_SCORES, before)}},
+            "grpo": {"kind": "grpo", "init": "sft", "suites": {"chat": chat_result("grpo", GRPO_SCORES, after)}},
+        }
+    }
+    rows = {row[1]: row for row in change_rows(add_statistics(results))}
+    # Two answers opened with "No" and now open with "Yes": 1 of 4 agreed before, 3 of 4 after.
+    assert rows["chat opens_yes"][3] == "0.250 → 0.750" and rows["chat opens_yes"][6].endswith("(2 0→1, 0 1→0)")
+    assert rows["chat negates"][3] == "0.500 → 0.000" and rows["chat negates"][6].endswith("(0 0→1, 2 1→0)")
+    # Correctness keeps its own words.
+    assert "fixed" not in rows["chat opens_yes"][6]

@@ -57,7 +57,7 @@ def test_chat_suite_reports_a_mean_per_reward_dimension(tiny_model: str, tiny_re
     assert chat["n"] == 2  # the repeated prompt is answered once
     assert set(chat["metrics"]) == {
         "truthfulness", "helpfulness", "conciseness", "relevance", "harmlessness", "debiasing", "total",
-        "length_words", "repetition_3gram",
+        "length_words", "repetition_3gram", "opens_yes", "negates",
     }  # fmt: skip
     assert all(isinstance(v, float) for v in chat["metrics"].values())
     rewards = {k: v for k, v in chat["metrics"].items() if k not in DESCRIPTIVE_METRICS}

@@ -1,10 +1,11 @@
-"""Answer length and repetition rate on hand-written strings, with the expected values worked out by hand."""
+"""Answer length, repetition rate and the yes/negation flags on hand-written strings, with the expected values
+worked out by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from align.evaluation.textstats import answer_columns, length_words, repetition_rate, words
+from align.evaluation.textstats import answer_columns, length_words, negates, opens_yes, repetition_rate, words
 
 
 def test_words_are_lower_cased_runs_of_letters_and_digits():
@@ -33,7 +34,23 @@ def test_repetition_rate_is_zero_below_three_words_and_follows_n():
 
 def test_answer_columns_give_one_value_per_answer_under_the_metric_names():
     # 6 words with rate 1/4; 2 words with no 3-gram.
-    assert answer_columns(["the cat sat the cat sat", "Hi there"]) == {
-        "length_words": [6.0, 2.0],
-        "repetition_3gram": [0.25, 0.0],
+    assert answer_columns(["the cat sat the cat sat", "Hi there", "Yes, you can't."]) == {
+        "length_words": [6.0, 2.0, 4.0],  # yes / you / can / t
+        "repetition_3gram": [0.25, 0.0, 0.0],
+        "opens_yes": [0.0, 0.0, 1.0],
+        "negates": [0.0, 0.0, 1.0],
     }
+
+
+def test_opens_yes_reads_only_the_first_word():
+    assert opens_yes("Yes, tuples are mutable.") and opens_yes("  sure. You can buy one") and opens_yes("YEAH")
+    # Agreement later in the answer, or a word that only starts like one, is not an opening yes.
+    assert not opens_yes("No. Yes, sometimes.") and not opens_yes("Yesterday it rained.") and not opens_yes("")
+
+
+def test_negates_finds_negation_and_refusal_words_and_contractions():
+    for text in ("No, tuples are immutable.", "It is not safe.", "I cannot help", "I'm sorry.", "It won’t", "don't"):
+        assert negates(text), text
+    # Whole words only: "know", "nothing", "notable", "cannon" and "snow" carry no negation.
+    for text in ("I know nothing notable about the cannon in the snow.", "Yes, you can.", ""):
+        assert not negates(text), text
