@@ -492,6 +492,13 @@ class GRPOStage(TrainStage):
 
     @model_validator(mode="after")
     def _check_batch_size(self) -> GRPOStage:
+        # TRL would generate grad_accum times the step's completions and update once on all of them, so the
+        # step would silently hold grad_accum x prompts_per_step prompts.
+        if self.grad_accum != 1:
+            raise ValueError(
+                f"stages.{self.name}.grad_accum: a GRPO step is prompts_per_step x num_generations completions; "
+                "raise prompts_per_step for a larger step, and set batch_size to train it in smaller passes"
+            )
         if self.batch_size and self.rows_per_step % self.batch_size:
             raise ValueError(
                 f"stages.{self.name}.batch_size: {self.batch_size} does not divide the step's "

@@ -59,7 +59,6 @@ def sft(chat_file: Path) -> dict:
         ({}, (8, 1)),
         ({"batch_size": 8}, (8, 1)),
         ({"batch_size": 2}, (2, 4)),
-        ({"batch_size": 4, "grad_accum": 3}, (4, 6)),
     ],
 )
 def test_trl_gets_passes_of_batch_size_adding_up_to_the_step(
@@ -70,12 +69,20 @@ def test_trl_gets_passes_of_batch_size_adding_up_to_the_step(
     assert (passes["per_device_train_batch_size"], passes["gradient_accumulation_steps"]) == expected
     # TRL generates per_device_train_batch_size x gradient_accumulation_steps completions per generation.
     generated = passes["per_device_train_batch_size"] * passes["gradient_accumulation_steps"]
-    assert generated == 8 * extra.get("grad_accum", 1)
+    assert generated == 8
 
 
 def test_batch_size_that_does_not_divide_the_step_is_one_line(prompts: Path, tmp_path: Path, chat_file: Path):
     with pytest.raises(AlignError, match=r"stages\.grpo\.batch_size: 3 does not divide .* = 8 completions"):
         load_recipe(write_recipe(tmp_path, [sft(chat_file), grpo_stage("grpo", batch_size=3)]))
+
+
+def test_grad_accum_on_a_grpo_stage_is_one_line_pointing_to_prompts_per_step(
+    prompts: Path, tmp_path: Path, chat_file: Path
+):
+    # TRL would turn it into grad_accum x the step's prompts per update, against what prompts_per_step says.
+    with pytest.raises(AlignError, match=r"stages\.grpo\.grad_accum: .*raise prompts_per_step"):
+        load_recipe(write_recipe(tmp_path, [sft(chat_file), grpo_stage("grpo", grad_accum=2)]))
 
 
 def test_memory_estimate_counts_activations_of_one_pass(prompts: Path, tmp_path: Path, chat_file: Path):

@@ -252,7 +252,7 @@ def training_passes(stage: GRPOStage) -> dict[str, int]:
     return {
         "per_device_train_batch_size": stage.rows_per_pass,
         "per_device_eval_batch_size": stage.rows_per_pass,
-        "gradient_accumulation_steps": stage.grad_accum * stage.passes_per_step,
+        "gradient_accumulation_steps": stage.passes_per_step,
     }
 
 
