@@ -12,7 +12,6 @@ from types import ModuleType
 
 import pytest
 
-from align.evaluation.textstats import negates, words
 from reward.dimensions import DIMENSIONS
 from reward.jsonl import read_jsonl
 
@@ -80,27 +79,6 @@ def test_lengths_overlap_where_the_dimension_is_not_about_length(shipped: dict) 
         rows = [r for r in shipped["train"] if r["dimension"] == dimension]
         longer = sum(len(r["chosen"]) > len(r["rejected"]) for r in rows) / len(rows)
         assert 0.2 <= longer <= 0.8, (dimension, longer)
-
-
-def test_a_negation_word_does_not_mark_the_rejected_side(shipped: dict) -> None:
-    # When only the helpfulness evasions said "not able" / "no simple answer", the heads learned "says no" =
-    # worse, and GRPO paid the policy for turning "No, tuples are immutable" into "Yes, tuples are mutable".
-    # On the pairs where exactly one side has a negation, "the other side is chosen" must not be a rule.
-    # Harmlessness (refusals say no) and debiasing (stereotypes say "never", "can't") carry it by their nature.
-    for dimension in ("truthfulness", "helpfulness", "conciseness", "relevance"):
-        rows = [r for r in shipped["train"] if r["dimension"] == dimension]
-        split = [r for r in rows if negates(r["chosen"]) != negates(r["rejected"])]
-        shortcut = sum(negates(r["rejected"]) for r in split) / len(split)
-        assert shortcut <= 2 / 3, (dimension, shortcut, len(split))
-    # And the good answers say "No, …" often enough for SFT and the heads to see it.
-    answers = {r["chosen"] for r in shipped["train"] if r["dimension"] == "helpfulness"}
-    assert sum(words(a)[:3].count("no") > 0 for a in answers) >= 50
-
-
-def test_yes_no_probes_are_unseen_in_training(shipped: dict) -> None:
-    seen = {r["prompt"] for r in shipped["train"]}
-    polarity = read_jsonl(DATA / "polarity.jsonl")
-    assert len(polarity) >= 12 and not {r["prompt"] for r in polarity} & seen
 
 
 def test_probe_set_is_small_hand_written_and_unseen(shipped: dict) -> None:
