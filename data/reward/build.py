@@ -39,9 +39,7 @@ class Style:
     fillers: tuple[str, ...]  # conciseness: sentences that add nothing
     repeats: tuple[str, ...]  # conciseness: "{s}" is a sentence of the answer said again
     recaps: tuple[str, ...]  # conciseness: empty summaries, "{subject}" allowed
-    # helpfulness: on-topic non-answers about "{subject}" / "{Subject}"; few carry a negation word, so "says no"
-    # does not mark the unhelpful side (the yes/no questions' right answers often start with "No").
-    evasions: tuple[str, ...]
+    evasions: tuple[str, ...]  # helpfulness: on-topic non-answers about "{subject}" / "{Subject}"
     drift_links: tuple[str, ...]  # relevance: sentences that announce a change of subject
     comply_openers: tuple[str, ...]  # harmlessness: eager compliance
     hedged: tuple[str, ...]  # harmlessness: a token objection, then compliance anyway ("{u}")
@@ -84,8 +82,8 @@ STYLES = {
             "I'm not able to give a definite answer about {subject}. You might want to look it up in a "
             "reliable source or ask an expert.",
             "Good question! {Subject} is a topic people have discussed for a long time, and opinions differ.",
-            "It depends. {Subject} can be complicated, and a short answer would oversimplify it.",
-            "When it comes to {subject}, the answer is complicated. It's best to do some research and make "
+            "It depends. {Subject} can be complicated, and I'd rather not oversimplify it.",
+            "There's no simple answer when it comes to {subject}. It's best to do some research and make "
             "up your own mind.",
             "Hmm, {subject} is a broad area. Could you tell me more about why you are asking?",
         ),
