@@ -24,16 +24,17 @@ OPENS_YES_METRIC = "opens_yes"
 NEGATES_METRIC = "negates"
 FLAG_METRICS = (OPENS_YES_METRIC, NEGATES_METRIC)
 DESCRIPTIVE_METRICS = (LENGTH_METRIC, REPETITION_METRIC, *FLAG_METRICS)
-# How the report explains each one.
+AGREEING = ("yes", "sure", "certainly", "absolutely", "yeah")
+NEGATING = ("no", "not", "never", "cannot", "nor", "unable", "sorry")
+# `words` splits "can't" into "can" + "t", so contractions are matched on the text itself.
+NEGATION = re.compile(rf"\b(?:{'|'.join(NEGATING)})\b|\wn['’]t\b", re.IGNORECASE)
+# How the report explains each one; the word lists are the ones matched, so the two cannot drift apart.
 DESCRIPTIONS = {
     LENGTH_METRIC: "words per answer",
     REPETITION_METRIC: f"share of an answer's word {NGRAM}-grams that repeat an earlier one",
-    OPENS_YES_METRIC: "share of answers whose first word agrees (yes, sure, certainly, absolutely, yeah)",
-    NEGATES_METRIC: "share of answers with a negation or refusal word (no, not, never, cannot, n't, sorry, unable)",
+    OPENS_YES_METRIC: f"share of answers whose first word agrees ({', '.join(AGREEING)})",
+    NEGATES_METRIC: f"share of answers with a negation or refusal word ({', '.join(NEGATING)}, n't)",
 }
-AGREEING = frozenset({"yes", "sure", "certainly", "absolutely", "yeah"})
-# `words` splits "can't" into "can" + "t", so contractions are matched on the text itself.
-NEGATION = re.compile(r"\b(?:no|not|never|cannot|nor|unable|sorry)\b|\wn['’]t\b", re.IGNORECASE)
 
 
 def words(text: str) -> list[str]:
@@ -54,8 +55,8 @@ def repetition_rate(text: str, n: int = NGRAM) -> float:
 
 
 def opens_yes(text: str) -> bool:
-    first = words(text)[:1]
-    return bool(first) and first[0] in AGREEING
+    first = WORD.search(text)
+    return first is not None and first.group().lower() in AGREEING
 
 
 def negates(text: str) -> bool:
