@@ -60,19 +60,31 @@ def plan(recipe: Recipe, only: list[str] | None, until: str | None) -> list[tupl
     return [(s, only is None or s.name in only) for s in stages]
 
 
+HUB_INPUT = "hub:"
+
+
 def input_digests(stage: Stage) -> dict[str, str]:
     digests = {}
     for key in type(stage).model_fields:
         spec = getattr(stage, key)
         if isinstance(spec, DataSpec):
             path = Path(spec.path)
-            digests[key] = digest_path(path) if path.exists() else f"hub:{spec.path}:{spec.subset}:{spec.split}"
+            digests[key] = digest_path(path) if path.exists() else f"{HUB_INPUT}{spec.path}:{spec.subset}:{spec.split}"
     return digests
 
 
-def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str]) -> str:
-    """Changes when the stage's config, its input data, or anything upstream of it changes."""
+def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str], by_path: bool = False) -> str:
+    """Changes when the stage's config, its input data, or anything upstream of it changes.
+
+    A local file counts by its content (`inputs`), not by the absolute path the loader resolved it to, so a run
+    folder copied to another checkout or machine keeps its finished stages. `by_path` is the fingerprint stages
+    were stamped with before the path was left out; run_recipe accepts it so that they stay done where they lie.
+    """
     config = stage.model_dump(mode="json", exclude=set(stage.cosmetic))
+    if not by_path:
+        for key, digest in inputs.items():
+            if not digest.startswith(HUB_INPUT):
+                config[key]["path"] = None
     return fingerprint({"config": config, "inputs": inputs, "upstream": upstream})
 
 
@@ -130,14 +142,15 @@ def run_recipe(
 ) -> list[StageOutcome]:
     """`force`: start stages whose memory estimate says they will not fit the GPU."""
     planned = plan(recipe, only, until)
-    upstream = fingerprint(model_identity(recipe))
+    upstream = legacy = fingerprint(model_identity(recipe))
     base_model: str | None = None
     outcomes = []
     for stage, selected in planned:
         inputs = input_digests(stage)
         upstream = stage_fingerprint(stage, upstream, inputs)
+        legacy = stage_fingerprint(stage, legacy, inputs, by_path=True)
         stage_dir = run_dir / stage.name
-        if distributed.decide(partial(is_complete, stage_dir, upstream)):
+        if distributed.decide(partial(_finished, stage_dir, (upstream, legacy))):
             manifest = read_manifest(stage_dir)
             metrics = manifest.metrics if manifest else {}
             # Skipping a stage means trusting its files for every later stage: check them now.
@@ -159,6 +172,10 @@ def run_recipe(
                 raise
             raise found from None
     return outcomes
+
+
+def _finished(stage_dir: Path, fingerprints: tuple[str, ...]) -> bool:
+    return any(is_complete(stage_dir, expected) for expected in fingerprints)
 
 
 def model_identity(recipe: Recipe) -> dict[str, Any]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from align.artifacts import MARKER, RUNNING
+from align.artifacts import MANIFEST, MARKER, RUNNING, fingerprint
 from align.config.load import load_recipe
 from align.errors import AlignError
-from align.runner import run_recipe
+from align.runner import input_digests, model_identity, run_recipe, stage_fingerprint
 
 
 def sft_stage(name: str, data: Path, **extra) -> dict:
@@ -117,3 +118,38 @@ def test_interrupted_stage_resumes_from_its_checkpoint(recipe_file: Path, tmp_pa
 def test_unknown_stage_in_selection(recipe_file: Path, tmp_path: Path):
     with pytest.raises(AlignError, match="no stage named 'third'"):
         run_recipe(load_recipe(recipe_file), tmp_path / "run", until="third")
+
+
+def test_run_folder_copied_to_another_checkout_keeps_its_finished_stages(
+    recipe_file: Path, tmp_path: Path, chat_file: Path
+):
+    run_recipe(load_recipe(recipe_file), tmp_path / "run")
+    # Another checkout: the same data file and recipe at other absolute paths, the run folder copied beside them.
+    other = tmp_path / "elsewhere"
+    (other / "data").mkdir(parents=True)
+    shutil.copy(chat_file, other / "data" / chat_file.name)
+    recipe = yaml.safe_load(recipe_file.read_text())
+    for stage in recipe["stages"]:
+        stage["data"] = str(other / "data" / chat_file.name)
+    (other / "chain.yaml").write_text(yaml.safe_dump(recipe))
+    shutil.copytree(tmp_path / "run", other / "run")
+    outcomes = run_recipe(load_recipe(other / "chain.yaml"), other / "run")
+    assert statuses(outcomes) == {"first": "skipped", "second": "skipped"}
+
+
+def test_stages_stamped_with_the_path_based_fingerprint_stay_done(recipe_file: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    recipe = load_recipe(recipe_file)
+    run_recipe(recipe, run_dir)
+    # Re-stamp both stages as align did before a local file's path left the fingerprint.
+    upstream = fingerprint(model_identity(recipe))
+    for stage in recipe.stages:
+        upstream = stage_fingerprint(stage, upstream, input_digests(stage), by_path=True)
+        manifest = json.loads((run_dir / stage.name / MANIFEST).read_text())
+        assert manifest["fingerprint"] != upstream
+        manifest["fingerprint"] = upstream
+        (run_dir / stage.name / MANIFEST).write_text(json.dumps(manifest))
+        (run_dir / stage.name / MARKER).write_text(upstream)
+    assert statuses(run_recipe(recipe, run_dir)) == {"first": "skipped", "second": "skipped"}
+    changed = run_recipe(load_recipe(recipe_file, ["stages.second.learning_rate=1e-3"]), run_dir)
+    assert statuses(changed) == {"first": "skipped", "second": "ran"}
