@@ -78,7 +78,8 @@ def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str], by_pa
 
     A local file counts by its content (`inputs`), not by the absolute path the loader resolved it to, so a run
     folder copied to another checkout or machine keeps its finished stages. `by_path` is the fingerprint stages
-    were stamped with before the path was left out; run_recipe accepts it so that they stay done where they lie.
+    were stamped with before the path was left out; run_recipe accepts it so that they stay done (or resume)
+    where they lie.
     """
     config = stage.model_dump(mode="json", exclude=set(stage.cosmetic))
     if not by_path:
@@ -149,8 +150,9 @@ def run_recipe(
         inputs = input_digests(stage)
         upstream = stage_fingerprint(stage, upstream, inputs)
         legacy = stage_fingerprint(stage, legacy, inputs, by_path=True)
+        accepted = (upstream, legacy)
         stage_dir = run_dir / stage.name
-        if distributed.decide(partial(_finished, stage_dir, (upstream, legacy))):
+        if distributed.decide(partial(_finished, stage_dir, accepted)):
             manifest = read_manifest(stage_dir)
             metrics = manifest.metrics if manifest else {}
             # Skipping a stage means trusting its files for every later stage: check them now.
@@ -165,7 +167,7 @@ def run_recipe(
             with distributed.main_first():  # the main process converts the builtin model into the cache
                 base_model = resolve_model(recipe.model)
         try:
-            outcomes.append(_run_stage(recipe, stage, run_dir, base_model, upstream, inputs, force))
+            outcomes.append(_run_stage(recipe, stage, run_dir, base_model, accepted, inputs, force))
         except Exception as err:
             found = disk_error(err, stage_dir)
             if found is None:
@@ -176,6 +178,14 @@ def run_recipe(
 
 def _finished(stage_dir: Path, fingerprints: tuple[str, ...]) -> bool:
     return any(is_complete(stage_dir, expected) for expected in fingerprints)
+
+
+def _interrupted(stage_dir: Path, fingerprints: tuple[str, ...]) -> tuple[bool, Path | None]:
+    """Whether the folder holds an interrupted run stamped with one of `fingerprints`, and its newest checkpoint."""
+    for expected in fingerprints:
+        if is_resumable(stage_dir, expected):
+            return True, last_checkpoint(stage_dir, expected)
+    return False, None
 
 
 def model_identity(recipe: Recipe) -> dict[str, Any]:
@@ -199,18 +209,21 @@ def _run_stage(
     stage: Stage,
     run_dir: Path,
     base_model: str,
-    key: str,
+    accepted: tuple[str, ...],
     inputs: dict[str, str],
     force: bool = False,
 ) -> StageOutcome:
+    """`accepted`: the fingerprint to stamp, then the older ones an interrupted run of this config may carry."""
     from align.memory.check import preflight
+
+    key = accepted[0]
 
     estimate = preflight(recipe, stage, base_model, force)
     stage_dir = run_dir / stage.name
     # An interrupted run of this configuration keeps its folder: Trainer checkpoints, stored pair batches and
     # the prompt selection are the work a kill must not cost. Anything else there is stale. Decided once, by the
     # main process: every rank must resume from the same checkpoint, or none.
-    resuming, resume = distributed.decide(lambda: (is_resumable(stage_dir, key), last_checkpoint(stage_dir, key)))
+    resuming, resume = distributed.decide(partial(_interrupted, stage_dir, accepted))
     if distributed.is_main():
         if not resuming and stage_dir.exists():
             shutil.rmtree(stage_dir)

@@ -137,19 +137,35 @@ def test_run_folder_copied_to_another_checkout_keeps_its_finished_stages(
     assert statuses(outcomes) == {"first": "skipped", "second": "skipped"}
 
 
+def path_based_fingerprints(recipe) -> dict[str, str]:
+    """Each stage's fingerprint as align stamped it before a local file's path left the fingerprint."""
+    upstream, stamps = fingerprint(model_identity(recipe)), {}
+    for stage in recipe.stages:
+        upstream = stamps[stage.name] = stage_fingerprint(stage, upstream, input_digests(stage), by_path=True)
+    return stamps
+
+
 def test_stages_stamped_with_the_path_based_fingerprint_stay_done(recipe_file: Path, tmp_path: Path):
     run_dir = tmp_path / "run"
     recipe = load_recipe(recipe_file)
     run_recipe(recipe, run_dir)
-    # Re-stamp both stages as align did before a local file's path left the fingerprint.
-    upstream = fingerprint(model_identity(recipe))
-    for stage in recipe.stages:
-        upstream = stage_fingerprint(stage, upstream, input_digests(stage), by_path=True)
-        manifest = json.loads((run_dir / stage.name / MANIFEST).read_text())
-        assert manifest["fingerprint"] != upstream
-        manifest["fingerprint"] = upstream
-        (run_dir / stage.name / MANIFEST).write_text(json.dumps(manifest))
-        (run_dir / stage.name / MARKER).write_text(upstream)
+    for name, stamp in path_based_fingerprints(recipe).items():
+        manifest = json.loads((run_dir / name / MANIFEST).read_text())
+        assert manifest["fingerprint"] != stamp
+        manifest["fingerprint"] = stamp
+        (run_dir / name / MANIFEST).write_text(json.dumps(manifest))
+        (run_dir / name / MARKER).write_text(stamp)
     assert statuses(run_recipe(recipe, run_dir)) == {"first": "skipped", "second": "skipped"}
     changed = run_recipe(load_recipe(recipe_file, ["stages.second.learning_rate=1e-3"]), run_dir)
     assert statuses(changed) == {"first": "skipped", "second": "ran"}
+
+
+def test_stage_interrupted_under_the_path_based_fingerprint_resumes(recipe_file: Path, tmp_path: Path):
+    run_dir = tmp_path / "run"
+    recipe = load_recipe(recipe_file, ["stages.first.save_steps=1"])
+    run_recipe(recipe, run_dir, until="first")
+    stage_dir = run_dir / "first"
+    (stage_dir / MARKER).unlink()
+    (stage_dir / RUNNING).write_text(json.dumps({"fingerprint": path_based_fingerprints(recipe)["first"]}))
+    assert statuses(run_recipe(recipe, run_dir, until="first")) == {"first": "resumed"}
+    assert json.loads((stage_dir / MANIFEST).read_text())["resumed_from"].endswith("checkpoint-2")
