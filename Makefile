@@ -13,7 +13,7 @@ VLLM_VENV := .venv-vllm
 # a machine with the wheel in its wheelhouse never waits on that index (pip retries an unreachable one per package).
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install demo test test-slow test-vllm bench lint sft pairs dpo reward grpo clean
+.PHONY: install demo test test-slow test-vllm bench lint docs reference sft pairs dpo reward grpo clean
 
 install: $(STAMP)
 
@@ -33,7 +33,16 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
+	$(MAKE) --no-print-directory docs
 	$(BIN)/python -m pytest
+
+# The docs site; --strict (mkdocs.yml) turns a broken link or anchor into a failed build. `mkdocs serve` to read it.
+docs: install
+	site=$$(mktemp -d) && $(BIN)/mkdocs build --strict --quiet --site-dir $$site && rm -rf $$site
+
+# docs/reference.md is generated from the recipe schema; tests/test_docs.py fails when it is stale.
+reference: install
+	$(BIN)/python -m align.config.reference > docs/reference.md
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow

@@ -139,7 +139,7 @@ def check_rows(rows: Sequence[Mapping[str, Any]], kind: str, source: str) -> Non
             raise UsageError(f"{source}: row {number}: every completion needs a 'response'")
 
 
-def _parser() -> OneLineParser:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="align data", description="Data tools.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     convert = commands.add_parser("convert", help="HelpSteer2 / UltraFeedback -> reward-model rows")
@@ -152,7 +152,7 @@ def _parser() -> OneLineParser:
 
 
 def _convert(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     rows = load_rows(args.source, args.split)
     check_rows(rows, args.format, args.source)
     converted = CONVERTERS[args.format](rows, margin=args.margin)

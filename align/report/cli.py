@@ -16,10 +16,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return report_usage_errors(lambda: _run(sys.argv[1:] if argv is None else list(argv)), AlignError)
 
 
-def _run(argv: list[str]) -> int:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="align report", description=__doc__)
     parser.add_argument("run_dir", type=Path, help="a run folder (runs/<name>)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     from align.report.build import build_report
 
     console.print(f"report: {build_report(args.run_dir)}")

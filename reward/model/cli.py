@@ -24,7 +24,7 @@ from reward.dimensions import DIMENSIONS
 from reward.usage import OneLineParser, UsageError, report_usage_errors
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="align reward", description="Six-dimension reward model tools.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     score = commands.add_parser("score", help="score (prompt, completion) rows with a reward model or a judge")
@@ -181,4 +181,4 @@ def write_scores(out: Path | None, scores: Sequence[dict], totals: Sequence[floa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return report_usage_errors(lambda: score(_parser().parse_args(argv)))
+    return report_usage_errors(lambda: score(build_parser().parse_args(argv)))

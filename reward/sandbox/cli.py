@@ -10,7 +10,7 @@ from reward.sandbox.runner import run_program
 from reward.usage import OneLineParser, UsageError, report_usage_errors
 
 
-def _parser() -> OneLineParser:
+def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="align sandbox", description="Run untrusted Python in the sandbox.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = commands.add_parser("run", help="run FILE and print the result as one JSON object")
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
     except ValueError as err:
