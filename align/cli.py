@@ -7,10 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
-from align import __version__, distributed
-from align.artifacts import policy_stages
-from align.console import console, error_line, log_to_file, setup_logging
-from align.errors import AlignError
+from align import __version__
+from align.artifacts.contract import policy_stages
+from align.runtime import distributed
+from align.runtime.console import console, error_line, log_to_file, setup_logging
+from align.runtime.errors import AlignError
 from reward import OneLineParser, report_usage_errors
 
 log = logging.getLogger("align")
@@ -117,8 +118,8 @@ def _forward(tool: str, argv: list[str]) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from align.checks import check_verifier_columns
     from align.config.load import load_recipe
+    from align.data.checks import check_verifier_columns
     from align.memory.check import describe_offline
 
     recipe = load_recipe(args.recipe, args.overrides, args.preset)
@@ -157,7 +158,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from align.export import export
+    from align.models.export import export
 
     out = export(args.stage_dir, args.out, dtype=args.dtype, push_to_hub=args.push_to_hub)
     console.print(f"merged model: {out}")
@@ -165,10 +166,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from align.checks import check_verifier_columns
     from align.config.load import load_recipe
+    from align.data.checks import check_verifier_columns
+    from align.report.summary import print_preview, print_summary
     from align.runner import plan, prepare_run_dir, run_recipe
-    from align.summary import print_preview, print_summary
 
     relaunching = args.nproc is not None and not distributed.launched()
     if relaunching and args.nproc < 1:
@@ -178,7 +179,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     plan(recipe, only, args.until)  # a misspelt stage name fails before the run folder is created
     check_verifier_columns(recipe)
     if relaunching:  # checked above once, in this process, rather than once per rank
-        from align.launch import relaunch
+        from align.runtime.launch import relaunch
 
         return relaunch(args.nproc, argv)
     if mismatch := distributed.engine_mismatch():
@@ -211,7 +212,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_stages(args: argparse.Namespace) -> int:
-    from align.summary import print_stage_kinds
+    from align.report.summary import print_stage_kinds
 
     return print_stage_kinds(args.kind)
 

@@ -18,8 +18,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from align.errors import AlignError
 from align.memory.shape import ModelShape
+from align.runtime.errors import AlignError
 
 EIGHTY_GB = 80 * 10**9
 QWEN_VOCAB_SMALL, QWEN_VOCAB_LARGE = 151936, 152064

@@ -15,8 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from align import __version__, distributed
-from align.artifacts import (
+from align import __version__
+from align.artifacts.contract import (
     RUNNING,
     Manifest,
     digest_path,
@@ -30,11 +30,12 @@ from align.artifacts import (
     read_manifest,
     write_json_atomic,
 )
+from align.artifacts.integrity import checksums, disk_bytes, verify_checksums
 from align.config.schema import DataSpec, Recipe, Stage
-from align.context import StageContext
-from align.errors import AlignError
-from align.integrity import checksums, disk_bytes, verify_checksums
-from align.models import resolve_model
+from align.models.load import resolve_model
+from align.runtime import distributed
+from align.runtime.context import StageContext
+from align.runtime.errors import AlignError
 from align.stages import runner_for
 
 log = logging.getLogger(__name__)

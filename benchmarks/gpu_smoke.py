@@ -155,7 +155,7 @@ def sft_length(quick: bool) -> int:
 
 
 def prompt_tokens(model: str, data: dict[str, str]) -> int:
-    from align.models import load_tokenizer
+    from align.models.load import load_tokenizer
 
     tokenizer = load_tokenizer(model)
     rows = [json.loads(line) for line in Path(data["prompts"]).read_text().splitlines()]
@@ -167,9 +167,9 @@ def run_chain(name: str, spec: dict, run_dir: Path, table: Table, settings, shap
     import torch
 
     from align.config.schema import Recipe
-    from align.errors import AlignError
     from align.memory.stages import estimate_stage
     from align.runner import run_recipe
+    from align.runtime.errors import AlignError
 
     recipe = Recipe.model_validate(spec)
     # The reward backbone is the policy without its LM head: the same shape with the head counted once.
@@ -242,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import random_qwen
 
-    from align.devices import current_placement
     from align.memory.shape import ModelShape
     from align.memory.stages import Settings
-    from align.quantize import require_4bit
+    from align.models.quantize import require_4bit
+    from align.runtime.devices import current_placement
 
     shape_name = args.shape or ("tiny" if args.quick else "qwen2.5-0.5b")
     table = Table(args.out)

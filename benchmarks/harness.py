@@ -99,7 +99,7 @@ def parse(description: str) -> Options:
 def build_tokenizer(opts: Options | None = None):
     """The --model's tokenizer, or random_qwen's small BPE with a ChatML template, trained in a second."""
     if opts is not None and opts.model:
-        from align.models import load_tokenizer, resolve_model
+        from align.models.load import load_tokenizer, resolve_model
 
         return load_tokenizer(resolve_model(opts.model))
     return random_qwen.build_tokenizer()
@@ -110,7 +110,7 @@ def build_model(opts: Options, shape: str, tokenizer):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     if opts.model:
-        from align.models import load_base_model, resolve_model
+        from align.models.load import load_base_model, resolve_model
 
         precision = "bf16" if opts.dtype == torch.bfloat16 else "fp32"
         return load_base_model(resolve_model(opts.model), precision).to(opts.device)

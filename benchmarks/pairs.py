@@ -55,7 +55,7 @@ def main() -> None:
         sys.argv += ["--model", "smollm2-135m-instruct"]
     opts = harness.parse(__doc__.splitlines()[0])
     from align.generation.hf import hf_generate
-    from align.models import load_policy, resolve_model
+    from align.models.load import load_policy, resolve_model
 
     location = resolve_model(opts.model)
     tokenizer = harness.build_tokenizer(opts)

@@ -17,7 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def builtin_model() -> str:
     """The converted SmolLM2-135M-Instruct folder (converted once per cache dir)."""
     from align.config.schema import BUILTIN_MODEL
-    from align.models import resolve_model
+    from align.models.load import resolve_model
 
     return resolve_model(BUILTIN_MODEL)
 

@@ -14,7 +14,7 @@ import pytest
 
 from align.config.load import load_recipe
 from align.config.schema import DataSpec
-from align.data import HUMANEVAL_PREFIX
+from align.data.load import HUMANEVAL_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -88,7 +88,7 @@ def test_installed_wheel_validates_every_shipped_recipe_from_another_folder(whee
         )  # fmt: skip
         assert done.returncode == 0, done.stderr  # every local data path resolved, or validation names it
     rows = subprocess.run(
-        [str(python), "-c", "from align.data import humaneval_rows; print(len(humaneval_rows('pairs')))"],
+        [str(python), "-c", "from align.data.load import humaneval_rows; print(len(humaneval_rows('pairs')))"],
         capture_output=True, text=True, cwd=workdir, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert rows.returncode == 0 and int(rows.stdout) > 0, rows.stderr

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from align.config.schema import STAGE_TYPES, Recipe
-from align.errors import AlignError
+from align.runtime.errors import AlignError
 from reward import shipped_root
 
 

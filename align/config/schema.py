@@ -1,7 +1,8 @@
 """The recipe schema: every key a recipe may hold, its type, its default and what it means — in one place.
 
 Models are frozen and forbid unknown keys, so a typo fails at load time with the key's path instead of being
-silently ignored. Run-time facts (run folder, device, precision actually used) live in `align.context`, not here.
+silently ignored. Run-time facts (run folder, device, precision actually used) live in `align.runtime.context`,
+not here.
 """
 
 from __future__ import annotations

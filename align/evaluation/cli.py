@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from align.console import setup_logging
-from align.errors import AlignError
 from align.evaluation.settings import SUITE_NAMES
+from align.runtime.console import setup_logging
+from align.runtime.errors import AlignError
 from reward import OneLineParser, UsageError, report_usage_errors
 
 

@@ -20,10 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from align import distributed
-from align.artifacts import read_manifest, remove_killed_writes, stage_folders, write_json_atomic
-from align.crashpoints import crash_point
-from align.errors import AlignError
+from align.artifacts.contract import read_manifest, remove_killed_writes, stage_folders, write_json_atomic
 from align.evaluation import suites as suite_registry
 from align.evaluation.policies import PolicySamplers
 from align.evaluation.settings import EvalSettings
@@ -32,6 +29,9 @@ from align.evaluation.suites import PreparedSuite, SuiteUnavailableError
 from align.evaluation.table import print_results
 from align.evaluation.targets import Policy, Target, resolve_target
 from align.generation.backend import BackendName
+from align.runtime import distributed
+from align.runtime.crashpoints import crash_point
+from align.runtime.errors import AlignError
 
 log = logging.getLogger(__name__)
 # What a stored suite result must hold to be reused (per suite; the rest need only per-problem values).

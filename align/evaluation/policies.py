@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.context import resolve_precision
 from align.evaluation.targets import Policy
 from align.generation.backend import BackendName, Sampler, make_sampler
+from align.runtime.context import resolve_precision
 
 
 class PolicySamplers:

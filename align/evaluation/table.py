@@ -7,8 +7,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from align.console import console
 from align.evaluation.textstats import FLAG_METRICS
+from align.runtime.console import console
 
 
 def metric_columns(models: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:

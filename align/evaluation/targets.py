@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from align.artifacts import (
+from align.artifacts.contract import (
     ADAPTER_KINDS,
     EVAL_FILE,
     MANIFEST,
@@ -18,8 +18,8 @@ from align.artifacts import (
     policy_stages,
     read_manifest,
 )
-from align.errors import AlignError
-from align.models import resolve_model
+from align.models.load import resolve_model
+from align.runtime.errors import AlignError
 
 
 @dataclass(frozen=True)

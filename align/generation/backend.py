@@ -13,10 +13,10 @@ import logging
 from pathlib import Path
 from typing import Literal, Protocol
 
-from align import distributed
 from align.config.schema import ModelOptions, VLLMSpec
-from align.errors import AlignError
-from align.models import load_policy, load_tokenizer
+from align.models.load import load_policy, load_tokenizer
+from align.runtime import distributed
+from align.runtime.errors import AlignError
 
 log = logging.getLogger(__name__)
 # ~23k tokens of SmolLM2-135M in fp32, ~9k of Qwen2.5-7B: several max_model_len sequences at once.
@@ -55,7 +55,7 @@ class HFSampler:
         quantize: str | None = None,
         options: ModelOptions | None = None,
     ):
-        from align.devices import current_placement
+        from align.runtime.devices import current_placement
 
         # Sequences decoded together: on a CPU 64 sampled pairs 1.2x faster than 32 (SmolLM2, k=8); a GPU takes
         # more (the KV cache of 128 sequences x 512 tokens of a 7B model is ~7 GB).
@@ -204,8 +204,8 @@ def make_sampler(
         log.info("sampling with vLLM")
         # vLLM accepts only these max_lora_rank values (r=24 is a config error), so round the rank up to one.
         rank = next((r for r in (16, 32, 64, 128, 256, 320, 512) if r >= lora_rank), lora_rank)
-        from align.devices import current_placement
         from align.generation.vllm_settings import engine_args
+        from align.runtime.devices import current_placement
 
         engine = engine_args(
             vllm or VLLMSpec(), on_gpu=current_placement().on_gpu, quantize=quantize, max_model_len=max_model_len

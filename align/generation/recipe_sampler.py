@@ -8,7 +8,7 @@ from pathlib import Path
 from align.config.schema import Recipe
 from align.generation.backend import BackendName, Sampler, make_sampler, resolve_backend
 from align.generation.vllm_settings import longest_prompt, model_len
-from align.models import load_tokenizer
+from align.models.load import load_tokenizer
 
 
 def recipe_sampler(

@@ -12,10 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from align.config.schema import DPOStage, GRPOStage, PairsStage, Recipe, RewardStage, SFTStage, StageBase
-from align.errors import AlignError
 from align.memory.estimate import GIB, Estimate
 from align.memory.shape import ModelShape
 from align.memory.stages import Settings, estimate_stage
+from align.runtime.errors import AlignError
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,9 @@ def _prompt_tokens(stage: StageBase, location: str) -> int:
     """The longest of the first prompts, in tokens, for stages that sample; a default when unreadable."""
     if not isinstance(stage, PairsStage | GRPOStage):
         return DEFAULT_PROMPT_TOKENS
-    from align.data import load_prompts
+    from align.data.load import load_prompts
     from align.generation.vllm_settings import longest_prompt
-    from align.models import load_tokenizer
+    from align.models.load import load_tokenizer
 
     try:
         prompts = load_prompts(stage.prompts, required=())
@@ -76,7 +76,7 @@ def _prompt_tokens(stage: StageBase, location: str) -> int:
 
 
 def _reward_shapes(stage: RewardStage, shape: ModelShape, location: str):
-    from align.stages.reward import resolve_backbone, resolve_likelihood_model
+    from align.stages.reward_model import resolve_backbone, resolve_likelihood_model
 
     # 'policy' is the LM without its head: the same shape with the embedding counted once.
     backbone = (
@@ -92,8 +92,8 @@ def _reward_shapes(stage: RewardStage, shape: ModelShape, location: str):
 
 def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = False) -> Estimate | None:
     """Refuse 4-bit where bitsandbytes cannot run; on a GPU, estimate the stage and refuse when it cannot fit."""
-    from align.devices import current_placement
-    from align.quantize import require_4bit
+    from align.models.quantize import require_4bit
+    from align.runtime.devices import current_placement
 
     placement = current_placement()
     if recipe.lora.quantize and isinstance(stage, POLICY_STAGES):

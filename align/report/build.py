@@ -7,8 +7,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from align.artifacts import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders, write_text_atomic
-from align.errors import AlignError
+from align.artifacts.contract import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders, write_text_atomic
 from align.report.chat_section import chat_changes_section
 from align.report.reward_section import reward_section
 from align.report.sections import (
@@ -19,6 +18,7 @@ from align.report.sections import (
     samples_section,
     stages_section,
 )
+from align.runtime.errors import AlignError
 
 
 def build_report(run_dir: Path) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from align.artifacts import StageFolder
+from align.artifacts.contract import StageFolder
 from align.config.schema import RewardSpec
 from align.evaluation.textstats import DESCRIPTIVE_METRICS
 from align.report.markdown import table

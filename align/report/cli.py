@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from align.console import console
-from align.errors import AlignError
+from align.runtime.console import console
+from align.runtime.errors import AlignError
 from reward import OneLineParser, report_usage_errors
 
 

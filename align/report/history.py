@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from align.artifacts import CHECKPOINTS, LOG_HISTORY
+from align.artifacts.contract import CHECKPOINTS, LOG_HISTORY
 
 LOSS_KEYS = ("loss", "eval_loss")
 _DIMENSION = re.compile(r"^rewards/(?P<name>[^/]+)/mean$")

@@ -3,7 +3,7 @@ pairs and on its probe pairs (hand-written in other styles), read from the stage
 
 from __future__ import annotations
 
-from align.artifacts import StageFolder
+from align.artifacts.contract import StageFolder
 from align.report.markdown import table
 from reward import DIMENSIONS
 

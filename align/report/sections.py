@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from align.artifacts import COMPLETIONS, PAIR_STATS, StageFolder
+from align.artifacts.contract import COMPLETIONS, PAIR_STATS, StageFolder
 from align.evaluation.table import CHANGE_HEADERS, change_rows, interval_text, metric_columns, skipped_notes
 from align.evaluation.textstats import DESCRIPTIONS, DESCRIPTIVE_METRICS
 from align.report.history import read_log_history

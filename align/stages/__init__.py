@@ -1,7 +1,7 @@
 """Stage kinds and the package that runs each; a stage's code is imported only when that stage runs.
 
 Each kind lives in one place (`align/stages/<kind>` or `<kind>.py`) and never imports another kind: stages
-talk only through artifact folders (`align.artifacts`). Shared training plumbing is in `align.stages.training`.
+talk only through artifact folders (`align.artifacts.contract`). Shared training plumbing is in `align.stages.training`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from align.context import StageContext
+from align.runtime.context import StageContext
 
 StageRunner = Callable[[StageContext], dict[str, Any]]
 
@@ -19,7 +19,7 @@ RUNNERS: dict[str, str] = {
     "sft": "align.stages.sft",
     "pairs": "align.stages.pairs",
     "dpo": "align.stages.dpo",
-    "reward": "align.stages.reward",
+    "reward": "align.stages.reward_model",
     "grpo": "align.stages.grpo",
 }
 

@@ -1,4 +1,4 @@
-"""DPO on the pairs a `pairs` stage built, or on the user's own preference data (`align.preferences`),
+"""DPO on the pairs a `pairs` stage built, or on the user's own preference data (`align.data.preferences`),
 continuing the init stage's adapter against a frozen copy of it.
 
 TRL, given a PeftModel that already carries an adapter, adds a frozen "ref" copy of that adapter and computes
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from align import distributed
-from align.artifacts import PAIRS_FILE
+from align.artifacts.contract import PAIRS_FILE
 from align.config.schema import DataSpec, DPOStage
-from align.context import StageContext, resolve_precision
-from align.data import load_rows
-from align.errors import AlignError
-from align.models import load_policy, load_tokenizer
-from align.preferences import preference_rows
+from align.data.load import load_rows
+from align.data.preferences import preference_rows
+from align.models.load import load_policy, load_tokenizer
+from align.runtime import distributed
+from align.runtime.context import StageContext, resolve_precision
+from align.runtime.errors import AlignError
 from align.stages.speed import dpo_speed_kwargs
 from align.stages.training import (
     guarded_callbacks,

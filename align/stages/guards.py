@@ -6,8 +6,8 @@ import logging
 
 from transformers import TrainerCallback
 
-from align.crashpoints import crash_point
-from align.errors import AlignError
+from align.runtime.crashpoints import crash_point
+from align.runtime.errors import AlignError
 
 log = logging.getLogger(__name__)
 

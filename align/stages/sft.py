@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 from align.config.schema import SFTStage
-from align.context import StageContext, resolve_precision
-from align.data import load_chat, load_located_rows
-from align.errors import AlignError
-from align.models import load_policy, load_tokenizer, lora_config
+from align.data.load import load_chat, load_located_rows
+from align.models.load import load_policy, load_tokenizer, lora_config
+from align.runtime.context import StageContext, resolve_precision
+from align.runtime.errors import AlignError
 from align.stages.speed import sft_speed
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 

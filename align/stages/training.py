@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from align import distributed
-from align.artifacts import LOG_HISTORY, write_json_atomic
+from align.artifacts.contract import LOG_HISTORY, write_json_atomic
 from align.config.schema import TrainStage
-from align.context import StageContext, has_gpu, resolve_precision
+from align.runtime import distributed
+from align.runtime.context import StageContext, has_gpu, resolve_precision
 from align.stages.guards import CrashPoints, NonFiniteGuard
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from align.data import CODE_INSTRUCTION
+from align.data.load import CODE_INSTRUCTION
 
 # The generators run as scripts (python data/<set>/<script>.py); their shared part sits one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from align.artifacts import Manifest, mark_complete
+from align.artifacts.contract import Manifest, mark_complete
 from align.config.load import load_recipe
 from align.evaluation import evaluate
 from align.evaluation.cli import main as eval_main

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from align.artifacts import Manifest, mark_complete
+from align.artifacts.contract import Manifest, mark_complete
 from align.evaluation.stats import add_statistics
 from align.evaluation.table import change_rows
 from align.evaluation.textstats import answer_columns

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from align.data import humaneval_rows
-from align.errors import AlignError
+from align.data.load import humaneval_rows
 from align.evaluation import evaluate
 from align.evaluation.cli import main
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites import SuiteUnavailableError, prepare
 from align.evaluation.suites import code as code_suite
 from align.evaluation.textstats import DESCRIPTIVE_METRICS, length_words
+from align.runtime.errors import AlignError
 
 BROKEN = "    return None\n"
 

@@ -1,7 +1,7 @@
 """kill -9 anywhere: a real chain on a tiny model, killed (SIGKILL to its process group) at one point after
 another, re-run each time with the same command, ends complete — and equal to an uninterrupted run.
 
-The kills come from `ALIGN_CRASH_AT` (align/crashpoints.py): the run kills its own process group at an exact
+The kills come from `ALIGN_CRASH_AT` (align/runtime/crashpoints.py): the run kills its own process group at an exact
 point, so what is on disk at the kill does not depend on how fast the machine is.
 """
 

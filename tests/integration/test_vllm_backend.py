@@ -33,8 +33,8 @@ def random_adapter(builtin_model: str, tmp_path_factory: pytest.TempPathFactory)
 
 
 def test_vllm_sampler_serves_adapter_versions(builtin_model: str, random_adapter: Path):
-    from align.context import resolve_precision
     from align.generation.backend import VLLMSampler
+    from align.runtime.context import resolve_precision
 
     # fp32 on CPU, as the stages use it: without avx512_bf16/AMX, bf16 is emulated and ~3x slower.
     sampler = VLLMSampler(builtin_model, resolve_precision("auto"), adapter=None, max_lora_rank=16, max_model_len=512)

@@ -24,7 +24,7 @@ vllm = pytest.importorskip("vllm")
 
 @pytest.fixture(scope="module")
 def vllm_server(builtin_model: str):
-    from align.launch import free_port
+    from align.runtime.launch import free_port
 
     port = free_port()
     env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}

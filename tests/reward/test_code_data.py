@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from align.data import CODE_INSTRUCTION
+from align.data.load import CODE_INSTRUCTION
 
 CODE_DIR = Path(__file__).resolve().parents[2] / "data" / "code"
 SPLITS = ("sft", "prompts", "grpo", "eval")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from align.artifacts import read_manifest
+from align.artifacts.contract import read_manifest
 from align.config.load import load_recipe
 from align.runner import run_recipe
 from reward import DIMENSIONS, RewardModel

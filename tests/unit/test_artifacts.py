@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.artifacts import KIND_FILES, MANIFEST, MARKER, Manifest, is_complete, mark_complete, read_manifest
+from align.artifacts.contract import KIND_FILES, MANIFEST, MARKER, Manifest, is_complete, mark_complete, read_manifest
 from align.config.schema import STAGE_TYPES
 
 

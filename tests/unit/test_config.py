@@ -9,7 +9,7 @@ import yaml
 
 from align.cli import main
 from align.config.load import load_recipe
-from align.errors import AlignError
+from align.runtime.errors import AlignError
 
 
 def write(tmp_path: Path, recipe: dict | str, name: str = "r.yaml") -> Path:

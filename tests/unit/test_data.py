@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from align.config.schema import DataSpec
-from align.data import load_chat, load_prompts, load_rows
-from align.errors import AlignError
+from align.data.load import load_chat, load_prompts, load_rows
+from align.runtime.errors import AlignError
 
 
 def jsonl(path: Path, rows: list[dict]) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from align.devices import Placement, Visible, place
+from align.runtime.devices import Placement, Visible, place
 
 
 def test_no_gpu_keeps_everything_on_cpu_in_fp32():

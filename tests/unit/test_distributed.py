@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from align.artifacts import MARKER, PAIR_STATS, PAIRS_FILE, read_manifest
-from align.launch import launch_args, without_nproc
+from align.artifacts.contract import MARKER, PAIR_STATS, PAIRS_FILE, read_manifest
+from align.runtime.launch import launch_args, without_nproc
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSWER = "2"  # conftest's digit_model says it with probability 0.475: both passing and failing samples
@@ -74,8 +74,8 @@ def test_launch_command_drops_nproc_and_asks_for_n_ranks():
 
 HELPERS = """
 import json, os
-from align import distributed
-from align.errors import AlignError
+from align.runtime import distributed
+from align.runtime.errors import AlignError
 
 rank = distributed.rank()
 mine = distributed.shard(list(range(5)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from align.distributed import engine_mismatch
+from align.runtime.distributed import engine_mismatch
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from align.config.load import load_recipe
-from align.errors import AlignError
 from align.runner import run_recipe
+from align.runtime.errors import AlignError
 from align.stages.grpo import score_groups, stage_rewards
 from align.stages.grpo.selection import select_by_variance
 from reward import row_total

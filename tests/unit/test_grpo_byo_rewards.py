@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from align.config.load import load_recipe
-from align.errors import AlignError
 from align.runner import run_recipe
+from align.runtime.errors import AlignError
 
 
 def write_recipe(tmp_path: Path, model: str, chat_file: Path, **grpo) -> Path:
@@ -74,7 +74,7 @@ def test_grpo_trains_on_an_endpoint_judge(tmp_path: Path, tiny_model: str, chat_
 
 
 def test_code_grpo_rewards_run_the_tests_in_the_sandbox(tmp_path: Path, chat_file: Path):
-    from align.data import load_prompts
+    from align.data.load import load_prompts
     from align.stages.grpo import score_groups, stage_rewards
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "code.yaml")

@@ -11,10 +11,10 @@ import yaml
 from safetensors.torch import load_file
 
 from align.config.load import load_recipe
-from align.errors import AlignError
 from align.memory.shape import ModelShape
 from align.memory.stages import Settings, estimate_stage
 from align.runner import run_recipe
+from align.runtime.errors import AlignError
 from align.stages.grpo import training_passes
 
 

@@ -173,8 +173,8 @@ def test_grpo_samples_from_the_server_with_the_adapter_of_each_step(tmp_path: Pa
 
 def test_no_server_is_one_line_naming_the_address_and_the_command():
     from align.config.schema import RolloutSpec
-    from align.errors import AlignError
-    from align.launch import free_port
+    from align.runtime.errors import AlignError
+    from align.runtime.launch import free_port
     from align.stages.grpo.server import Server
 
     port = free_port()

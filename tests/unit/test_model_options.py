@@ -7,8 +7,8 @@ import torch
 
 from align.config.schema import ModelOptions, RopeScalingSpec, VLLMSpec
 from align.generation.vllm_settings import engine_args, model_len
-from align.loading import attention_for, scaled_rope
-from align.models import load_base_model
+from align.models.load import load_base_model
+from align.models.options import attention_for, scaled_rope
 
 
 @pytest.mark.parametrize(

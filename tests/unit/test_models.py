@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from align import models
 from align.config.schema import BUILTIN_MODEL
-from align.errors import AlignError
+from align.models import load as models
+from align.runtime.errors import AlignError
 
 
 def test_builtin_resolves_to_cached_safetensors_folder(builtin_model: str):

@@ -11,7 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from align.artifacts import Manifest, mark_complete, read_manifest
+from align.artifacts.contract import Manifest, mark_complete, read_manifest
 from align.config.load import load_recipe
 from align.runner import run_recipe
 

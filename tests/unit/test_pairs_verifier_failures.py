@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from align.config.load import load_recipe
-from align.errors import AlignError
 from align.runner import run_recipe
+from align.runtime.errors import AlignError
 from reward import VERIFIERS, Verdict, Verifier
 from reward.verifiers.math import verify_math_rows
 

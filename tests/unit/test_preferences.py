@@ -11,9 +11,9 @@ import yaml
 from align.cli import main
 from align.config.load import load_recipe
 from align.config.schema import DataSpec
-from align.errors import AlignError
-from align.preferences import preference_row, preference_rows
+from align.data.preferences import preference_row, preference_rows
 from align.runner import run_recipe
+from align.runtime.errors import AlignError
 
 USER = [{"role": "user", "content": "What is 2 + 2?"}]
 

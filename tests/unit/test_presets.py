@@ -9,10 +9,10 @@ import yaml
 
 from align.cli import main
 from align.config.load import load_recipe
-from align.errors import AlignError
 from align.memory.check import check_fit
 from align.memory.estimate import GIB, Estimate
 from align.presets import PRESETS, preset_memory
+from align.runtime.errors import AlignError
 
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
 

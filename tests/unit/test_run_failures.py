@@ -13,8 +13,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from align.artifacts.integrity import verify_checksums
 from align.cli import main
-from align.integrity import verify_checksums
 from align.stages import training
 
 

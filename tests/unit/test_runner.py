@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from align.artifacts import MANIFEST, MARKER, RUNNING, fingerprint
+from align.artifacts.contract import MANIFEST, MARKER, RUNNING, fingerprint
 from align.config.load import load_recipe
-from align.errors import AlignError
 from align.runner import input_digests, model_identity, run_recipe, stage_fingerprint
+from align.runtime.errors import AlignError
 
 
 def sft_stage(name: str, data: Path, **extra) -> dict:

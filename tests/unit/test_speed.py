@@ -122,7 +122,7 @@ def test_merged_rollouts_train_and_follow_the_policy(tiny_model, tmp_path):
 
     from align.config.schema import LoraSpec
     from align.generation.rollout import MergedRollout
-    from align.models import lora_config
+    from align.models.load import lora_config
 
     steps = 2
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)

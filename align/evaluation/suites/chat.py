@@ -10,11 +10,11 @@ from pathlib import Path
 from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
-from align.data import load_rows
-from align.errors import AlignError
+from align.data.load import load_rows
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat
 from align.evaluation.suites.chat_result import chat_result
+from align.runtime.errors import AlignError
 from reward import prompt_text
 
 # The first that exists: dedicated chat prompts if shipped, else the reward model's held-out prompts, whose

@@ -19,8 +19,7 @@ from typing import Any
 from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
-from align.data import HUMANEVAL_PREFIX, humaneval_rows, load_rows
-from align.errors import AlignError
+from align.data.load import HUMANEVAL_PREFIX, humaneval_rows, load_rows
 from align.evaluation.metrics import (
     accuracy,
     correct_per_problem,
@@ -31,6 +30,7 @@ from align.evaluation.metrics import (
 )
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import Chat, PreparedSuite, SuiteUnavailableError, as_chat, examples
+from align.runtime.errors import AlignError
 from reward import get_verifier
 
 DEFAULT_DATA = "data/code/eval.jsonl"

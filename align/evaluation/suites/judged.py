@@ -12,7 +12,7 @@ from typing import Any
 
 from align.config.schema import RewardSpec
 from align.evaluation.suites.chat_result import chat_result
-from align.rewards import reward_inputs
+from align.models.reward_inputs import reward_inputs
 from reward import DIMENSIONS, build_rewards, prompt_text
 
 

@@ -13,8 +13,7 @@ from tqdm.auto import tqdm
 from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
-from align.data import load_prompts
-from align.errors import AlignError
+from align.data.load import load_prompts
 from align.evaluation.metrics import (
     accuracy,
     correct_per_problem,
@@ -25,6 +24,7 @@ from align.evaluation.metrics import (
 )
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, examples
+from align.runtime.errors import AlignError
 from reward import Verdict, get_verifier
 
 DEFAULT_DATA = "data/math/eval.jsonl"

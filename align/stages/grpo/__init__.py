@@ -19,19 +19,19 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from align import distributed
-from align.artifacts import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
+from align.artifacts.contract import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
 from align.config.schema import GRPOStage
-from align.context import StageContext, resolve_precision
-from align.crashpoints import crash_point
-from align.data import load_prompts
-from align.errors import AlignError
+from align.data.load import load_prompts
 from align.generation.backend import Sampler, VLLMSampler, resolve_backend
 from align.generation.merged import unmergeable
 from align.generation.recipe_sampler import recipe_sampler
 from align.generation.rollout import MergedRollout
-from align.models import load_policy, load_tokenizer
-from align.rewards import reward_inputs
+from align.models.load import load_policy, load_tokenizer
+from align.models.reward_inputs import reward_inputs
+from align.runtime import distributed
+from align.runtime.context import StageContext, resolve_precision
+from align.runtime.crashpoints import crash_point
+from align.runtime.errors import AlignError
 from align.stages.grpo.adapters import remove_rollout_adapters
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
 from align.stages.grpo.online import online_filtering

@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from transformers import TrainerCallback
 
-from align.artifacts import PROMPT_RESELECTION
+from align.artifacts.contract import PROMPT_RESELECTION
 from align.config.schema import GRPOStage
-from align.context import StageContext
+from align.runtime.context import StageContext
 from align.stages.grpo.dynamic import DynamicSampling, with_dynamic_sampling
 from align.stages.grpo.reselect import LiveOrderSampler, Reselect, ScoreGroups, with_live_order
 

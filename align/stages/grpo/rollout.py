@@ -12,8 +12,8 @@ from statistics import mean
 from typing import Any
 
 from align.config.schema import GRPOStage
-from align.context import StageContext
 from align.generation.backend import VLLMSampler
+from align.runtime.context import StageContext
 from align.stages.grpo.adapters import prune_rollout_adapters, rollout_adapter_dir
 from align.stages.training import save_adapter
 

@@ -24,10 +24,10 @@ import urllib.request
 import uuid
 from typing import Any
 
-from align import distributed
 from align.config.schema import GRPOStage, RolloutSpec
-from align.context import StageContext
-from align.errors import AlignError
+from align.runtime import distributed
+from align.runtime.context import StageContext
+from align.runtime.errors import AlignError
 from align.stages.grpo.adapters import prune_rollout_adapters, rollout_adapter_dir
 from align.stages.grpo.rollout import RolloutLog
 from align.stages.training import save_adapter

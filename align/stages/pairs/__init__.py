@@ -13,15 +13,15 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from align import distributed
-from align.artifacts import PAIR_STATS, PAIRS_FILE, write_json_atomic
+from align.artifacts.contract import PAIR_STATS, PAIRS_FILE, write_json_atomic
 from align.config.schema import PairsStage
-from align.context import StageContext, resolve_precision
-from align.crashpoints import crash_point
-from align.data import load_prompts, load_rows
-from align.errors import AlignError
+from align.data.load import load_prompts, load_rows
+from align.data.preferences import preference_rows
 from align.generation.recipe_sampler import recipe_sampler
-from align.preferences import preference_rows
+from align.runtime import distributed
+from align.runtime.context import StageContext, resolve_precision
+from align.runtime.crashpoints import crash_point
+from align.runtime.errors import AlignError
 from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from align.stages.pairs.verify import FAILED, first_failure, flag_counts, verify

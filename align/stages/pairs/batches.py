@@ -29,13 +29,13 @@ def load_done(stage_dir: Path) -> dict[int, dict[str, Any]]:
 
 
 def save_batch(stage_dir: Path, index: int, batch: dict[str, Any]) -> None:
-    from align.artifacts import write_json_atomic
+    from align.artifacts.contract import write_json_atomic
 
     write_json_atomic(batch_path(stage_dir, index), batch)
 
 
 def write_lines_atomic(path: Path, lines: list[str]) -> None:
     """The final pairs.jsonl: whole or absent, never a truncated file a later stage could mistake for all pairs."""
-    from align.artifacts import write_text_atomic
+    from align.artifacts.contract import write_text_atomic
 
     write_text_atomic(path, "".join(lines))

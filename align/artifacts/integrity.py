@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from align.errors import AlignError
+from align.runtime.errors import AlignError
 
 # Bookkeeping that changes after the checksums are taken, and resume state nobody reads once a stage is done.
 NOT_CHECKSUMMED = {"manifest.json", "COMPLETE", "running.json"}

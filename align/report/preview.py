@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.context import resolve_precision
 from align.generation.hf import hf_generate
-from align.models import load_base_model, load_tokenizer
+from align.models.load import load_base_model, load_tokenizer
+from align.runtime.context import resolve_precision
 
 MAX_NEW_TOKENS = 64
 

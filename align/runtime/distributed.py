@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from align.errors import AlignError
+from align.runtime.errors import AlignError
 
 T = TypeVar("T")
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from align.artifacts import ADAPTER_KINDS
+from align.artifacts.contract import ADAPTER_KINDS
 from align.config.schema import STAGE_TYPES, Recipe
-from align.console import console
-from align.errors import AlignError
 from align.runner import StageOutcome
+from align.runtime.console import console
+from align.runtime.errors import AlignError
 
 # Shown only when something happened: skipped steps, reward functions that failed.
 PROBLEM_COUNTS = (
@@ -53,8 +53,8 @@ def print_summary(recipe: Recipe, run_dir: Path, outcomes: list[StageOutcome]) -
 
 
 def print_preview(recipe: Recipe, outcomes: list[StageOutcome]) -> None:
-    from align.models import resolve_model
-    from align.preview import before_after
+    from align.models.load import resolve_model
+    from align.report.preview import before_after
 
     final = next((o for o in reversed(outcomes) if o.kind in ADAPTER_KINDS and o.status != "not selected"), None)
     if final is None:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from align.artifacts import is_complete, read_manifest
-from align.errors import AlignError
-from align.integrity import verify_checksums
+from align.artifacts.contract import is_complete, read_manifest
+from align.artifacts.integrity import verify_checksums
+from align.runtime.errors import AlignError
 
 if TYPE_CHECKING:
     from align.config.schema import Recipe, StageBase

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from align.config.schema import DataSpec, Recipe
-from align.data import load_rows
-from align.errors import AlignError
+from align.data.load import load_rows
+from align.runtime.errors import AlignError
 from reward import get_verifier
 
 

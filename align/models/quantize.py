@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from align.errors import AlignError
+from align.runtime.errors import AlignError
 
 INSTALL = "pip install bitsandbytes"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from align.errors import AlignError
+from align.runtime.errors import AlignError
 
 Messages = list[dict[str, str]]
 

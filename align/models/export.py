@@ -14,8 +14,8 @@ import json
 import logging
 from pathlib import Path
 
-from align.artifacts import ADAPTER_KINDS, Manifest, is_complete, read_manifest
-from align.errors import AlignError, first_line
+from align.artifacts.contract import ADAPTER_KINDS, Manifest, is_complete, read_manifest
+from align.runtime.errors import AlignError, first_line
 
 log = logging.getLogger(__name__)
 DTYPES = ("auto", "fp32", "bf16", "fp16")
@@ -38,7 +38,7 @@ def merged_model(stage_dir: Path, manifest: Manifest):
     from peft import PeftModel
 
     from align.config.schema import ModelOptions
-    from align.models import load_base_model
+    from align.models.load import load_base_model
 
     location = str(manifest.base_model_location)
     # YaRN changes the config the adapter was trained under; the attention kernel does not travel.
@@ -55,7 +55,7 @@ def save_dtype(choice: str, location: str):
     import torch
     from transformers import AutoConfig
 
-    from align.models import torch_dtype
+    from align.models.load import torch_dtype
 
     if choice != "auto":
         return torch_dtype(choice)

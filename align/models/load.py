@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import platformdirs
 
 from align.config.schema import BUILTIN_MODEL, LoraSpec, ModelOptions
-from align.errors import AlignError, first_line
+from align.runtime.errors import AlignError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -123,9 +123,9 @@ def load_base_model(
     quantize='4bit', NF4 weights loaded straight onto `device` (default: the policy's device)."""
     from transformers import AutoModelForCausalLM
 
-    from align.devices import current_placement
-    from align.loading import load_kwargs
-    from align.quantize import quantization_kwargs
+    from align.models.options import load_kwargs
+    from align.models.quantize import quantization_kwargs
+    from align.runtime.devices import current_placement
 
     dtype = torch_dtype(precision)
     placement = current_placement()

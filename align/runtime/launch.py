@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import socket
 
-from align.console import error_line
-from align.errors import EXIT_USER_ERROR
+from align.runtime.console import error_line
+from align.runtime.errors import EXIT_USER_ERROR
 
 
 def without_nproc(argv: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from align.crashpoints import crash_point
+from align.runtime.crashpoints import crash_point
 
 # Files of every stage folder.
 MANIFEST = "manifest.json"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.devices import current_placement
-from align.models import resolve_model
+from align.models.load import resolve_model
+from align.runtime.devices import current_placement
 from reward import SourceInputs
 
 
