@@ -114,19 +114,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     precision = resolve_precision(stage.precision)
     on_server = stage.rollouts.mode == "server"
     vllm_rollouts = not on_server and resolve_backend(stage.backend) == "vllm"
-    # With HF rollouts TRL generates with the training model itself, so a sampling copy is needed only to
-    # score candidate prompts; loading it otherwise would cost a whole model load for nothing.
-    sampler = None
-    if vllm_rollouts or (stage.prompt_selection.enabled and saved_selection(ctx) is None):
-        sampler = recipe_sampler(
-            ctx.recipe,
-            stage.backend,
-            ctx.base_model,
-            precision,
-            init,
-            dataset["prompt"],
-            stage.max_completion_length,
-        )
+    sampler = (
+        selection_sampler(stage, ctx, precision, dataset["prompt"])
+        if vllm_rollouts or (stage.prompt_selection.enabled and saved_selection(ctx) is None)
+        else None
+    )
 
     pool = dataset.to_list()  # dynamic sampling draws replacements from every prompt, dropped ones included
     selection_stats: dict[str, Any] = {}
@@ -184,6 +176,21 @@ def run(ctx: StageContext) -> dict[str, Any]:
         }
     )
     return metrics | rollout_metrics(rollout, record)
+
+
+def selection_sampler(stage: GRPOStage, ctx: StageContext, precision: str, prompts: list) -> Sampler:
+    """The sampler that scores candidate prompts, kept for rollouts when it is vLLM. With HF rollouts TRL generates
+    with the training model itself, so this copy is built only when prompts must be scored: loading it otherwise
+    would cost a whole model load for nothing."""
+    return recipe_sampler(
+        ctx.recipe,
+        stage.backend,
+        ctx.base_model,
+        precision,
+        ctx.artifact(stage.init),
+        prompts,
+        stage.max_completion_length,
+    )
 
 
 def grpo_config(stage: GRPOStage, ctx: StageContext, rewards: list[BuiltReward]):
