@@ -9,6 +9,7 @@ from pathlib import Path
 
 from align import __version__
 from align.artifacts.contract import policy_stages
+from align.models.export import DTYPES
 from align.runtime import distributed
 from align.runtime.console import console, error_line, log_to_file, setup_logging
 from align.runtime.errors import AlignError
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="merge a stage's adapter into its base model (align export RUN/STAGE)")
     export.add_argument("stage_dir", type=Path, help="a finished sft/dpo/grpo stage folder, e.g. runs/math/dpo")
     export.add_argument("--out", type=Path, required=True, help="new folder for the merged model")
-    export.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="auto = the base's")
+    export.add_argument("--dtype", choices=DTYPES, default="auto", help="auto = the base's")
     export.add_argument("--push-to-hub", metavar="NAME", help="also upload the folder to this hub repository")
 
     stages = sub.add_parser("stages", help="list stage kinds and their fields")

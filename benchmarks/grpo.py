@@ -4,7 +4,7 @@
 
 Both arms: the same GRPOConfig, LoRA r16 α32 on all linear layers, data and reward; completions forced to full
 length with `generation_kwargs={"min_new_tokens": L}` (perf.md's setup). align passes
-`rollout_func=MergedRollout(...)` (align.generation.rollout) — what the grpo stage does without vLLM.
+`rollout_func=MergedRollout(...)` (align.stages.grpo.rollouts.merged) — what the grpo stage does without vLLM.
 Full mode: Qwen2.5-0.5B shape, 8 prompts x 8 generations x 256 tokens. Quick mode: the demo's settings
 (2 prompts x 4 generations x 32 tokens) on a tiny Qwen2-shaped model.
 """
@@ -83,7 +83,7 @@ def arm(opts, tokenizer, shape, prompts, generations, length, rollout, deadline)
 
 def main() -> None:
     opts = harness.parse(__doc__.splitlines()[0])
-    from align.generation.rollout import MergedRollout
+    from align.stages.grpo.rollouts.merged import MergedRollout
 
     tokenizer = harness.build_tokenizer(opts)
     shape, prompts, generations, length = ("tiny", 2, 4, 32) if opts.quick else ("0.5B", 8, 8, 256)

@@ -21,7 +21,7 @@ from reward.jsonl import JsonlError, read_jsonl, read_jsonl_numbered
 from reward.model.artifact import NotARewardModelError, RewardConfig
 from reward.result import Verdict
 from reward.shipped import shipped_root
-from reward.sources import SOURCES, SourceInputs, build_rewards
+from reward.sources import SOURCES, BuiltReward, SourceInputs, build_rewards
 from reward.usage import OneLineParser, UsageError, report_usage_errors
 from reward.verifiers import VERIFIERS, Verifier, get_verifier
 
@@ -36,6 +36,7 @@ __all__ = [
     "SOURCES",
     "VERIFIERS",
     "Aggregate",
+    "BuiltReward",
     "Checkpointing",
     "Dimension",
     "DimensionStats",

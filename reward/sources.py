@@ -45,6 +45,17 @@ class SourceInputs:
     device: str = "cpu"
 
 
+@dataclass(frozen=True)
+class BuiltReward:
+    """One of a recipe's rewards, built: the dimension's name, its weight and the callable that scores it. Kept
+    together so a caller never zips parallel name / weight / function lists back up."""
+
+    name: str
+    weight: float
+    # A Dimension as built; callers may wrap it (GRPO counts failures) as long as it stays a TRL reward function.
+    function: Callable[..., list[float | None]]
+
+
 Named = Sequence[tuple[str, RewardSource]]
 Builder = Callable[[Named, SourceInputs], dict[str, Dimension]]
 
@@ -77,8 +88,8 @@ SOURCES: dict[str, Builder] = {
 }
 
 
-def build_rewards(specs: Mapping[str, RewardSource], inputs: SourceInputs) -> tuple[list[Dimension], list[float]]:
-    """Reward callables in the specs' order and their weights (TRL `reward_weights`, and `aggregate`'s)."""
+def build_rewards(specs: Mapping[str, RewardSource], inputs: SourceInputs) -> list[BuiltReward]:
+    """The specs' rewards in their order, each with its weight (TRL `reward_weights`, and `aggregate`'s)."""
     built: dict[str, Dimension] = {}
     for source, builder in SOURCES.items():
         named = [(name, spec) for name, spec in specs.items() if spec.source == source]
@@ -87,4 +98,4 @@ def build_rewards(specs: Mapping[str, RewardSource], inputs: SourceInputs) -> tu
     unknown = sorted({spec.source for spec in specs.values()} - set(SOURCES))
     if unknown:
         raise ValueError(f"unknown reward source(s) {unknown}; known: {', '.join(SOURCES)}")
-    return [built[name] for name in specs], [spec.weight for spec in specs.values()]
+    return [BuiltReward(name, spec.weight, built[name]) for name, spec in specs.items()]

@@ -60,10 +60,14 @@ class Change:
 
 
 def _rng(seed: int, labels: Sequence[str]) -> np.random.Generator:
+    # One stream per label (what the interval is of), not one for the whole report: an interval then does not
+    # move when another metric is added or evaluated in a different order.
     return np.random.default_rng([seed, *(zlib.crc32(label.encode()) for label in labels)])
 
 
 def _bounds(means: np.ndarray, level: float) -> tuple[float, float]:
+    # Percentile bounds rather than mean ± z·sd: accuracies near 0 or 1 have skewed resampled means, and a
+    # symmetric interval would run past [0, 1].
     tail = (1.0 - level) / 2
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
@@ -76,11 +80,14 @@ def _resampled_means(
     if groups is None:
         picks = rng.integers(0, len(values), size=(resamples, len(values)))
         return values[picks].mean(axis=1)
+    # Problems of one group (variants of one template, tests of one task) are not independent: resampling whole
+    # groups keeps their correlation, so the interval is not narrower than the data can support.
     index = {g: i for i, g in enumerate(dict.fromkeys(groups))}
     members = np.array([index[g] for g in groups])
     sums = np.bincount(members, weights=values, minlength=len(index))
     counts = np.bincount(members, minlength=len(index)).astype(float)
     picks = rng.integers(0, len(index), size=(resamples, len(index)))
+    # Ratio of resampled sums, not a mean of group means: a big group weighs as many problems as it holds.
     return sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
 
 
@@ -100,6 +107,8 @@ def mean_interval(
 ) -> tuple[float, float] | None:
     """Percentile-bootstrap interval of the mean of the judged values; None when none was judged."""
     _check_clusters(values, clusters)
+    # Unjudged problems (a judge that could not answer) are left out, not scored 0: a missing score is not a
+    # wrong answer, and counting it as one would bias every interval down.
     kept = [i for i, v in enumerate(values) if _judged(v)]
     if not kept:
         return None
@@ -112,6 +121,8 @@ def mcnemar_exact(improved: int, worsened: int) -> float:
     """Two-sided exact McNemar p-value: the binomial test of min(b, c) among b + c discordant pairs at 1/2."""
     if improved < 0 or worsened < 0:
         raise ValueError(f"discordant counts must be non-negative, got {improved}, {worsened}")
+    # Exact binomial, not the chi-square approximation: evaluation sets are small and the discordant counts
+    # often single digits, where the approximation's p-values are badly off.
     discordant = improved + worsened
     if discordant == 0:
         return 1.0

@@ -13,7 +13,6 @@ from typing import Any
 
 from align.artifacts.contract import CHECKPOINTS, LOG_HISTORY
 
-LOSS_KEYS = ("loss", "eval_loss")
 _DIMENSION = re.compile(r"^rewards/(?P<name>[^/]+)/mean$")
 
 Curve = tuple[list[float], list[float]]  # (steps, values)

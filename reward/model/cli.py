@@ -155,15 +155,15 @@ def score_with_source(args: argparse.Namespace, rows: list[dict[str, str]]) -> i
 
     transformers_logging.disable_progress_bar()
     try:
-        functions, _ = build_rewards(specs, SourceInputs())
+        rewards = build_rewards(specs, SourceInputs())
     except (ValueError, OSError) as err:  # a bad mapping, or a name that is no model
         raise UsageError(str(err).splitlines()[0]) from None
     prompts, completions = [r["prompt"] for r in rows], [r["completion"] for r in rows]
-    by_dimension = {f.__name__: f(prompts, completions) for f in functions}
+    by_dimension = {r.name: r.function(prompts, completions) for r in rewards}
     totals = aggregate(by_dimension, weights).totals
     scores = [{d: values[i] for d, values in by_dimension.items()} for i in range(len(rows))]
     write_scores(args.out, scores, totals)
-    judges = {id(f.judge): f.judge for f in functions if hasattr(f, "judge")}
+    judges = {id(r.function.judge): r.function.judge for r in rewards if hasattr(r.function, "judge")}
     for judge in judges.values():
         print(f"judge {judge.backend.name}: {judge.unparsed} unreadable replies (scored null)", file=sys.stderr)
     return 0

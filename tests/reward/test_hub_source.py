@@ -36,7 +36,8 @@ def direct_logits(folder: str) -> list[list[float]]:
 
 def test_multi_objective_outputs_map_to_dimensions_by_name_and_index(tiny_classifier: str):
     specs = {"helpfulness": hub(tiny_classifier, "helpfulness"), "conciseness": hub(tiny_classifier, 2, 0.5)}
-    functions, weights = build_rewards(specs, SourceInputs())
+    rewards = build_rewards(specs, SourceInputs())
+    functions, weights = [r.function for r in rewards], [r.weight for r in rewards]
     assert [f.__name__ for f in functions] == ["helpfulness", "conciseness"] and weights == [1.0, 0.5]
     expected = direct_logits(tiny_classifier)
     helpful = functions[0](PROMPTS, COMPLETIONS)
@@ -51,7 +52,7 @@ def test_multi_objective_outputs_map_to_dimensions_by_name_and_index(tiny_classi
 
 
 def test_conversational_completions_score_like_plain_text(tiny_classifier: str):
-    (function,), _ = build_rewards({"helpfulness": hub(tiny_classifier, 0)}, SourceInputs())
+    (function,) = [r.function for r in build_rewards({"helpfulness": hub(tiny_classifier, 0)}, SourceInputs())]
     plain = function(PROMPTS, COMPLETIONS)
     chat = function(
         [[{"role": "user", "content": p}] for p in PROMPTS],
@@ -66,7 +67,7 @@ def test_single_output_model_without_chat_template(tiny_bert_path: Path, tmp_pat
     folder = tmp_path / "one-score"
     AutoModelForSequenceClassification.from_pretrained(tiny_bert_path, num_labels=1).save_pretrained(folder)
     AutoTokenizer.from_pretrained(tiny_bert_path).save_pretrained(folder)
-    (function,), _ = build_rewards({"helpfulness": hub(str(folder))}, SourceInputs())
+    (function,) = [r.function for r in build_rewards({"helpfulness": hub(str(folder))}, SourceInputs())]
     scores = function(PROMPTS, COMPLETIONS)
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores) and scores[0] != scores[1]
 

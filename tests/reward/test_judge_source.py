@@ -47,7 +47,7 @@ def judge(**fields) -> RewardSpec:
 def test_endpoint_judge_scores_counts_unreadable_and_caches(judge_server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     specs = {"helpfulness": judge(url=judge_server["url"]), "relevance": judge(url=judge_server["url"], rubric="R?")}
-    (helpful, relevant), _ = build_rewards(specs, SourceInputs())
+    helpful, relevant = [r.function for r in build_rewards(specs, SourceInputs())]
     verdicts = helpful.score(PROMPTS, COMPLETIONS)
     # 2 words -> rating 3 -> (3 - 1) / 9; 7 words -> rating 8 -> 7 / 9; '???' -> unreadable.
     assert [v.score for v in verdicts] == pytest.approx([2 / 9, None, 7 / 9])
@@ -83,7 +83,7 @@ def test_policy_judge_needs_the_policy():
 def test_default_model_judges_for_real(builtin_model: str):
     """SmolLM2-135M as the judge: real replies, each a parsed rating or a counted None, deterministic, cached."""
     specs = {"helpfulness": judge(), "harmlessness": judge(model=builtin_model)}
-    (helpful, harmless), _ = build_rewards(specs, SourceInputs(policy_model=builtin_model))
+    helpful, harmless = [r.function for r in build_rewards(specs, SourceInputs(policy_model=builtin_model))]
     assert helpful.judge is harmless.judge  # 'policy' and the same folder are one loaded model
     prompts = ["What is the capital of France?", "What is 2 + 2?"]
     completions = ["The capital of France is Paris.", "I do not know."]

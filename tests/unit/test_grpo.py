@@ -11,7 +11,7 @@ import yaml
 from align.config.load import load_recipe
 from align.runner import run_recipe
 from align.runtime.errors import AlignError
-from align.stages.grpo import score_groups, stage_rewards
+from align.stages.grpo.scoring import score_groups, stage_rewards
 from align.stages.grpo.selection import select_by_variance
 from reward import row_total
 
@@ -53,14 +53,14 @@ def prompts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_math_rewards_see_the_answer_column(prompts_file: Path, tmp_path: Path, chat_file: Path):
     sft = {"name": "sft", "kind": "sft", "data": str(chat_file)}
     stage = load_recipe(recipe(tmp_path, [sft, grpo_stage(verifier="math")])).stages[1]
-    functions, weights = stage_rewards(stage, None)
-    assert [f.__name__ for f in functions] == ["correctness"] and weights == [1.0]
+    rewards = stage_rewards(stage, None)
+    assert [r.function.__name__ for r in rewards] == ["correctness"] and [r.weight for r in rewards] == [1.0]
     rows = [
         {"prompt": [{"role": "user", "content": "1+1?"}], "answer": "2"},
         {"prompt": [{"role": "user", "content": "2+2?"}], "answer": "4"},
     ]
     groups = [["The answer is \\boxed{2}.", "3"], ["4", "4"]]
-    assert score_groups(functions, weights, rows, groups) == [[1.0, 0.0], [1.0, 1.0]]
+    assert score_groups(rewards, rows, groups) == [[1.0, 0.0], [1.0, 1.0]]
 
 
 @pytest.mark.parametrize(

@@ -75,12 +75,12 @@ def test_grpo_trains_on_an_endpoint_judge(tmp_path: Path, tiny_model: str, chat_
 
 def test_code_grpo_rewards_run_the_tests_in_the_sandbox(tmp_path: Path, chat_file: Path):
     from align.data.load import load_prompts
-    from align.stages.grpo import score_groups, stage_rewards
+    from align.stages.grpo.scoring import score_groups, stage_rewards
 
     recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "code.yaml")
     stage = next(s for s in recipe.stages if s.name == "grpo")
-    functions, weights = stage_rewards(stage, None)
+    rewards = stage_rewards(stage, None)
     rows = load_prompts(stage.prompts).select(range(2)).to_list()
     wrong = "```python\ndef f():\n    return None\n```"
     groups = [[row["solution"], wrong] for row in rows]
-    assert score_groups(functions, weights, rows, groups) == [[1.0, 0.0], [1.0, 0.0]]
+    assert score_groups(rewards, rows, groups) == [[1.0, 0.0], [1.0, 0.0]]

@@ -15,7 +15,7 @@ from align.memory.shape import ModelShape
 from align.memory.stages import Settings, estimate_stage
 from align.runner import run_recipe
 from align.runtime.errors import AlignError
-from align.stages.grpo import training_passes
+from align.stages.grpo.stage import training_passes
 
 
 def grpo_stage(name: str, **extra) -> dict:

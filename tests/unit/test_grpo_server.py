@@ -175,7 +175,7 @@ def test_no_server_is_one_line_naming_the_address_and_the_command():
     from align.config.schema import RolloutSpec
     from align.runtime.errors import AlignError
     from align.runtime.launch import free_port
-    from align.stages.grpo.server import Server
+    from align.stages.grpo.rollouts.server import Server
 
     port = free_port()
     with pytest.raises(AlignError, match=rf"no vLLM server at http://127.0.0.1:{port} .*vllm serve"):

@@ -121,8 +121,8 @@ def test_merged_rollouts_train_and_follow_the_policy(tiny_model, tmp_path):
     from trl import GRPOConfig, GRPOTrainer
 
     from align.config.schema import LoraSpec
-    from align.generation.rollout import MergedRollout
     from align.models.load import lora_config
+    from align.stages.grpo.rollouts.merged import MergedRollout
 
     steps = 2
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)

@@ -20,11 +20,11 @@ def judged_scorer(judge: str, prompts: Sequence[Any]):
     """A chat-suite `score(greedy, sampled)` function rating every answer on the six dimensions."""
     where = {"url": judge} if judge.startswith(("http://", "https://")) else {"model": judge}
     specs = {d: RewardSpec(source="judge", **where) for d in DIMENSIONS}
-    functions, _ = build_rewards(specs, reward_inputs(None, None, None))
+    rewards = build_rewards(specs, reward_inputs(None, None, None))
     texts = [prompt_text(p) for p in prompts]
 
     def score(greedy: list[str], sampled: list[list[str]] | None) -> dict[str, Any]:
-        columns = {f.__name__: f(texts, greedy) for f in functions}
+        columns = {r.name: r.function(texts, greedy) for r in rewards}
         rows = [{d: values[i] for d, values in columns.items()} for i in range(len(greedy))]
         undecided = sum(any(v is None for v in row.values()) for row in rows)
         return chat_result(prompts, greedy, rows, list(DIMENSIONS), undecided)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from reward import Dimension, completion_text, prompt_text, row_total
+from reward import completion_text, prompt_text, row_total
 
 
 @dataclass
@@ -25,7 +25,7 @@ class LastBatch:
 class RecordingReward:
     """Wraps a reward function and keeps the last batch it scored, for the completions log."""
 
-    def __init__(self, function: Dimension, last: LastBatch):
+    def __init__(self, function: Callable[..., list[float | None]], last: LastBatch):
         self.function = function
         self.last = last
         self.__name__ = function.__name__

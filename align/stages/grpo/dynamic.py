@@ -27,12 +27,16 @@ LEFT_PADDED = ("prompt_ids", "prompt_mask")
 
 def flat_groups(advantages: Any, size: int) -> list[int]:
     """Indices of groups (consecutive runs of `size` rows) whose advantages are all zero."""
+    # A group whose completions all scored the same has zero advantage everywhere: it contributes no gradient
+    # (DAPO's observation), only the KL term, so its batch slots are better spent on a prompt that does.
     grouped = advantages.reshape(-1, size)
     return [g for g in range(grouped.shape[0]) if bool((grouped[g] == 0).all())]
 
 
 def prompt_pool(rows: Sequence[dict[str, Any]], seed: int) -> Iterator[dict[str, Any]]:
     """Rows in a seeded random order, reshuffled at the end of every pass: replacements never run dry."""
+    # Seeded and reshuffled per pass, not drawn with replacement: every prompt is offered once before any twice,
+    # and a rerun of the same recipe draws the same replacements.
     rng = random.Random(seed)
     order = list(range(len(rows)))
     while True:
@@ -82,9 +86,12 @@ class DynamicSampling:
         """Replace flat groups with fresh ones; `generate(inputs)` is TRL's generate-and-score."""
         flat = flat_groups(batch["advantages"], self.size)
         counts = {"flat_groups": len(flat), "replaced_groups": 0, "resampled_groups": 0}
+        # Bounded rounds: on a prompt set that is mostly solved (or mostly hopeless) refilling could go on forever;
+        # what is still flat after max_rounds trains as it is and shows in the counts.
         for _ in range(self.max_rounds):
             if not flat:
                 break
+            # One fresh prompt per flat group, repeated `size` times in a row: the layout TRL's grouping expects.
             inputs = [row for _ in flat for row in [next(self.pool)] * self.size]
             fresh = generate(inputs)
             counts["resampled_groups"] += len(flat)
@@ -94,6 +101,7 @@ class DynamicSampling:
                 rows = [r for j in good for r in range(j * self.size, (j + 1) * self.size)]
                 batch = splice(batch, {k: _rows(v, rows) for k, v in fresh.items()}, flat[: len(good)], self.size)
                 counts["replaced_groups"] += len(good)
+            # Filled slots are the first len(good) flat ones; the rest wait for the next round.
             flat = flat[len(good) :]
         return batch, counts
 

@@ -69,6 +69,8 @@ def with_live_order(trainer_class: type[T], holder: dict[str, LiveOrderSampler])
 
 def reranked(order: Sequence[int], ranking: Sequence[int], start: int) -> list[int]:
     """`order` with every position from `start` on refilled from `ranking`, cycling when it is shorter."""
+    # Only the rows not yet trained on are reordered: steps already taken keep the order they were taken in.
+    # Cycling covers a ranking shorter than what is left (one that dropped zero-variance prompts).
     if not ranking or start >= len(order):
         return list(order)
     fill = [ranking[i % len(ranking)] for i in range(len(order) - start)]

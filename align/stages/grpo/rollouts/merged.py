@@ -10,13 +10,12 @@ TRL recomputes the old-policy log-probs from the training model itself.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from statistics import mean
 from typing import Any
 
 from align.generation.decode import sample_ids
 from align.generation.merged import MergedCopy
+from align.stages.grpo.rollouts.record import RolloutLog, group_heads
 
 
 @dataclass
@@ -24,61 +23,57 @@ class MergedRollout:
     batch_size: int = 64  # sequences decoded together; the GRPO stage sizes it to the device
     static: bool = False  # static KV cache compiled by transformers (CUDA graphs on a GPU); see decode.py
     copy: MergedCopy | None = None
-    synced_step: int = -1
-    sync_s: list[float] = field(default_factory=list)
-    sample_s: float = 0.0
-    completions: int = 0
+    record: RolloutLog = field(default_factory=RolloutLog)
     calls: int = 0
 
     def __call__(self, prompts: list, trainer) -> dict[str, Any]:
         unsupported = {"repetition_penalty": trainer.repetition_penalty != 1.0, "min_p": trainer.min_p is not None}
         if any(unsupported.values()):
             raise ValueError(f"merged rollouts do not support {[k for k, v in unsupported.items() if v]}")
-        step = trainer.state.global_step
-        if self.copy is None or step != self.synced_step:
-            started = time.monotonic()
-            if self.copy is None:
-                self.copy = MergedCopy(trainer.accelerator.unwrap_model(trainer.model))
-            else:
-                self.copy.sync()
-            self.sync_s.append(time.monotonic() - started)
-            self.synced_step = step
+        self.record.sync_once_per_step(trainer.state.global_step, lambda: self._sync(trainer))
+        assert self.copy is not None  # the first sync made it
         n = trainer.num_generations if trainer.model.training else trainer.num_generations_eval
-        # TRL repeats each prompt n times in a row: prefill each once, sample its group from one cache.
-        unique = prompts[::n]
-        prompt_ids, _, _ = trainer._tokenize_prompts(unique)
+        prompt_ids, _, _ = trainer._tokenize_prompts(group_heads(prompts, n))
         extra = trainer.args.generation_kwargs or {}
-        started = time.monotonic()
-        groups = sample_ids(
-            self.copy.model,
-            prompt_ids,
-            n=n,
-            max_new_tokens=trainer.max_completion_length,
-            eos_token_ids=trainer.eos_token_ids,
-            pad_token_id=trainer._tokenizer.pad_token_id,
-            temperature=trainer.temperature,
-            top_p=trainer.top_p,
-            top_k=trainer.top_k or 0,
-            min_new_tokens=int(extra.get("min_new_tokens", 0)),
-            batch_size=self.batch_size,
-            seed=trainer.args.seed + self.calls,  # a fresh stream per rollout, reproducible per run
-            static=self.static,
-        )
-        self.sample_s += time.monotonic() - started
+        with self.record.sampling():
+            groups = sample_ids(
+                self.copy.model,
+                prompt_ids,
+                n=n,
+                max_new_tokens=trainer.max_completion_length,
+                eos_token_ids=trainer.eos_token_ids,
+                pad_token_id=trainer._tokenizer.pad_token_id,
+                temperature=trainer.temperature,
+                top_p=trainer.top_p,
+                top_k=trainer.top_k or 0,
+                min_new_tokens=int(extra.get("min_new_tokens", 0)),
+                batch_size=self.batch_size,
+                seed=trainer.args.seed + self.calls,  # a fresh stream per rollout, reproducible per run
+                static=self.static,
+            )
         self.calls += 1
         completion_ids = [c for group in groups for c in group]
-        self.completions += len(completion_ids)
+        self.record.completions += len(completion_ids)
         return {
             "prompt_ids": [list(p) for p in prompt_ids for _ in range(n)],
             "completion_ids": completion_ids,
             "logprobs": None,
         }
 
+    @property
+    def sync_s(self) -> list[float]:
+        return self.record.sync_s
+
+    @property
+    def completions(self) -> int:
+        return self.record.completions
+
+    def _sync(self, trainer) -> None:
+        if self.copy is None:
+            self.copy = MergedCopy(trainer.accelerator.unwrap_model(trainer.model))
+        else:
+            self.copy.sync()
+
     def metrics(self) -> dict[str, Any]:
         """For the manifest: the evidence that merged rollouts ran, and what syncing and sampling cost."""
-        return {
-            "adapter_syncs": len(self.sync_s),
-            "adapter_sync_s_mean": round(mean(self.sync_s), 4) if self.sync_s else None,
-            "rollout_completions": self.completions,
-            "rollout_samples_per_s": round(self.completions / self.sample_s, 2) if self.sample_s else None,
-        }
+        return self.record.metrics()

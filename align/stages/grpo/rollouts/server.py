@@ -18,7 +18,6 @@ TRL scores exactly the tokens that were sampled.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -29,7 +28,7 @@ from align.runtime import distributed
 from align.runtime.context import StageContext
 from align.runtime.errors import AlignError
 from align.stages.grpo.adapters import prune_rollout_adapters, rollout_adapter_dir
-from align.stages.grpo.rollout import RolloutLog
+from align.stages.grpo.rollouts.record import RolloutLog, group_heads
 from align.stages.training import save_adapter
 
 TOKEN_ID = "token_id:"  # how vLLM spells a token when asked for return_tokens_as_token_ids
@@ -88,31 +87,28 @@ def server_rollout(stage: GRPOStage, ctx: StageContext, tokenizer: Any, record: 
     def sync(trainer) -> str:
         step = trainer.state.global_step
         name = f"{stage.name}-{run_tag}-step-{step}"
-        if loaded.get("name") == name:
-            return name
-        started = time.monotonic()
-        folder = rollout_adapter_dir(ctx.stage_dir, step)
-        # One rank saves the adapter and has the server load it; the others wait, then sample under its name.
-        if distributed.is_main():
-            save_adapter(trainer, folder)
-            server.load_adapter(name, str(folder))
-            prune_rollout_adapters(ctx.stage_dir, stage.keep_rollout_adapters)
-            # The replaced version is never asked for again: unloaded, so a long run does not pile up names there.
-            if "name" in loaded:
-                server.unload_adapter(loaded["name"])
-        distributed.barrier()
-        record.sync_s.append(time.monotonic() - started)
-        record.sync_steps.append(step)
-        loaded["name"] = name
+
+        def load() -> None:
+            folder = rollout_adapter_dir(ctx.stage_dir, step)
+            # One rank saves the adapter and has the server load it; the others wait, then sample under its name.
+            if distributed.is_main():
+                save_adapter(trainer, folder)
+                server.load_adapter(name, str(folder))
+                prune_rollout_adapters(ctx.stage_dir, stage.keep_rollout_adapters)
+                # The replaced version is never asked for again: unloaded, so a long run does not pile up names.
+                if "name" in loaded:
+                    server.unload_adapter(loaded["name"])
+            distributed.barrier()
+            loaded["name"] = name
+
+        record.sync_once_per_step(step, load)
         return name
 
     def rollout(prompts: list, trainer) -> dict[str, Any]:
         model = sync(trainer)
-        # TRL repeats each prompt num_generations times in a row; the server samples a group from one prompt.
-        unique = prompts[:: stage.num_generations]
         prompt_ids = [
             list(tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False))
-            for p in unique
+            for p in group_heads(prompts, stage.num_generations)
         ]
         params = {
             "n": stage.num_generations,
@@ -120,9 +116,8 @@ def server_rollout(stage: GRPOStage, ctx: StageContext, tokenizer: Any, record: 
             "top_p": stage.top_p,
             "max_tokens": stage.max_completion_length,
         }
-        started = time.monotonic()
-        choices = server.complete(model, prompt_ids, params)
-        record.sample_s += time.monotonic() - started
+        with record.sampling():
+            choices = server.complete(model, prompt_ids, params)
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": []}
         for choice in choices:
             logprobs = choice["logprobs"]

@@ -1,0 +1,194 @@
+"""Pair building: the policy samples k answers per prompt, verifiers judge them, rejection sampling picks pairs.
+
+Math answers are matched against the `answer` column; code runs against the `tests` column in the sandbox.
+Writes `pairs.jsonl` (conversational prompt/chosen/rejected, the format DPOTrainer reads) and `stats.json`;
+`user_pairs` rows (TRL preference format) are validated first and appended after the built pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from align.artifacts.contract import PAIR_STATS, PAIRS_FILE, write_json_atomic
+from align.config.schema import PairsStage
+from align.data.load import load_prompts, load_rows
+from align.data.preferences import preference_rows
+from align.generation.recipe_sampler import recipe_sampler
+from align.runtime import distributed
+from align.runtime.context import StageContext, resolve_precision
+from align.runtime.crashpoints import crash_point
+from align.runtime.errors import AlignError
+from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
+from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
+from align.stages.pairs.verify import FAILED, first_failure, flag_counts, verify
+from reward import get_verifier
+
+log = logging.getLogger(__name__)
+
+
+def pair_row(prompt: Any, pair: Pair, index: int) -> dict[str, Any]:
+    """One line of pairs.jsonl: conversational prompt/chosen/rejected (what DPOTrainer reads) plus the verdicts."""
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": pair.chosen.text}],
+        "rejected": [{"role": "assistant", "content": pair.rejected.text}],
+        "chosen_score": pair.chosen.verdict.score,
+        "rejected_score": pair.rejected.verdict.score,
+        "chosen_reason": pair.chosen.verdict.reason,
+        "rejected_reason": pair.rejected.verdict.reason,
+        "prompt_index": index,
+    }
+
+
+def pair_stats(scores: list[float | None], reasons: list[str | None], written: int) -> dict[str, Any]:
+    """stats.json's verdict and pair counts; undecided samples (None) are counted and left out of the rates."""
+    decided = [s for s in scores if s is not None]
+    return {
+        "prompts": len(reasons),
+        "samples": len(scores),
+        "undecided_samples": len(scores) - len(decided),
+        "pass_rate": sum(s >= 1.0 for s in decided) / len(decided) if decided else 0.0,
+        "mean_score": sum(decided) / len(decided) if decided else 0.0,
+        "pairs": written,
+        "prompts_with_pairs": sum(r is None for r in reasons),
+        "skipped": skip_counts(reasons),
+    }
+
+
+def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: int, seed: int) -> dict[str, Any]:
+    """Sample, verify and select one batch of prompts; everything the stage's stats need, as plain JSON."""
+    started = time.monotonic()
+    completions = sampler.sample(
+        [r["prompt"] for r in rows],
+        n=stage.k,
+        temperature=stage.temperature,
+        top_p=stage.top_p,
+        max_new_tokens=stage.max_new_tokens,
+        seed=seed,
+    )
+    sampling_s = time.monotonic() - started
+    verdicts = verify(stage.verifier, rows, completions)
+    rules = SelectionRules(
+        max_pairs=stage.max_pairs_per_prompt, prefer_shortest=stage.prefer_shortest, drop_identical=stage.drop_identical
+    )
+    prompts = []
+    for offset, (row, texts, judged) in enumerate(zip(rows, completions, verdicts, strict=True)):
+        pairs, reason = select_pairs([Sample(t, v) for t, v in zip(texts, judged, strict=True)], rules)
+        prompts.append(
+            {
+                "scores": [v.score for v in judged],
+                "reason": reason,
+                "pairs": [pair_row(row["prompt"], pair, first + offset) for pair in pairs],
+            }
+        )
+    return {
+        "first": first,
+        "sampling_s": sampling_s,
+        "prompts": prompts,
+        "flags": flag_counts(verdicts),
+        "verifier_error": first_failure(verdicts),
+    }
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    stage = ctx.typed_stage(PairsStage)
+    prompts = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns)
+    rows = prompts.to_list()
+    # Checked before sampling: a bad user row should fail in seconds, not after minutes of generation.
+    user = preference_rows(load_rows(stage.user_pairs), stage.user_pairs.path) if stage.user_pairs else []
+    starts = list(range(0, len(rows), stage.batch_prompts))
+    done = load_done(ctx.stage_dir) if ctx.resuming else {}
+    done = {i: b for i, b in done.items() if i < len(starts) and b.get("first") == starts[i]}
+    resumed = len(done)
+    if done:
+        log.info("pairs: %d of %d batches done by the interrupted run; sampling the rest", len(done), len(starts))
+    sampler = None
+    # Under several processes each rank builds a contiguous share of the batches left; a batch is seeded by its
+    # index, so the pairs equal a one-process run's. Every rank keeps its own finished batches on disk (distinct
+    # files), so a kill of any rank costs only its batch in flight; the main process alone writes the results.
+    mine = distributed.shard([i for i in range(len(starts)) if i not in done])
+    built = {}
+    for index in mine:
+        first = starts[index]
+        if sampler is None:
+            sampler = recipe_sampler(
+                ctx.recipe,
+                stage.backend,
+                ctx.base_model,
+                resolve_precision("auto"),
+                ctx.artifact(stage.init),
+                [r["prompt"] for r in rows],
+                stage.max_new_tokens,
+            )
+        # Seeded by batch index: the same batches give the same samples whether or not a kill came between.
+        batch = build_batch(stage, sampler, rows[first : first + stage.batch_prompts], first, stage.seed + index)
+        save_batch(ctx.stage_dir, index, batch)
+        built[index] = batch
+        crash_point(f"{stage.name}:batch")
+    done.update(dict(distributed.gather(list(built.items()))))
+
+    per_prompt = [p for i in range(len(starts)) for p in done[i]["prompts"]]
+    flags = _total_flags(done[i].get("flags", {}) for i in range(len(starts)))
+    failures = flags.pop(FAILED, 0)
+    samples = sum(len(p["scores"]) for p in per_prompt)
+    if samples and failures == samples:
+        error = next(done[i]["verifier_error"] for i in range(len(starts)) if done[i].get("verifier_error"))
+        raise AlignError(
+            f"stages.{stage.name}: verifier '{stage.verifier}' failed on all {samples} samples (first: {error}); "
+            f"fix it and delete {ctx.stage_dir} to judge the samples again"
+        )
+    # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
+    lines = [json.dumps(pair, sort_keys=True) + "\n" for p in per_prompt for pair in p["pairs"]]
+    written = len(lines)
+    lines += [json.dumps({**pair, "source": "user"}, sort_keys=True) + "\n" for pair in user]
+    if distributed.is_main():
+        write_lines_atomic(ctx.stage_dir / PAIRS_FILE, lines)
+    stats = pair_stats([s for p in per_prompt for s in p["scores"]], [p["reason"] for p in per_prompt], written)
+    sampling_s = sum(done[i]["sampling_s"] for i in range(len(starts)))
+    stats |= {
+        "user_pairs": len(user),
+        "backend": sampler.name if sampler else "resumed",
+        "batches": len(starts),
+        "batches_resumed": resumed,
+        "verifier_failures": failures,
+        "verifier_flags": flags,
+        "sampling_s": round(sampling_s, 2),
+        "samples_per_s": round(stats["samples"] / sampling_s, 2) if sampling_s else None,
+    }
+    if distributed.is_main():
+        write_json_atomic(ctx.stage_dir / PAIR_STATS, stats)
+    log.info(
+        "pairs: %d pairs from %d prompts (pass rate %.2f, skipped %s, %.1f samples/s with %s)",
+        written,
+        len(rows),
+        stats["pass_rate"],
+        stats["skipped"],
+        stats["samples_per_s"] or 0,
+        stats["backend"],
+    )
+    if written + len(user) == 0:
+        raise AlignError(
+            f"stages.{stage.name}: no pairs: every prompt's samples all passed or all failed "
+            f"({stats['skipped']}); raise k or temperature, or use prompts of mixed difficulty"
+        )
+    return {
+        key: stats[key]
+        for key in ("prompts", "samples", "pass_rate", "pairs", "user_pairs", "undecided_samples", "samples_per_s")
+    } | {
+        "skipped": stats["skipped"],
+        "batches_resumed": resumed,
+        "verifier_failures": failures,
+        "verifier_flags": flags,
+    }
+
+
+def _total_flags(per_batch: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in per_batch:
+        for flag, n in counts.items():
+            total[flag] = total.get(flag, 0) + n
+    return dict(sorted(total.items()))
