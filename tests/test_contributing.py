@@ -55,6 +55,6 @@ def test_the_reward_source_example_builds_reward_functions(monkeypatch: pytest.M
     rewards = reward.sources.build_rewards(
         {"helpfulness": Spec("format", 0.2), "conciseness": Spec("rule")}, reward.sources.SourceInputs()
     )
-    functions = {r.__name__: r for r in rewards[0]} if isinstance(rewards, tuple) else {r.name: r.function for r in rewards}
-    scores = functions["helpfulness"](prompts=["q", "q"], completions=["so \\boxed{4}", "it is 4"])
-    assert scores == [1.0, 0.0]
+    helpfulness = next(r for r in rewards if r.name == "helpfulness")
+    assert helpfulness.weight == 0.2
+    assert helpfulness.function(prompts=["q", "q"], completions=["so \\boxed{4}", "it is 4"]) == [1.0, 0.0]
