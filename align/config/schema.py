@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from align.config.init_ref import INIT_RULE, is_external, resolve_init
 from align.config.paths import resolve_data_path
 from reward import DIMENSIONS
 
@@ -181,7 +182,11 @@ class SFTStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft",)}
 
     kind: Literal["sft"]
-    init: str | None = Field(None, description="Earlier sft stage whose adapter training continues from.")
+    init: str | None = Field(
+        None,
+        description=f"Adapter whose training continues: an earlier sft stage or one trained elsewhere; without it "
+        f"a fresh LoRA adapter (the recipe's `lora`). {INIT_RULE}",
+    )
     data: DataSpec = Field(description="Chat data: messages, or prompt/completion columns.")
     eval_data: DataSpec | None = Field(None, description="Held-out rows for eval loss.")
     max_length: int = Field(8192, gt=0, description="Tokens per row; outputs up to 8K tokens fit by default.")
@@ -202,7 +207,11 @@ class PairsStage(StageBase):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo")}
 
     kind: Literal["pairs"]
-    init: str = Field(description="Stage whose policy samples the answers.")
+    init: str | None = Field(
+        None,
+        description=f"The adapter whose policy samples the answers: an earlier stage or one trained elsewhere; "
+        f"without it the recipe's model itself. {INIT_RULE}",
+    )
     prompts: DataSpec = Field(description="Prompts with an `answer` column (math) or `tests` (code).")
     verifier: Literal["math", "code"] = Field(description="How an answer is checked.")
     k: int = Field(4, ge=2, description="Samples per prompt.")
@@ -235,7 +244,11 @@ class DPOStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo"), "pairs": ("pairs",)}
 
     kind: Literal["dpo"]
-    init: str = Field(description="Stage whose adapter is trained on, and which is the frozen reference.")
+    init: str | None = Field(
+        None,
+        description=f"The adapter trained on, whose frozen copy is the reference: an earlier stage or one trained "
+        f"elsewhere; without it a fresh LoRA adapter (the recipe's `lora`) against the recipe's model. {INIT_RULE}",
+    )
     pairs: str | DataSpec = Field(
         description="A pairs stage by name, or preference data in TRL's format (prompt/chosen/rejected, plain or "
         "conversational, or chosen/rejected with an implicit prompt): a file, folder or hub name, or a data spec."
@@ -413,7 +426,12 @@ class GRPOStage(TrainStage):
     cosmetic: ClassVar[tuple[str, ...]] = (*TrainStage.cosmetic, "keep_rollout_adapters")
 
     kind: Literal["grpo"]
-    init: str = Field(description="Stage whose adapter is trained on.")
+    init: str | None = Field(
+        None,
+        description=f"The adapter trained on (its frozen copy is the KL reference): an earlier stage or one trained "
+        f"elsewhere; without it a fresh LoRA adapter (the recipe's `lora`) on the recipe's model (R1-Zero style). "
+        f"{INIT_RULE}",
+    )
     prompts: DataSpec = Field(description="Prompts, with `answer` (math) or `tests` (code) for the verifier.")
     verifier: Literal["math", "code"] | None = Field(None, description="Checks completions for `correctness`.")
     keep_rollout_adapters: int = Field(
@@ -577,6 +595,29 @@ class Recipe(Strict):
             return str(folder.resolve())
         return model
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_inits(cls, data: object, info: ValidationInfo) -> object:
+        """Read each stage's `init` by the rule of align.config.init_ref. Done here, not on the stage: the rule
+        needs the recipe's stage names, and an adapter folder is stored as its absolute path (like a data file)."""
+        if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
+            return data
+        stages = data["stages"]
+        names = [_stage_key(s, "name") for s in stages]
+        search_dirs = (info.context or {}).get("search_dirs") or [Path.cwd()]
+        resolved = []
+        for index, stage in enumerate(stages):
+            init, schema = _stage_key(stage, "init"), STAGE_TYPES.get(str(_stage_key(stage, "kind")))
+            if isinstance(init, str) and schema is not None and "init" in schema.refs:
+                kinds = schema.refs["init"]
+                earlier = [n for n, s in zip(names[:index], stages, strict=False) if _stage_key(s, "kind") in kinds]
+                where = f"stages.{names[index] or index}.init"
+                value = resolve_init(init, where, [str(n) for n in names if n], [str(n) for n in earlier], search_dirs)
+                update = {"init": value}
+                stage = {**stage, **update} if isinstance(stage, dict) else stage.model_copy(update=update)
+            resolved.append(stage)
+        return {**data, "stages": resolved}
+
     @model_validator(mode="after")
     def _check_references(self) -> Recipe:
         seen: dict[str, str] = {}
@@ -585,7 +626,8 @@ class Recipe(Strict):
                 raise ValueError(f"stages.{stage.name}.name: duplicate stage name (stage {index + 1})")
             for field, kinds in stage.refs.items():
                 target = getattr(stage, field)
-                if not isinstance(target, str):  # None, or data given in place of a stage
+                # None, data given in place of a stage, or an adapter trained elsewhere
+                if not isinstance(target, str) or (field == "init" and is_external(target)):
                     continue
                 where = f"stages.{stage.name}.{field}"
                 if target not in seen:
@@ -597,3 +639,8 @@ class Recipe(Strict):
                     raise ValueError(f"{where}: '{target}' is a {seen[target]} stage; expected {' or '.join(kinds)}")
             seen[stage.name] = stage.kind
         return self
+
+
+def _stage_key(stage: object, key: str) -> object:
+    """A key of a stage as the recipe holds it before validation: a mapping, or a stage built in code."""
+    return stage.get(key) if isinstance(stage, dict) else getattr(stage, key, None)

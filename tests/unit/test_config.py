@@ -47,7 +47,7 @@ BAD_RECIPES = [
     (
         "reference to missing stage",
         {"stages": [sft(init="nope")]},
-        "stages.sft.init: 'nope' is no such stage",
+        "stages.sft.init: 'nope' is not an earlier stage (none), an adapter folder or a hub adapter name (owner/name)",
     ),
     (
         "reference to later stage",
