@@ -31,6 +31,7 @@ from align.artifacts.contract import (
     write_json_atomic,
 )
 from align.artifacts.integrity import checksums, disk_bytes, verify_checksums
+from align.config.init_ref import init_kind, is_external
 from align.config.schema import DataSpec, Recipe, Stage
 from align.models.load import resolve_model
 from align.runtime import distributed
@@ -65,12 +66,18 @@ HUB_INPUT = "hub:"
 
 
 def input_digests(stage: Stage) -> dict[str, str]:
+    """What the stage reads from outside the run: local data and adapter folders by content, hub ones by name."""
     digests = {}
     for key in type(stage).model_fields:
         spec = getattr(stage, key)
         if isinstance(spec, DataSpec):
             path = Path(spec.path)
             digests[key] = digest_path(path) if path.exists() else f"{HUB_INPUT}{spec.path}:{spec.subset}:{spec.split}"
+    init = getattr(stage, "init", None)
+    if isinstance(init, str) and init_kind(init) == "folder":
+        digests["init"] = digest_path(Path(init))
+    elif isinstance(init, str) and init_kind(init) == "hub":
+        digests["init"] = f"{HUB_INPUT}{init}"
     return digests
 
 
@@ -85,8 +92,12 @@ def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str], by_pa
     config = stage.model_dump(mode="json", exclude=set(stage.cosmetic))
     if not by_path:
         for key, digest in inputs.items():
-            if not digest.startswith(HUB_INPUT):
+            if digest.startswith(HUB_INPUT):
+                continue
+            if isinstance(config[key], dict):
                 config[key]["path"] = None
+            else:  # an adapter folder named by its path alone
+                config[key] = None
     return fingerprint({"config": config, "inputs": inputs, "upstream": upstream})
 
 
@@ -243,8 +254,13 @@ def _run_stage(
     distributed.barrier()
     wall = time.monotonic() - started
     files = checksums(stage_dir)
-    # A ref field may hold data instead of a stage name (dpo `pairs:`); only names are upstream stages.
-    upstream_refs = {ref: getattr(stage, ref) for ref in stage.refs if isinstance(getattr(stage, ref), str)}
+    # A ref field may hold data instead of a stage name (dpo `pairs:`) or an adapter from outside the run (`init:`,
+    # already in `inputs` by its hash or hub name); only names are upstream stages.
+    upstream_refs = {
+        ref: getattr(stage, ref)
+        for ref in stage.refs
+        if isinstance(getattr(stage, ref), str) and not (ref == "init" and is_external(getattr(stage, ref)))
+    }
     manifest = Manifest(
         name=stage.name,
         kind=stage.kind,
