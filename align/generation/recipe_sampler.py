@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from align.config.init_ref import adapter_rank
 from align.config.schema import Recipe
 from align.generation.backend import BackendName, Sampler, make_sampler, resolve_backend
 from align.generation.vllm_settings import longest_prompt, model_len
@@ -28,7 +29,7 @@ def recipe_sampler(
         base_model,
         precision,
         adapter=adapter,
-        lora_rank=recipe.lora.r,
+        lora_rank=adapter_rank(adapter, recipe.lora.r),
         quantize=recipe.lora.quantize,
         options=recipe.model_options,
         vllm=recipe.vllm,

@@ -1,5 +1,5 @@
 """DPO on the pairs a `pairs` stage built, or on the user's own preference data (`align.data.preferences`),
-continuing the init stage's adapter against a frozen copy of it.
+continuing the init adapter against a frozen copy of it (or, without init, a fresh adapter against the base).
 
 TRL, given a PeftModel that already carries an adapter, adds a frozen "ref" copy of that adapter and computes
 reference log-probs through it: the reference is the SFT policy itself, on the same base weights — no second model.
@@ -13,10 +13,11 @@ from align.artifacts.contract import PAIRS_FILE
 from align.config.schema import DataSpec, DPOStage
 from align.data.load import load_rows
 from align.data.preferences import preference_rows
-from align.models.load import load_policy, load_tokenizer
+from align.models.load import load_tokenizer
 from align.runtime import distributed
 from align.runtime.context import StageContext, resolve_precision
 from align.runtime.errors import AlignError
+from align.stages.init_adapter import init_adapter, trainable_policy
 from align.stages.speed import dpo_speed_kwargs
 from align.stages.training import (
     guarded_callbacks,
@@ -54,16 +55,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
     stage = ctx.typed_stage(DPOStage)
     rows = preference_data(stage, ctx)
-    init = ctx.artifact(stage.init)
+    init = init_adapter(ctx, stage.init)
     tokenizer = load_tokenizer(ctx.base_model)
-    model = load_policy(
-        ctx.base_model,
-        resolve_precision(stage.precision),
-        adapter=init,
-        trainable=True,
-        quantize=ctx.recipe.lora.quantize,
-        options=ctx.recipe.model_options,
-    )
+    model = trainable_policy(ctx, init, resolve_precision(stage.precision))
     # TRL 1.16 hands the precomputed log-probs from the main process to the others through a datasets cache file
     # whose path, for an in-memory dataset, is a random name in each process's own temporary folder: the other
     # ranks then fail to open it. Several processes compute the reference per step instead.
@@ -93,7 +87,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     save_policy(trainer, tokenizer, ctx, only_default_adapter=True)
     history = trainer.state.log_history
     accuracies, margins = logged(history, "rewards/accuracies"), logged(history, "rewards/margins")
-    ctx.notes["reference"] = f"frozen copy of the '{stage.init}' adapter ({init})"
+    ctx.notes["reference"] = (
+        f"frozen copy of the '{stage.init}' adapter ({init})" if init else "the base model (a fresh adapter)"
+    )
     return {
         **loss_metrics(history),
         "pairs": len(rows),
@@ -103,6 +99,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "reward_accuracy_mean": mean_of(accuracies),
         "reward_margin_mean": mean_of(margins),
         "reward_margin_last": margins[-1] if margins else None,
-        "init_artifact": str(init),
+        "init_artifact": str(init) if init else None,
         **guard.metrics(),
     }

@@ -10,6 +10,7 @@ from align.data.load import load_chat, load_located_rows
 from align.models.load import load_policy, load_tokenizer, lora_config
 from align.runtime.context import StageContext, resolve_precision
 from align.runtime.errors import AlignError
+from align.stages.init_adapter import init_adapter
 from align.stages.speed import sft_speed
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 
@@ -53,7 +54,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             stage.max_length,
         )
 
-    init = ctx.artifact(stage.init) if stage.init else None
+    init = init_adapter(ctx, stage.init)
     speed_config, speed_trainer = sft_speed(tokenizer.pad_token_id, padding_free=stage.padding_free, liger=stage.liger)
     model = load_policy(
         ctx.base_model,

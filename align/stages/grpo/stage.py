@@ -15,6 +15,7 @@ import logging
 import os
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from align.artifacts.contract import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
@@ -22,7 +23,7 @@ from align.config.schema import GRPOStage
 from align.data.load import load_prompts
 from align.generation.backend import Sampler, VLLMSampler, resolve_backend
 from align.generation.recipe_sampler import recipe_sampler
-from align.models.load import load_policy, load_tokenizer
+from align.models.load import load_tokenizer
 from align.runtime import distributed
 from align.runtime.context import StageContext, resolve_precision
 from align.runtime.crashpoints import crash_point
@@ -35,6 +36,7 @@ from align.stages.grpo.rollouts.record import RolloutLog
 from align.stages.grpo.safe_reward import SafeReward
 from align.stages.grpo.scoring import named_weights, reward_flags, reward_metrics, score_groups, stage_rewards
 from align.stages.grpo.selection import select_by_variance
+from align.stages.init_adapter import init_adapter, trainable_policy
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 from reward import BuiltReward, get_verifier
 
@@ -110,12 +112,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     built = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None, ctx.base_model)
     failures: Counter[str] = Counter()
     rewards = [replace(r, function=SafeReward(r.function, failures)) for r in built]
-    init = ctx.artifact(stage.init)
+    init = init_adapter(ctx, stage.init)
     precision = resolve_precision(stage.precision)
     on_server = stage.rollouts.mode == "server"
     vllm_rollouts = not on_server and resolve_backend(stage.backend) == "vllm"
     sampler = (
-        selection_sampler(stage, ctx, precision, dataset["prompt"])
+        selection_sampler(stage, ctx, precision, dataset["prompt"], init)
         if vllm_rollouts or (stage.prompt_selection.enabled and saved_selection(ctx) is None)
         else None
     )
@@ -131,14 +133,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if not isinstance(sampler, VLLMSampler):
         sampler = None  # vLLM rollouts keep their engine; an HF sampling copy is freed before training loads
 
-    model = load_policy(
-        ctx.base_model,
-        precision,
-        adapter=init,
-        trainable=True,
-        quantize=ctx.recipe.lora.quantize,
-        options=ctx.recipe.model_options,
-    )
+    model = trainable_policy(ctx, init, precision)
     rollout = make_rollout(sampler, stage, ctx, record, tokenizer, model)
     sampler = None
     last = LastBatch()
@@ -178,7 +173,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return metrics | rollout_metrics(rollout, record)
 
 
-def selection_sampler(stage: GRPOStage, ctx: StageContext, precision: str, prompts: list) -> Sampler:
+def selection_sampler(stage: GRPOStage, ctx: StageContext, precision: str, prompts: list, init: Path | None) -> Sampler:
     """The sampler that scores candidate prompts, kept for rollouts when it is vLLM. With HF rollouts TRL generates
     with the training model itself, so this copy is built only when prompts must be scored: loading it otherwise
     would cost a whole model load for nothing."""
@@ -187,7 +182,7 @@ def selection_sampler(stage: GRPOStage, ctx: StageContext, precision: str, promp
         stage.backend,
         ctx.base_model,
         precision,
-        ctx.artifact(stage.init),
+        init,
         prompts,
         stage.max_completion_length,
     )

@@ -22,6 +22,7 @@ from align.runtime import distributed
 from align.runtime.context import StageContext, resolve_precision
 from align.runtime.crashpoints import crash_point
 from align.runtime.errors import AlignError
+from align.stages.init_adapter import init_adapter
 from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from align.stages.pairs.verify import FAILED, first_failure, flag_counts, verify
@@ -120,7 +121,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 stage.backend,
                 ctx.base_model,
                 resolve_precision("auto"),
-                ctx.artifact(stage.init),
+                init_adapter(ctx, stage.init),
                 [r["prompt"] for r in rows],
                 stage.max_new_tokens,
             )
