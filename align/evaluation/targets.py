@@ -18,6 +18,7 @@ from align.artifacts.contract import (
     policy_stages,
     read_manifest,
 )
+from align.config.init_ref import adapter_rank, is_external
 from align.models.load import resolve_model
 from align.runtime.errors import AlignError
 
@@ -71,10 +72,18 @@ def _run_target(run_dir: Path) -> Target:
     if not policies_stages:
         raise AlignError(f"{run_dir}: no finished sft, dpo or grpo stage to evaluate")
     names = {s.name for s in policies_stages}
-    policies = [_stage_policy(s, init=s.init if s.init in names else "base") for s in policies_stages]
+    policies = [_stage_policy(s, init=_started_from(s, names)) for s in policies_stages]
     first = policies[0]
     base = Policy("base", "base", first.base_model, first.location, None, fingerprint=f"base:{first.base_model}")
     return Target("run", str(run_dir), [base, *policies], run_dir / EVAL_FILE)
+
+
+def _started_from(stage: StageFolder, evaluated: set[str]) -> str | None:
+    """The evaluated policy a stage's before/after compares against: its init stage, else the base model (a fresh
+    adapter starts there); none for an adapter trained elsewhere, which the run does not evaluate."""
+    if is_external(stage.init):
+        return None
+    return stage.init if stage.init in evaluated else "base"
 
 
 def _stage_policy(stage: StageFolder, init: str | None) -> Policy:
@@ -91,5 +100,5 @@ def _stage_policy(stage: StageFolder, init: str | None) -> Policy:
         adapter=stage.path,
         init=init,
         fingerprint=stage.manifest.fingerprint if stage.manifest else None,
-        lora_rank=stage.manifest.lora_rank if stage.manifest else 16,
+        lora_rank=adapter_rank(stage.path, stage.manifest.lora_rank if stage.manifest else 16),
     )

@@ -70,7 +70,8 @@ def eval_section(results: dict[str, Any] | None, run_dir: Path) -> str:
         "## Evaluation",
         f"Suites: {', '.join(settings.get('suites', []))} · samples per prompt: {settings.get('samples', 1)} · "
         f"limit: {settings.get('limit') or 'all'} · evaluated {results.get('created_at', '?')}. "
-        "In parentheses: the change from the policy each stage started from (its `init`, else the base model); "
+        "In parentheses: the change from the policy each stage started from (its `init` stage, else the base "
+        "model; none after an adapter trained elsewhere); "
         "below each metric, its 95 % interval (bootstrap over problems).",
     ]
     plot = plot_eval(models, run_dir / PLOTS / "eval.png")
