@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from align.artifacts import digest_path
+from align.artifacts.contract import digest_path
 from align.cli import main
 from align.config.init_ref import init_kind
 from align.config.load import load_recipe, shipped_dirs
-from align.errors import AlignError
 from align.evaluation.targets import resolve_target
 from align.runner import input_digests, run_recipe, stage_fingerprint
+from align.runtime.errors import AlignError
 from align.stages.init_adapter import same_model
 
 HUB_ERROR = "an adapter folder or a hub adapter name (owner/name)"
