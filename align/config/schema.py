@@ -197,6 +197,29 @@ class SFTStage(TrainStage):
     )
 
 
+class PairBalance(Strict):
+    """Pairs that cover every group of a prompt column, not only the groups the policy fails most."""
+
+    by: str = Field(
+        description="Prompt column whose values group the prompts, e.g. `level` or `kind`; every prompt row must "
+        "carry it. The prompts are dealt out one group at a time (as `interleave_by` does), and stats.json "
+        "reports prompts, pass rate and pairs per group."
+    )
+    prompts_per_group: int | None = Field(
+        None,
+        gt=0,
+        description="Sample at most the first N prompts of each group (file order), so no group's prompts "
+        "outnumber another's (default: all).",
+    )
+    pairs_per_group: int | None = Field(
+        None,
+        gt=0,
+        description="Write at most N built pairs per group, taken one prompt at a time (each prompt's first pair, "
+        "then each one's second, ...), so the groups the policy fails most cannot crowd out the rest "
+        "(default: all). user_pairs are not counted.",
+    )
+
+
 class PairsStage(StageBase):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo")}
 
@@ -227,6 +250,11 @@ class PairsStage(StageBase):
         gt=0,
         description="Prompts sampled and verified per batch; each finished batch is stored, so an interrupted "
         "stage resumes after its last one.",
+    )
+    balance: PairBalance | None = Field(
+        None,
+        description="Balance prompts and pairs across the groups of a prompt column (`{by: level, "
+        "pairs_per_group: 16}`); without it pairs come from wherever the policy fails, which may be one group.",
     )
 
 
