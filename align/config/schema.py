@@ -562,6 +562,12 @@ class EvalSpec(Strict):
     samples: int = Field(1, ge=1, description="Sampled answers per problem for pass@k (greedy always runs).")
     limit: int | None = Field(100, gt=0, description="Problems per suite at most.")
     max_new_tokens: int | None = Field(None, gt=0, description="Answer length cap (default: each suite's).")
+    group_by: list[str] = Field(
+        ["level", "kind"],
+        description="Row columns every suite is broken down by where its rows carry them: per-group problem "
+        "counts, each policy's metric, and each stage's paired change per group, flagged when it is negative "
+        "outside noise (eval.json `by_group` and `group_changes`, a table in report.md).",
+    )
 
 
 class Recipe(Strict):
