@@ -203,7 +203,9 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         from align.evaluation import evaluate
 
         spec = recipe.eval
-        evaluate(run_dir, spec.suites, spec.samples, spec.limit, max_new_tokens=spec.max_new_tokens)
+        evaluate(
+            run_dir, spec.suites, spec.samples, spec.limit, max_new_tokens=spec.max_new_tokens, group_by=spec.group_by
+        )
     if main_process:
         from align.report import build_report
 

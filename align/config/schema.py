@@ -203,6 +203,29 @@ class SFTStage(TrainStage):
     )
 
 
+class PairBalance(Strict):
+    """Pairs that cover every group of a prompt column, not only the groups the policy fails most."""
+
+    by: str = Field(
+        description="Prompt column whose values group the prompts, e.g. `level` or `kind`; every prompt row must "
+        "carry it. The prompts are dealt out one group at a time (as `interleave_by` does), and stats.json "
+        "reports prompts, pass rate and pairs per group."
+    )
+    prompts_per_group: int | None = Field(
+        None,
+        gt=0,
+        description="Sample at most the first N prompts of each group (file order), so no group's prompts "
+        "outnumber another's (default: all).",
+    )
+    pairs_per_group: int | None = Field(
+        None,
+        gt=0,
+        description="Write at most N built pairs per group, taken one prompt at a time (each prompt's first pair, "
+        "then each one's second, ...), so the groups the policy fails most cannot crowd out the rest "
+        "(default: all). user_pairs are not counted.",
+    )
+
+
 class PairsStage(StageBase):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo")}
 
@@ -237,6 +260,11 @@ class PairsStage(StageBase):
         gt=0,
         description="Prompts sampled and verified per batch; each finished batch is stored, so an interrupted "
         "stage resumes after its last one.",
+    )
+    balance: PairBalance | None = Field(
+        None,
+        description="Balance prompts and pairs across the groups of a prompt column (`{by: level, "
+        "pairs_per_group: 16}`); without it pairs come from wherever the policy fails, which may be one group.",
     )
 
 
@@ -553,6 +581,12 @@ class EvalSpec(Strict):
     samples: int = Field(1, ge=1, description="Sampled answers per problem for pass@k (greedy always runs).")
     limit: int | None = Field(100, gt=0, description="Problems per suite at most.")
     max_new_tokens: int | None = Field(None, gt=0, description="Answer length cap (default: each suite's).")
+    group_by: list[str] = Field(
+        ["level", "kind"],
+        description="Row columns every suite is broken down by where its rows carry them: per-group problem "
+        "counts, each policy's metric, and each stage's paired change per group, flagged when it is negative "
+        "outside noise (eval.json `by_group` and `group_changes`, a table in report.md).",
+    )
 
 
 class Recipe(Strict):

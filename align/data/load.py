@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from align.config.paths import looks_local
 from align.config.schema import DataSpec
+from align.data.groups import dealt, grouped
 from align.runtime.errors import AlignError, first_line
 from reward import JsonlError, read_jsonl_numbered
 
@@ -54,24 +55,14 @@ def load_located_rows(spec: DataSpec) -> list[tuple[str, dict[str, Any]]]:
     return _limited([(f"{spec.path}: row {index + 1}", row) for index, row in enumerate(rows)], spec)
 
 
-def _group_order(value: object) -> tuple[int, float, str]:
-    """Numbers first, by value (level 2 before level 10, -9 before -5), then anything else by its text."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return (0, float(value), "")
-    return (1, 0.0, str(value))
-
-
 def _limited(located: list[tuple[str, dict[str, Any]]], spec: DataSpec) -> list[tuple[str, dict[str, Any]]]:
     """The rows `limit` keeps, after `interleave_by` has dealt them out one group at a time."""
-    if spec.interleave_by is not None:
-        groups: dict[tuple[int, float, str], list[tuple[str, dict[str, Any]]]] = {}
+    column = spec.interleave_by
+    if column is not None:
         for where, row in located:
-            if spec.interleave_by not in row:
-                raise AlignError(f"{where}: no '{spec.interleave_by}' column to interleave by")
-            groups.setdefault(_group_order(row[spec.interleave_by]), []).append((where, row))
-        # Round-robin over the groups in sorted order of their value, file order within a group.
-        dealt = [groups[key] for key in sorted(groups)]
-        located = [group[i] for i in range(max(map(len, dealt))) for group in dealt if i < len(group)]
+            if column not in row:
+                raise AlignError(f"{where}: no '{column}' column to interleave by")
+        located = dealt(grouped(located, lambda item: item[1][column]).values())
     return located[: spec.limit] if spec.limit is not None else located
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from align.evaluation.settings import SUITE_NAMES
+from align.evaluation.settings import GROUP_BY, SUITE_NAMES
 from align.runtime.console import setup_logging
 from align.runtime.errors import AlignError
 from reward import OneLineParser, UsageError, report_usage_errors
@@ -39,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-new-tokens", type=int, help="tokens per answer (default: each suite's own)")
     parser.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto", help="sampling backend")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--group-by",
+        default=",".join(GROUP_BY),
+        help="comma-separated row columns each suite is broken down by, where its rows carry them ('' for none)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -71,6 +76,7 @@ def _run(argv: list[str]) -> int:
         max_new_tokens=args.max_new_tokens,
         backend=args.backend,
         seed=args.seed,
+        group_by=[c.strip() for c in args.group_by.split(",") if c.strip()],
     )
     return 0
 

@@ -22,8 +22,10 @@ from typing import Any
 
 from align.artifacts.contract import read_manifest, remove_killed_writes, stage_folders, write_json_atomic
 from align.evaluation import suites as suite_registry
+from align.evaluation.group_table import group_tables
+from align.evaluation.groups import add_group_statistics
 from align.evaluation.policies import PolicySamplers
-from align.evaluation.settings import EvalSettings
+from align.evaluation.settings import GROUP_BY, EvalSettings
 from align.evaluation.stats import add_statistics
 from align.evaluation.suites import PreparedSuite, SuiteUnavailableError
 from align.evaluation.table import print_results
@@ -54,6 +56,7 @@ def evaluate(
     backend: BackendName = "auto",
     seed: int = 0,
     show: bool = True,
+    group_by: Sequence[str] = GROUP_BY,
 ) -> dict[str, Any]:
     """Results as {"target", "target_kind", "settings", "created_at", "models": {name: {..., "suites"}}}."""
     resolved = resolve_target(target)
@@ -72,6 +75,7 @@ def evaluate(
             reward=reward_dir,
             reward_version=reward_version,
             judge=judge,
+            group_by=tuple(group_by),
         )
     except ValueError as err:
         raise AlignError(str(err)) from None
@@ -119,13 +123,14 @@ def evaluate(
     if not distributed.is_main():
         return results  # the main process alone adds the statistics and writes the results
     add_statistics(results, settings.seed)
+    add_group_statistics(results, settings.seed)
     if out_path is not None:
         remove_killed_writes(out_path)
         write_json_atomic(out_path, results)
     if partial is not None:
         partial.unlink(missing_ok=True)  # only after eval.json holds everything it held
     if show:
-        print_results(results, str(out_path) if out_path else None)
+        print_results(results, str(out_path) if out_path else None, group_tables(results))
     return results
 
 

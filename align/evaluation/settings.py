@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from align.config.schema import EvalSpec
+
 SUITE_NAMES = ("math", "math_ood", "code", "chat")
 # Chen et al. 2021 sample at 0.8 for pass@k with k > 1: enough spread to find a correct answer, not noise.
 SAMPLING_TEMPERATURE = 0.8
 SAMPLING_TOP_P = 0.95
+# Row columns each suite is broken down by where its rows carry them; the default is the recipe schema's.
+GROUP_BY = tuple(EvalSpec.model_fields["group_by"].default)
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,9 @@ class EvalSettings:
     judge: str | None = None  # chat suite judged by an LLM instead: a model name/folder or an endpoint URL
     temperature: float = SAMPLING_TEMPERATURE
     top_p: float = SAMPLING_TOP_P
+    # Row columns each suite's results are broken down by (align.evaluation.groups). Part of the question: results
+    # stored without a column's labels cannot be broken down by it, so a new column re-evaluates.
+    group_by: tuple[str, ...] = GROUP_BY
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.suites if s not in SUITE_NAMES]
@@ -39,7 +46,7 @@ class EvalSettings:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "suites": list(self.suites)}
+        return {**asdict(self), "suites": list(self.suites), "group_by": list(self.group_by)}
 
     def same_question(self, other: dict[str, Any] | None) -> bool:
         """Whether results computed under `other` (a stored to_json) answer these settings, suites aside."""

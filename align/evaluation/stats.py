@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -109,7 +109,7 @@ def mean_interval(
     _check_clusters(values, clusters)
     # Unjudged problems (a judge that could not answer) are left out, not scored 0: a missing score is not a
     # wrong answer, and counting it as one would bias every interval down.
-    kept = [i for i, v in enumerate(values) if _judged(v)]
+    kept = [i for i, v in enumerate(values) if is_judged(v)]
     if not kept:
         return None
     judged = np.array([values[i] for i in kept], dtype=float)
@@ -158,7 +158,7 @@ def paired_change(
     if len(before) != len(after):
         raise ValueError(f"paired values must cover the same problems, got {len(before)} and {len(after)}")
     _check_clusters(before, clusters)
-    kept = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if _judged(b) and _judged(a)]
+    kept = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if is_judged(b) and is_judged(a)]
     if not kept:
         return None
     pairs = np.array([(before[i], after[i]) for i in kept], dtype=float)
@@ -194,6 +194,37 @@ def paired_change(
     )
 
 
+@dataclass(frozen=True)
+class PairedResult:
+    """One metric of one suite for a policy and the policy it started from, on the same problems."""
+
+    model: str
+    against: str
+    suite: str
+    metric: str
+    before: Values
+    after: Values
+    clusters: Clusters
+    result: dict[str, Any]  # the policy's suite result
+    earlier: dict[str, Any]  # the one it started from
+
+
+def paired_results(models: dict[str, Any]) -> Iterator[PairedResult]:
+    """Every (policy, suite, metric) whose per-problem values pair with those of the policy it started from."""
+    for name, entry in models.items():
+        before = models.get(entry.get("init") or "")
+        if before is None or before is entry:
+            continue
+        for suite, result in entry.get("suites", {}).items():
+            earlier = before.get("suites", {}).get(suite, {})
+            old = earlier.get("per_problem") or {}
+            clusters = result.get("clusters")
+            for metric, values in (result.get("per_problem") or {}).items():
+                if metric not in old or len(old[metric]) != len(values) or earlier.get("clusters") != clusters:
+                    continue  # evaluated on different problems: nothing to pair
+                yield PairedResult(name, entry["init"], suite, metric, old[metric], values, clusters, result, earlier)
+
+
 def add_statistics(results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
     """Add `intervals` to every suite result that has per-problem values, and `comparisons` (each policy
     against the one it started from) to `results`; results without per-problem values get neither."""
@@ -210,32 +241,23 @@ def add_statistics(results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
             }
             result["intervals"] = {m: list(i) for m, i in intervals.items() if i is not None}
     comparisons = []
-    for name, entry in models.items():
-        before = models.get(entry.get("init") or "")
-        if before is None or before is entry:
-            continue
-        for suite, result in entry.get("suites", {}).items():
-            earlier = before.get("suites", {}).get(suite, {})
-            old = earlier.get("per_problem") or {}
-            clusters = result.get("clusters")
-            for metric, values in (result.get("per_problem") or {}).items():
-                if metric not in old or len(old[metric]) != len(values) or earlier.get("clusters") != clusters:
-                    continue  # evaluated on different problems: nothing to pair
-                change = paired_change(
-                    old[metric],
-                    values,
-                    binary=metric in BINARY_METRICS,
-                    clusters=clusters,
-                    seed=seed,
-                    labels=(entry["init"], name, suite, metric),
-                )
-                if change is not None:
-                    where = {"model": name, "against": entry["init"], "suite": suite, "metric": metric}
-                    comparisons.append(where | asdict(change))
+    for pair in paired_results(models):
+        change = paired_change(
+            pair.before,
+            pair.after,
+            binary=pair.metric in BINARY_METRICS,
+            clusters=pair.clusters,
+            seed=seed,
+            labels=(pair.against, pair.model, pair.suite, pair.metric),
+        )
+        if change is not None:
+            where = {"model": pair.model, "against": pair.against, "suite": pair.suite, "metric": pair.metric}
+            comparisons.append(where | asdict(change))
     results["comparisons"] = comparisons
     results["statistics"] = {"level": LEVEL, "resamples": RESAMPLES, "seed": seed}
     return results
 
 
-def _judged(value: float | None) -> bool:
+def is_judged(value: float | None) -> bool:
+    """Whether a per-problem value counts: None (could not be judged) and NaN do not."""
     return value is not None and not math.isnan(value)

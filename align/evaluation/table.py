@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
@@ -101,11 +102,14 @@ def skipped_notes(results: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def print_results(results: dict[str, Any], written_to: str | None) -> None:
+def print_results(results: dict[str, Any], written_to: str | None, more: Sequence[Table] = ()) -> None:
+    """The results table, the changes table, then `more` tables (the per-group ones), skipped suites, the file."""
     console.print(results_table(results))
     changes = changes_table(results)
     if changes is not None:
         console.print(changes)
+    for table in more:
+        console.print(table)
     for suite, reason in skipped_notes(results).items():
         console.print(Text.assemble((f"{suite} skipped", "yellow"), f": {reason}"))
     if written_to:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from align.artifacts.contract import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders, write_text_atomic
 from align.report.chat_section import chat_changes_section
+from align.report.group_section import groups_section
 from align.report.reward_section import reward_section
 from align.report.sections import (
     PLOTS,
@@ -36,6 +37,7 @@ def build_report(run_dir: Path) -> Path:
         f"# Run report: {run_dir.name}\n\n`{run_dir}` · base model `{base}` · built {created} by `align report`",
         stages_section(stages),
         eval_section(results, run_dir),
+        groups_section(results),
         reward_section(stages),
         curves_section(stages, run_dir),
         pairs_section(stages),

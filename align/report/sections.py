@@ -12,6 +12,7 @@ from align.evaluation.table import CHANGE_HEADERS, change_rows, interval_text, m
 from align.evaluation.textstats import DESCRIPTIONS, DESCRIPTIVE_METRICS
 from align.report.history import read_log_history
 from align.report.markdown import image, table
+from align.report.pair_groups import pair_groups_text
 from align.report.plots import plot_dimensions, plot_eval, plot_loss, plot_rewards
 from reward import read_jsonl
 
@@ -129,6 +130,9 @@ def pairs_section(stages: list[StageFolder]) -> str:
         if skipped:
             rows = sorted(skipped.items(), key=lambda kv: -kv[1])
             parts.append("Prompts that gave no pair, by reason:\n\n" + table(["reason", "prompts"], rows))
+        groups = stats.get("groups") or {}
+        if groups:
+            parts.append(pair_groups_text(stats.get("by", "?"), groups))
         flags = stats.get("verifier_flags") or {}
         if flags:
             rows = sorted(flags.items())

@@ -278,6 +278,8 @@ def _row(problem: Problem, split: str, index: int) -> dict:
         "tests": problem.tests,
         "entry_point": problem.name,
         "key": problem.key,
+        # The problem's kind as a column of its own: pairs balance over it and evaluation breaks down by it.
+        "kind": problem.kind,
         "task_id": f"procedural/{split}/{index}",
     }
     solution = f"```python\n{problem.code_prompt}{problem.body}```"

@@ -20,6 +20,7 @@ from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data.load import HUMANEVAL_PREFIX, humaneval_rows, load_rows
+from align.evaluation.groups import group_labels
 from align.evaluation.metrics import (
     accuracy,
     correct_per_problem,
@@ -83,7 +84,9 @@ def problem(row: Mapping[str, Any]) -> Problem:
 
 def prepare(settings: EvalSettings) -> PreparedSuite:
     rows, source = load_problems(settings.code_data)
-    problems = [problem(row) for row in rows][: settings.limit]
+    rows = rows[: settings.limit]
+    problems = [problem(row) for row in rows]
+    groups = group_labels(rows, settings.group_by)
     if not problems:
         raise SuiteUnavailableError(f"{source}: no problems")
     keys = [p.key for p in problems]
@@ -111,6 +114,7 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
             "metrics": metrics,
             "per_problem": values,
             **({"clusters": clusters} if clusters else {}),
+            **({"groups": groups} if groups else {}),
             "n": len(problems),
             "undecided": greedy_pass.undecided,
             "examples": examples(

@@ -14,6 +14,7 @@ from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data.load import load_prompts
+from align.evaluation.groups import group_labels
 from align.evaluation.metrics import (
     accuracy,
     correct_per_problem,
@@ -69,6 +70,7 @@ def prepare_rows(name: str, spec: DataSpec, settings: EvalSettings) -> PreparedS
     references = [reference(row["answer"]) for row in rows]
     keys = [row.get("key") for row in rows]
     clusters = [str(k) for k in keys] if all(k is not None for k in keys) else None
+    groups = group_labels(rows, settings.group_by)
 
     def score(greedy: list[str], sampled: list[list[str]] | None) -> dict:
         verdicts = _verify(greedy, references)
@@ -86,6 +88,7 @@ def prepare_rows(name: str, spec: DataSpec, settings: EvalSettings) -> PreparedS
             "metrics": metrics,
             "per_problem": per_problem,
             **({"clusters": clusters} if clusters else {}),
+            **({"groups": groups} if groups else {}),
             "n": len(references),
             "undecided": greedy_accuracy.undecided,
             "examples": examples(prompts, greedy, reference=references, correct=[v.score == 1.0 for v in verdicts]),

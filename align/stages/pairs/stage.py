@@ -23,6 +23,7 @@ from align.runtime.context import StageContext, resolve_precision
 from align.runtime.crashpoints import crash_point
 from align.runtime.errors import AlignError
 from align.stages.init_adapter import init_adapter
+from align.stages.pairs.balance import balanced_prompts, group_stats, kept_pairs, pairs_per_group
 from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from align.stages.pairs.verify import FAILED, first_failure, flag_counts, verify
@@ -97,8 +98,9 @@ def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: i
 
 def run(ctx: StageContext) -> dict[str, Any]:
     stage = ctx.typed_stage(PairsStage)
-    prompts = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns)
-    rows = prompts.to_list()
+    group_column = (stage.balance.by,) if stage.balance else ()
+    prompts = load_prompts(stage.prompts, required=(*get_verifier(stage.verifier).columns, *group_column))
+    rows = balanced_prompts(prompts.to_list(), stage.balance)
     # Checked before sampling: a bad user row should fail in seconds, not after minutes of generation.
     user = preference_rows(load_rows(stage.user_pairs), stage.user_pairs.path) if stage.user_pairs else []
     starts = list(range(0, len(rows), stage.batch_prompts))
@@ -143,7 +145,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
             f"fix it and delete {ctx.stage_dir} to judge the samples again"
         )
     # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
-    lines = [json.dumps(pair, sort_keys=True) + "\n" for p in per_prompt for pair in p["pairs"]]
+    kept = kept_pairs(per_prompt, rows, stage.balance)
+    lines = [json.dumps(pair, sort_keys=True) + "\n" for pairs in kept for pair in pairs]
     written = len(lines)
     lines += [json.dumps({**pair, "source": "user"}, sort_keys=True) + "\n" for pair in user]
     if distributed.is_main():
@@ -160,6 +163,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "sampling_s": round(sampling_s, 2),
         "samples_per_s": round(stats["samples"] / sampling_s, 2) if sampling_s else None,
     }
+    if stage.balance:
+        stats |= group_stats(per_prompt, rows, kept, stage.balance, pair_stats)
     if distributed.is_main():
         write_json_atomic(ctx.stage_dir / PAIR_STATS, stats)
     log.info(
@@ -184,6 +189,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         "batches_resumed": resumed,
         "verifier_failures": failures,
         "verifier_flags": flags,
+        **pairs_per_group(stats),
     }
 
 
