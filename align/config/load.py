@@ -103,9 +103,15 @@ def _stage_index(stages: list[Any], part: str, where: str, override: str) -> int
     raise AlignError(f"--set {override}: no stage '{part}' at {where} (stages: {names})")
 
 
+UNION_BRANCHES = {"str", "DataSpec"}
+
+
 def describe(err: ValidationError, raw: dict[str, Any]) -> str:
     """The first validation error as `key.path: problem`, with stages named as in `--set` keys."""
-    first = err.errors()[0]
+    errors = err.errors()
+    # A value that fails every branch of a union (`str | DataSpec`) gets one error per branch; the type mismatch
+    # of the branch it was never meant for ("should be a valid string") hides the one that says what is wrong.
+    first = next((e for e in errors if not e["type"].endswith("_type")), errors[0])
     more = err.error_count() - 1
     suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
     location = _location(first["loc"], raw)
@@ -118,7 +124,8 @@ def describe(err: ValidationError, raw: dict[str, Any]) -> str:
 
 def _location(loc: tuple[Any, ...], raw: dict[str, Any]) -> str:
     parts: list[str] = []
-    items = list(loc)
+    # Pydantic names the union branch in the path (`pairs.DataSpec.path`); users never wrote it there.
+    items = [item for item in loc if item not in UNION_BRANCHES]
     listed = raw.get("stages")
     stages: list[Any] = listed if isinstance(listed, list) else []
     while items:

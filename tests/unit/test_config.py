@@ -71,6 +71,11 @@ BAD_RECIPES = [
         "stages.sft.data.path: file not found: missing.jsonl",
     ),
     (
+        "missing preference file (a str | DataSpec union)",
+        {"stages": [{"name": "d", "kind": "dpo", "pairs": "prefs.jsonl"}]},
+        "stages.d.pairs.path: file not found: prefs.jsonl",
+    ),
+    (
         "missing model folder",
         {"model": "./no-such-model", "stages": [sft()]},
         "model: model folder not found",
