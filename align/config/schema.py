@@ -435,6 +435,24 @@ class DynamicSamplingSpec(Strict):
     max_rounds: int = Field(2, ge=1, description="Resampling rounds per generation before flat groups are kept.")
 
 
+class RewardFailureLimit(Strict):
+    """When a reward source that keeps failing stops GRPO (with a checkpoint) instead of training on without it.
+
+    A failure is a call that raised or returned the wrong number of scores (each of its completions counts), or a
+    NaN/inf score; an explicit None (a verifier or judge with no verdict for one completion) is not one.
+    """
+
+    share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Stop when one source fails on more than this share of a step's completions (0 = never).",
+    )
+    steps: int = Field(
+        3, ge=0, description="Stop when one source fails on some completions in this many steps in a row (0 = never)."
+    )
+
+
 class RolloutSpec(Strict):
     """Where GRPO's completions come from: this process, or a vLLM server started beside the training."""
 
@@ -451,7 +469,8 @@ class RolloutSpec(Strict):
 
 class GRPOStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
-    cosmetic: ClassVar[tuple[str, ...]] = (*TrainStage.cosmetic, "keep_rollout_adapters")
+    # The failure limit decides whether a run stops, never what a finished run trained on.
+    cosmetic: ClassVar[tuple[str, ...]] = (*TrainStage.cosmetic, "keep_rollout_adapters", "reward_failure_limit")
 
     kind: Literal["grpo"]
     init: str | None = Field(
@@ -476,6 +495,7 @@ class GRPOStage(TrainStage):
     aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = Field(
         "sum_then_normalize", description="TRL multi_objective_aggregation: normalise the sum, or each reward."
     )
+    reward_failure_limit: RewardFailureLimit = RewardFailureLimit()
     prompt_selection: PromptSelectionSpec = PromptSelectionSpec()
     dynamic_sampling: DynamicSamplingSpec = DynamicSamplingSpec()
     num_generations: int = Field(8, ge=2, description="Completions per prompt (the report uses 8).")

@@ -2,7 +2,9 @@
 
 GRPO may run for hours; a reward function (a verifier, a model head, a user's own) that raises, returns None,
 NaN or inf, or a list of the wrong length must not end it. Those scores become None — TRL leaves a None out of
-the group's advantage instead of treating it as zero — and every case is counted for the manifest.
+the group's advantage instead of treating it as zero — and every case is counted for the manifest. The calls
+and failures since the last look are kept too (`take_window`), so that a source that keeps failing can stop the
+run (align.stages.grpo.reward_health) rather than leave it training on the other rewards only.
 """
 
 from __future__ import annotations
@@ -21,9 +23,20 @@ class SafeReward:
         self.function = function
         self.failures = failures
         self.__name__ = function.__name__
+        self.scored = self.failed = 0  # completions since the last take_window()
+        self.last_error: str | None = None
+
+    def take_window(self) -> tuple[int, int, str | None]:
+        """(completions scored, completions failed, last failure) since the previous call; starts a new window."""
+        window = (self.scored, self.failed, self.last_error)
+        self.scored = self.failed = 0
+        return window
 
     def _count(self, kind: str, n: int, detail: str) -> None:
         key = f"{self.__name__}/{kind}"
+        if kind != "none":  # an explicit None is a verdict of "no score", not a failure of the source
+            self.failed += n
+            self.last_error = detail
         if not self.failures[key]:
             log.warning(
                 "reward %s: %s (counted as reward_failures[%s]; such scores are left out)", self.__name__, detail, key
@@ -31,6 +44,7 @@ class SafeReward:
         self.failures[key] += n
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        self.scored += len(completions)
         try:
             scores = list(self.function(prompts, completions, **columns))
         except Exception as err:  # any bug in any reward function: the batch goes unscored, the run goes on

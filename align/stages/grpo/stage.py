@@ -31,6 +31,7 @@ from align.runtime.errors import AlignError
 from align.stages.grpo.adapters import remove_rollout_adapters
 from align.stages.grpo.completions import CompletionsLog, LastBatch, RecordingReward
 from align.stages.grpo.online import online_filtering
+from align.stages.grpo.reward_health import RewardHealth
 from align.stages.grpo.rollouts.build import make_rollout, rollout_metrics
 from align.stages.grpo.rollouts.record import RolloutLog
 from align.stages.grpo.safe_reward import SafeReward
@@ -77,6 +78,9 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None,
         seed=stage.seed,
     )
     scores = distributed.gather(score_groups(rewards, rows, groups) if rows else [])
+    RewardHealth([r.function for r in rewards], stage.reward_failure_limit, stage.name).raise_if_failing(
+        "prompt selection"
+    )
     selection = select_by_variance(scores, keep=spec.keep)
     stats = selection.stats()
     if distributed.is_main():
@@ -141,6 +145,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         stage, ctx, GRPOTrainer, pool, dataset.to_list(), lambda r, g: score_groups(rewards, r, g)
     )
     callbacks, guard = guarded_callbacks(stage)
+    health = RewardHealth([r.function for r in rewards], stage.reward_failure_limit, stage.name)
     # rollout_func is how align supplies completions on purpose; TRL's "experimental" warning is not for users.
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     trainer = trainer_class(
@@ -150,10 +155,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
-        callbacks=[*completions_log(stage, ctx, rewards, last), *online, *callbacks],
+        callbacks=[*completions_log(stage, ctx, rewards, last), *online, *callbacks, health],
     )
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
+    health.raise_if_stopped(ctx.checkpoint_dir)
     save_policy(trainer, tokenizer, ctx, only_default_adapter=True)
     if distributed.is_main():
         remove_rollout_adapters(ctx.stage_dir)
