@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from align.trl_private import generate_and_score, logged, logged_advantages
 from reward import aggregate, check_weights
 from reward.dimensions import DIMENSIONS, LengthBudget, RuleDimension, VerifierDimension
 from reward.result import Verdict
@@ -101,7 +102,7 @@ def test_aggregate_equals_trls_own_reward_on_a_batch_with_missing_scores(tiny_mo
         processing_class=AutoTokenizer.from_pretrained(tiny_model),
     )
     trainer.model.train()
-    trainer._generate_and_score_completions(rows)
+    generate_and_score(trainer, rows)
 
     totals = aggregate(scores, weights).totals
     assert totals[3] == 0.0 and totals[5] is None
@@ -110,9 +111,9 @@ def test_aggregate_equals_trls_own_reward_on_a_batch_with_missing_scores(tiny_mo
         group = [t for t in totals[start : start + 4] if t is not None]
         base = sum(group) / len(group)
         expected += [0.0 if t is None else t - base for t in totals[start : start + 4]]
-    assert trainer._logs["advantages"] == pytest.approx(expected, abs=1e-6)
+    assert logged_advantages(trainer) == pytest.approx(expected, abs=1e-6)
     scored = [t for t in totals if t is not None]
-    assert trainer._metrics["train"]["reward"][-1] == pytest.approx(sum(scored) / len(scored), abs=1e-6)
+    assert logged(trainer, "reward")[-1] == pytest.approx(sum(scored) / len(scored), abs=1e-6)
 
 
 # --- dimensions as TRL reward functions ----------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from align.trl_private import prepare_inputs
+
 RTOL_LOSS, RTOL_GRAD, ATOL_GRAD = 1e-5, 1e-4, 1e-7
 
 
@@ -29,7 +31,7 @@ def _common(tmp_path, **extra):
 def _loss_and_grads(trainer):
     """Loss and LoRA gradients of the trainer's first batch, exactly as its training step computes them."""
     trainer.model.train()
-    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    batch = prepare_inputs(trainer, next(iter(trainer.get_train_dataloader())))
     loss = trainer.compute_loss(trainer.model, batch)
     loss.backward()
     grads = {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters() if p.grad is not None}

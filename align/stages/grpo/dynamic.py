@@ -19,6 +19,8 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from align.trl_private import log_metric, with_generation_hook
+
 T = TypeVar("T")
 
 # Tensors TRL left-pads (prompts); every other [rows, tokens] tensor is right-padded.
@@ -117,15 +119,13 @@ def _rows(value: Any, rows: list[int]) -> Any:
 def with_dynamic_sampling(trainer_class: type[T], sampling: DynamicSampling) -> type[T]:
     """A subclass of TRL's GRPOTrainer whose training generations go through `sampling.fill`."""
 
-    class DynamicSamplingTrainer(trainer_class):  # type: ignore[valid-type, misc]
-        def _generate_and_score_completions(self, inputs):
-            batch = super()._generate_and_score_completions(inputs)
-            if not self.model.training:
-                return batch
-            generate = super()._generate_and_score_completions
-            batch, counts = sampling.fill(batch, generate)
-            for key, value in counts.items():
-                self._metrics["train"][f"dynamic_sampling/{key}"].append(float(value))
+    def fill(trainer, inputs, generate):
+        batch = generate(inputs)
+        if not trainer.model.training:
             return batch
+        batch, counts = sampling.fill(batch, generate)
+        for key, value in counts.items():
+            log_metric(trainer, f"dynamic_sampling/{key}", float(value))
+        return batch
 
-    return DynamicSamplingTrainer
+    return with_generation_hook(trainer_class, fill)

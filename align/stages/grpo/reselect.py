@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from transformers import TrainerCallback
-from trl.trainer.utils import RepeatSampler
 
 from align.generation.hf import hf_generate
 from align.stages.grpo.selection import select_by_variance
+from align.trl_private import RepeatSampler, with_train_sampler
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,21 +50,19 @@ class LiveOrderSampler(RepeatSampler):
 def with_live_order(trainer_class: type[T], holder: dict[str, LiveOrderSampler]) -> type[T]:
     """A trainer subclass whose training sampler is a `LiveOrderSampler`, kept in `holder["sampler"]`."""
 
-    class LiveOrderTrainer(trainer_class):  # type: ignore[valid-type, misc]
-        def _get_train_sampler(self, dataset=None):
-            dataset = self.train_dataset if dataset is None else dataset
-            sampler = LiveOrderSampler(
-                list(range(len(dataset))),
-                data_source=dataset,
-                mini_repeat_count=self.num_generations,
-                batch_size=self.args.generation_batch_size // self.num_generations,
-                repeat_count=self.num_iterations * self.args.steps_per_generation,
-                shuffle=False,
-            )
-            holder["sampler"] = sampler
-            return sampler
+    def make(trainer, dataset):
+        sampler = LiveOrderSampler(
+            list(range(len(dataset))),
+            data_source=dataset,
+            mini_repeat_count=trainer.num_generations,
+            batch_size=trainer.args.generation_batch_size // trainer.num_generations,
+            repeat_count=trainer.num_iterations * trainer.args.steps_per_generation,
+            shuffle=False,
+        )
+        holder["sampler"] = sampler
+        return sampler
 
-    return LiveOrderTrainer
+    return with_train_sampler(trainer_class, make)
 
 
 def reranked(order: Sequence[int], ranking: Sequence[int], start: int) -> list[int]:

@@ -2,7 +2,7 @@
 
 TRL's own HF path generates through the PEFT-wrapped training model with `generate`. This one samples with
 `sample_ids` (shared prefill per group, finished sequences leave the batch) from a `MergedCopy` re-synced once
-per optimiser step. Prompts are tokenised by the trainer's own `_tokenize_prompts` and the sampling settings
+per optimiser step. Prompts are tokenised the trainer's own way (align.trl_private) and the sampling settings
 (temperature, top-p, top-k, `generation_kwargs["min_new_tokens"]`, EOS ids) are read from the trainer, so a
 rollout draws from the same distribution TRL's would. No sampling log-probs are returned: with `use_vllm=False`
 TRL recomputes the old-policy log-probs from the training model itself.
@@ -16,6 +16,7 @@ from typing import Any
 from align.generation.decode import sample_ids
 from align.generation.merged import MergedCopy
 from align.stages.grpo.rollouts.record import RolloutLog, group_heads
+from align.trl_private import pad_token_id, tokenize_prompts
 
 
 @dataclass
@@ -33,7 +34,7 @@ class MergedRollout:
         self.record.sync_once_per_step(trainer.state.global_step, lambda: self._sync(trainer))
         assert self.copy is not None  # the first sync made it
         n = trainer.num_generations if trainer.model.training else trainer.num_generations_eval
-        prompt_ids, _, _ = trainer._tokenize_prompts(group_heads(prompts, n))
+        prompt_ids = tokenize_prompts(trainer, group_heads(prompts, n))
         extra = trainer.args.generation_kwargs or {}
         with self.record.sampling():
             groups = sample_ids(
@@ -42,7 +43,7 @@ class MergedRollout:
                 n=n,
                 max_new_tokens=trainer.max_completion_length,
                 eos_token_ids=trainer.eos_token_ids,
-                pad_token_id=trainer._tokenizer.pad_token_id,
+                pad_token_id=pad_token_id(trainer),
                 temperature=trainer.temperature,
                 top_p=trainer.top_p,
                 top_k=trainer.top_k or 0,
