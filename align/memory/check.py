@@ -15,7 +15,7 @@ from align.config.schema import DPOStage, GRPOStage, PairsStage, Recipe, RewardS
 from align.memory.estimate import GIB, Estimate
 from align.memory.shape import ModelShape
 from align.memory.stages import Settings, estimate_stage
-from align.runtime.errors import AlignError
+from align.runtime.errors import AlignError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +37,29 @@ def check_fit(estimate: Estimate, free_bytes: float, stage: str, device: str) ->
     )
 
 
-def model_shape(recipe: Recipe, location: str) -> ModelShape | None:
-    """The policy's shape: the preset's when the recipe uses one, else from the config (None when unreadable)."""
+def model_shape(recipe: Recipe, location: str, force: bool = False) -> ModelShape | None:
+    """The policy's shape: the preset's when the recipe uses one, else from the config (see shape_from_config)."""
     if recipe.preset is not None:
         from align.presets import get_preset
 
         preset = get_preset(recipe.preset)
         if preset.model == recipe.model:
             return preset.shape
-    return shape_from_config(location)
+    return shape_from_config(location, force)
 
 
-def shape_from_config(location: str) -> ModelShape | None:
+def shape_from_config(location: str, force: bool = False) -> ModelShape | None:
+    """The model's shape from its config. Unreadable, it is one error naming the model (a check skipped with
+    only a warning would let a model that cannot fit load for minutes first); with `force`, a warning and None."""
     from transformers import AutoConfig
 
     try:
         return ModelShape.from_config(AutoConfig.from_pretrained(location))
     except (OSError, ValueError, AttributeError) as err:
+        if not force:
+            raise AlignError(
+                f"{location}: cannot read its config for the memory check ({first_line(err)}); --force skips the check"
+            ) from None
         log.warning("memory estimate skipped: cannot read the config of %s (%s)", location, err)
         return None
 
@@ -75,18 +81,18 @@ def _prompt_tokens(stage: StageBase, location: str) -> int:
         return DEFAULT_PROMPT_TOKENS
 
 
-def _reward_shapes(stage: RewardStage, shape: ModelShape, location: str):
+def _reward_shapes(stage: RewardStage, shape: ModelShape, location: str, force: bool):
     from align.stages.reward_model import resolve_backbone, resolve_likelihood_model
 
     # 'policy' is the LM without its head: the same shape with the embedding counted once.
     backbone = (
         replace(shape, tied_embeddings=True)
         if stage.backbone == "policy"
-        else shape_from_config(resolve_backbone(stage.backbone, location))
+        else shape_from_config(resolve_backbone(stage.backbone, location), force)
     )
     likelihood = shape if stage.likelihood_model == "policy" else None
     if likelihood is None and stage.lm_dimensions:
-        likelihood = shape_from_config(resolve_likelihood_model(stage.likelihood_model, location))
+        likelihood = shape_from_config(resolve_likelihood_model(stage.likelihood_model, location), force)
     return backbone, likelihood
 
 
@@ -100,7 +106,7 @@ def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = Fal
         require_4bit(0 if not placement.on_gpu else None)
     if not placement.on_gpu:
         return None
-    shape = model_shape(recipe, location)
+    shape = model_shape(recipe, location, force)
     if shape is None:
         return None
     import torch
@@ -120,7 +126,7 @@ def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = Fal
     )
     reward_shape = likelihood_shape = None
     if isinstance(stage, RewardStage):
-        reward_shape, likelihood_shape = _reward_shapes(stage, shape, location)
+        reward_shape, likelihood_shape = _reward_shapes(stage, shape, location, force)
         if reward_shape is None:
             return None
     estimate = estimate_stage(recipe, stage, shape, settings, reward_shape, likelihood_shape)
@@ -143,9 +149,9 @@ def describe_offline(recipe: Recipe, device_bytes: float = 80 * 10**9) -> list[t
     local model folder) — on a reference 80 GB GPU in bf16."""
     shape = None
     if recipe.preset is not None:
-        shape = model_shape(recipe, recipe.model)
+        shape = model_shape(recipe, recipe.model, force=True)
     elif (Path(recipe.model) / "config.json").is_file():
-        shape = shape_from_config(recipe.model)
+        shape = shape_from_config(recipe.model, force=True)  # validate only describes: never refuses here
     if shape is None:
         return None
     settings = Settings(precision="bf16", on_gpu=True, device_bytes=device_bytes)

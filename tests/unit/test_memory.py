@@ -135,3 +135,16 @@ def test_reward_stage_with_a_big_likelihood_lm_is_sized_by_the_scoring_phase():
         "likelihood weights": 7_615_616_512 * 2,
         "likelihood logits": 32 * 128 * 152064 * 6,
     }
+
+
+def test_an_unreadable_model_config_stops_the_memory_check_in_one_line(tmp_path):
+    from align.runtime.errors import AlignError
+
+    from align.memory.check import shape_from_config
+
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(
+        AlignError, match=rf"^{tmp_path}: cannot read its config for the memory check \(.*--force skips"
+    ):
+        shape_from_config(str(tmp_path))
+    assert shape_from_config(str(tmp_path), force=True) is None  # --force: today's warning, then no estimate
