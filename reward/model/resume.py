@@ -7,6 +7,7 @@ uninterrupted one would have made (same batches in the same order, same dropout 
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,7 +55,12 @@ class LoopState:
         path = self.keep.folder / STATE if self.keep.folder else None
         if path is None or not path.is_file():
             return
-        state = torch.load(path, weights_only=False)
+        # weights_only: a run folder is data, and unpickling it could run whatever code was put there.
+        try:
+            state = torch.load(path, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"{path}: not a reward-model checkpoint ({first}); delete it to train afresh") from None
         self.network.load_state_dict(state["network"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
