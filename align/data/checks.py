@@ -5,10 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from align.config.schema import DataSpec, Recipe
+from align.config.schema import DataSpec, GRPOStage, Recipe
 from align.data.load import load_rows
 from align.runtime.errors import AlignError
 from reward import get_verifier
+
+
+def check_process_count(recipe: Recipe, processes: int) -> None:
+    """Options that work in one process only, refused before any rank starts.
+
+    DAPO dynamic sampling re-generates flat groups until they vary; each generation gathers rewards across ranks,
+    and ranks whose groups are flat a different number of times would wait on each other forever."""
+    if processes <= 1:
+        return
+    for stage in recipe.stages:
+        if isinstance(stage, GRPOStage) and stage.dynamic_sampling.enabled:
+            raise AlignError(
+                f"stages.{stage.name}.dynamic_sampling: runs in one process only, not {processes} (ranks would "
+                "resample different numbers of times and wait on each other); set enabled: false or drop --nproc"
+            )
 
 
 def check_verifier_columns(recipe: Recipe) -> None:
