@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from align.runtime.crashpoints import crash_point
+from align.runtime.errors import AlignError
 
 # Files of every stage folder.
 MANIFEST = "manifest.json"
@@ -135,6 +136,18 @@ class Manifest(BaseModel):
     @property
     def lora_rank(self) -> int:
         return int(self.lora.get("r", 16))
+
+
+def read_json_artifact(path: Path) -> Any:
+    """The JSON in `path`, or None when the file is not there. A file that is there but cannot be read is one
+    error naming it: shown as "nothing yet", a corrupt eval.json or training log would hide that results are lost
+    (every artifact is written atomically, so a torn file means something outside align damaged it)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise AlignError(f"{path}: unreadable ({type(err).__name__}: {err}); restore or delete it") from None
 
 
 def read_manifest(stage_dir: Path) -> Manifest | None:

@@ -12,7 +12,6 @@ eval.json, with its statistics, is written. eval.json itself is only ever writte
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -20,7 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from align.artifacts.contract import read_manifest, remove_killed_writes, stage_folders, write_json_atomic
+from align.artifacts.contract import (
+    read_json_artifact,
+    read_manifest,
+    remove_killed_writes,
+    stage_folders,
+    write_json_atomic,
+)
 from align.evaluation import suites as suite_registry
 from align.evaluation.group_table import group_tables
 from align.evaluation.groups import add_group_statistics
@@ -216,10 +221,7 @@ def _store_progress(partial: Path | None, settings: EvalSettings, models: dict[s
 
 
 def _stored_models(path: Path | None, settings: EvalSettings) -> dict[str, Any]:
-    if path is None or not path.is_file():
-        return {}
-    try:
-        stored = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    stored = read_json_artifact(path) if path is not None else None
+    if not isinstance(stored, dict):
         return {}
     return stored.get("models", {}) if settings.same_question(stored.get("settings")) else {}

@@ -3,11 +3,17 @@ statistics and `eval.json`. Every link is relative, so the folder reads the same
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from align.artifacts.contract import EVAL_FILE, REPORT_FILE, is_run_dir, stage_folders, write_text_atomic
+from align.artifacts.contract import (
+    EVAL_FILE,
+    REPORT_FILE,
+    is_run_dir,
+    read_json_artifact,
+    stage_folders,
+    write_text_atomic,
+)
 from align.report.chat_section import chat_changes_section
 from align.report.group_section import groups_section
 from align.report.reward_section import reward_section
@@ -50,11 +56,12 @@ def build_report(run_dir: Path) -> Path:
 
 
 def _read_eval(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    data = read_json_artifact(path)
+    if data is None:
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("models"), dict) else None
+    if not (isinstance(data, dict) and isinstance(data.get("models"), dict)):
+        raise AlignError(f"{path}: not an evaluation (no `models` object); delete it and run `align eval` again")
+    return data
 
 
 def _in_stage_order(results: dict | None, stages: list) -> dict | None:

@@ -6,12 +6,11 @@ checkpoint's `trainer_state.json`, which holds the same list up to that checkpoi
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from align.artifacts.contract import CHECKPOINTS, LOG_HISTORY
+from align.artifacts.contract import CHECKPOINTS, LOG_HISTORY, read_json_artifact
 
 _DIMENSION = re.compile(r"^rewards/(?P<name>[^/]+)/mean$")
 
@@ -28,10 +27,7 @@ def read_log_history(stage_dir: Path) -> list[dict[str, Any]]:
         if not states:
             return []
         path = states[-1]
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return []
+    data = read_json_artifact(path)
     history = data.get("log_history", []) if isinstance(data, dict) else data
     return [entry for entry in history if isinstance(entry, dict)]
 

@@ -3,11 +3,10 @@ holds nothing for that section)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from align.artifacts.contract import COMPLETIONS, PAIR_STATS, StageFolder
+from align.artifacts.contract import COMPLETIONS, PAIR_STATS, StageFolder, read_json_artifact
 from align.evaluation.table import CHANGE_HEADERS, change_rows, interval_text, metric_columns, skipped_notes
 from align.evaluation.textstats import DESCRIPTIONS, DESCRIPTIVE_METRICS
 from align.report.history import read_log_history
@@ -120,7 +119,7 @@ def _metric(entry: dict[str, Any] | None, suite: str, metric: str) -> float | No
 def pairs_section(stages: list[StageFolder]) -> str:
     parts = []
     for stage in stages:
-        stats = _read_json(stage.path / PAIR_STATS)
+        stats = read_json_artifact(stage.path / PAIR_STATS)
         if not isinstance(stats, dict):
             continue
         headline = {k: v for k, v in stats.items() if not isinstance(v, dict)}
@@ -184,13 +183,6 @@ def _text(value: object) -> str:
     if isinstance(value, list):
         return "\n".join(str(m.get("content", "")) for m in value if isinstance(m, dict))
     return "" if value is None else str(value)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -284,3 +284,20 @@ def test_chat_results_stored_without_answers_are_redone(tiny_run: Path, tiny_rew
     (run_dir / "eval.json").write_text(json.dumps(stored))
     again = evaluate(run_dir, ["chat"], **options)["models"]["sft"]["suites"]["chat"]
     assert again["answers"] == chat["answers"] and again["metrics"]["total"] == chat["metrics"]["total"] != -1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("eval.json", '{"models": {"sft"', "unreadable (JSONDecodeError"),
+        ("eval.json", "[1, 2]", "not an evaluation (no `models` object)"),
+        ("grpo/log_history.json", "\x00\x00", "unreadable (JSONDecodeError"),
+        ("pairs/stats.json", "{", "unreadable (JSONDecodeError"),
+    ],
+)
+def test_a_corrupt_artifact_is_one_line_naming_it(full_run: Path, capsys, name: str, content: str, message: str):
+    (full_run / name).write_text(content)
+    assert report_main([str(full_run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {full_run / name}: {message}") and err.count("\n") == 1
+    assert not (full_run / "report.md").exists()
