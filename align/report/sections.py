@@ -13,6 +13,7 @@ from align.report.history import read_log_history
 from align.report.markdown import image, table
 from align.report.pair_groups import pair_groups_text
 from align.report.plots import plot_dimensions, plot_eval, plot_loss, plot_rewards
+from align.runtime.errors import AlignError
 from reward import read_jsonl
 
 PLOTS = "plots"
@@ -186,4 +187,9 @@ def _text(value: object) -> str:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return read_jsonl(path, skip_bad=True) if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        return read_jsonl(path, torn_tail=True)
+    except ValueError as err:  # a bad line before the last: the file is damaged, not cut short by a kill
+        raise AlignError(f"{err}; restore or delete the file") from None
