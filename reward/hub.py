@@ -46,6 +46,7 @@ class HubRewardModel:
         self.forward_passes = 0
         self._key: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         self._scores: list[list[float]] = []
+        self.cut: list[bool] = []  # per row of the last batch scored: cut to the tokenizer's model_max_length
 
     def output_index(self, output: int | str | None) -> int:
         """The column a dimension reads: an index, or a label name from the model's config."""
@@ -61,7 +62,8 @@ class HubRewardModel:
             raise ValueError(f"{self.name} has no output {output!r}; its outputs: {', '.join(self.labels)}")
         return self.labels.index(output)
 
-    def _encode(self, prompts: Sequence[str], completions: Sequence[str]) -> Any:  # a BatchEncoding
+    def _encode(self, prompts: Sequence[str], completions: Sequence[str]) -> tuple[Any, list[bool]]:
+        """The BatchEncoding, and which rows it cut to model_max_length (the tokenizer cuts without a word)."""
         if self.tokenizer.chat_template:
             texts = [
                 self.tokenizer.apply_chat_template(
@@ -69,8 +71,13 @@ class HubRewardModel:
                 )
                 for p, c in zip(prompts, completions, strict=True)
             ]
-            return self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt", add_special_tokens=False)
-        return self.tokenizer(list(prompts), list(completions), padding=True, truncation=True, return_tensors="pt")
+            args: tuple[Any, ...] = (texts,)
+            options = {"add_special_tokens": False}
+        else:
+            args, options = (list(prompts), list(completions)), {}
+        lengths = [len(ids) for ids in self.tokenizer(*args, truncation=False, **options)["input_ids"]]
+        batch = self.tokenizer(*args, padding=True, truncation=True, return_tensors="pt", **options)
+        return batch, [n > batch["input_ids"].shape[1] for n in lengths]
 
     def scores(self, prompts: Sequence[str], completions: Sequence[str]) -> list[list[float]]:
         """All outputs for every row: [row][output]."""
@@ -80,12 +87,14 @@ class HubRewardModel:
         if key == self._key:
             return self._scores
         out: list[list[float]] = []
+        cut: list[bool] = []
         with torch.no_grad():
             for start in range(0, len(prompts), self.batch_size):
                 stop = start + self.batch_size
-                batch = self._encode(prompts[start:stop], completions[start:stop]).to(self.device)
-                out.extend(self.model(**batch).logits.float().cpu().tolist())
-        self._key, self._scores = key, out
+                batch, batch_cut = self._encode(prompts[start:stop], completions[start:stop])
+                out.extend(self.model(**batch.to(self.device)).logits.float().cpu().tolist())
+                cut.extend(batch_cut)
+        self._key, self._scores, self.cut = key, out, cut
         self.forward_passes += 1
         return out
 
@@ -101,7 +110,11 @@ class HubDimension(Dimension):
     def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
         rows = self.model.scores([prompt_text(p) for p in prompts], [completion_text(c) for c in completions])
         reason = f"{self.model.name} output {self.model.labels[self.index]}"
-        return [Verdict(row[self.index], reason) for row in rows]
+        # A cut row was scored on part of its text: the score stands, flagged, so the manifest counts it.
+        return [
+            Verdict(row[self.index], reason, ("truncated",) if cut else ())
+            for row, cut in zip(rows, self.model.cut, strict=True)
+        ]
 
 
 def build_hub(named: Sequence[tuple[str, Any]], inputs: Any) -> dict[str, Dimension]:

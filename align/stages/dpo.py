@@ -11,12 +11,13 @@ from typing import Any
 
 from align.artifacts.contract import PAIRS_FILE
 from align.config.schema import DataSpec, DPOStage
-from align.data.load import load_rows
+from align.data.load import load_located_rows, load_rows
 from align.data.preferences import preference_rows
 from align.models.load import load_tokenizer
 from align.runtime import distributed
 from align.runtime.context import StageContext, resolve_precision
 from align.runtime.errors import AlignError
+from align.stages.cuts import check_cuts, too_long
 from align.stages.init_adapter import init_adapter, trainable_policy
 from align.stages.speed import dpo_speed_kwargs
 from align.stages.training import (
@@ -49,6 +50,12 @@ def preference_data(stage: DPOStage, ctx: StageContext) -> list[dict[str, Any]]:
     return rows
 
 
+def pairs_location(stage: DPOStage, ctx: StageContext, index: int) -> str:
+    if isinstance(stage.pairs, DataSpec):
+        return load_located_rows(stage.pairs)[index][0]
+    return f"{ctx.artifact(stage.pairs) / PAIRS_FILE}: row {index + 1}"
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
@@ -57,6 +64,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     rows = preference_data(stage, ctx)
     init = init_adapter(ctx, stage.init)
     tokenizer = load_tokenizer(ctx.base_model)
+    dataset = Dataset.from_list(rows)
+    truncated = check_cuts(
+        too_long(dataset, tokenizer, stage.max_length, completions=("chosen", "rejected")),
+        len(rows),
+        stage.max_length,
+        isinstance(stage.pairs, DataSpec) and stage.pairs.strict,
+        lambda i: pairs_location(stage, ctx, i),
+    )
     model = trainable_policy(ctx, init, resolve_precision(stage.precision))
     # TRL 1.16 hands the precomputed log-probs from the main process to the others through a datasets cache file
     # whose path, for an in-memory dataset, is a random name in each process's own temporary folder: the other
@@ -76,7 +91,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer = DPOTrainer(
         model=model,
         args=config,
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=dataset,
         processing_class=tokenizer,
         callbacks=callbacks,
     )
@@ -93,6 +108,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return {
         **loss_metrics(history),
         "pairs": len(rows),
+        "truncated_rows": truncated,
         "steps": trainer.state.global_step,
         "reward_accuracy_first": accuracies[0] if accuracies else None,
         "reward_accuracy_last": accuracies[-1] if accuracies else None,

@@ -71,6 +71,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             device=current_placement().reward,
             checkpointing=checkpointing,
             probe_rows=probe,
+            strict=stage.data.strict,
         )
     except ValueError as err:  # malformed rows: the trainer names the row and key
         raise AlignError(f"stages.{stage.name}: {err}") from None

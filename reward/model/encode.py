@@ -18,6 +18,27 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase, pooling: Pooling) -> P
     return tokenizer
 
 
+def _texts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], responses: Sequence[str]) -> list[str]:
+    # Decoders: one text ending in EOS, so the pooled last token has read the whole response.
+    eos = tokenizer.eos_token or ""
+    return [f"{p}\n\n{r}{eos}" for p, r in zip(prompts, responses, strict=True)]
+
+
+def too_long(
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    max_length: int,
+    pooling: Pooling,
+) -> list[int]:
+    """Indices of the rows `encode` cuts to max_length (the cut is silent there; callers count it)."""
+    if pooling == "mean":
+        ids = tokenizer(list(prompts), list(responses), truncation=False)["input_ids"]
+    else:
+        ids = tokenizer(_texts(tokenizer, prompts, responses), truncation=False)["input_ids"]
+    return [i for i, row in enumerate(ids) if len(row) > max_length]
+
+
 def encode(
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
@@ -36,11 +57,8 @@ def encode(
             padding=True,
             return_tensors="pt",
         )
-    # Decoders: one text ending in EOS, so the pooled last token has read the whole response.
-    eos = tokenizer.eos_token or ""
-    texts = [f"{p}\n\n{r}{eos}" for p, r in zip(prompts, responses, strict=True)]
     return tokenizer(
-        texts,
+        _texts(tokenizer, prompts, responses),
         truncation=True,
         max_length=max_length,
         padding=True,

@@ -20,7 +20,7 @@ from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warm
 
 from reward.dimensions import DIMENSIONS
 from reward.model.artifact import Pooling, RewardConfig
-from reward.model.encode import encode, prepare_tokenizer
+from reward.model.encode import encode, prepare_tokenizer, too_long
 from reward.model.heads import RewardHeads, default_pooling
 from reward.model.likelihood import LikelihoodScorer, calibrate
 from reward.model.loss import bradley_terry_loss, ratings_loss
@@ -144,6 +144,7 @@ def train_reward_model(
     device: str = "cpu",
     checkpointing: Checkpointing | None = None,
     probe_rows: Rows = (),
+    strict: bool = False,
 ) -> dict[str, float]:
     """Fine-tune `backbone` with one score head per dimension, save it to `output_dir`, return metrics.
 
@@ -160,6 +161,8 @@ def train_reward_model(
     `probe_rows` are pairs written unlike the training data (data/reward/probe.jsonl): scored the same way as the
     held-out pairs, under `probe_accuracy/<dimension>`, `probe_accuracy/mean`, `probe_loss`, `probe_pairs/<d>`.
     With `checkpointing`, the loop saves its state every `save_steps` steps and resumes from a saved state.
+    Training examples longer than `max_length` are cut, and counted in `train/truncated_rows`; `strict` makes
+    them an error instead.
     """
     train = parse_rows(train_rows, dimensions, "train_rows")
     held_out = parse_rows(eval_rows, dimensions, "eval_rows")
@@ -174,10 +177,18 @@ def train_reward_model(
         raise ValueError(f"pmi: {sorted(both)[0]!r} is scored by likelihood already; give it one of the two")
     torch.manual_seed(seed)  # before the heads are built: their initialisation is part of the run
     model = build_model(backbone, dimensions, pooling, max_length, device)
+    cut = _cut_examples(model, train)
+    if cut and strict:
+        raise ValueError(
+            f"train_rows: {len(cut)} of {len(train)} examples are longer than max_length={max_length} tokens (first: "
+            f"prompt {train[cut[0]].prompt[:60]!r}); strict: true on the data spec makes this an error instead of "
+            "cutting them"
+        )
     writer = _summary_writer(log_dir)
     steps = _total_steps(len(train), epochs, batch_size, max_steps)
     keep = checkpointing or Checkpointing()
     metrics = _optimise(model, train, steps, learning_rate, batch_size, random.Random(seed), writer, progress, keep)
+    metrics["train/truncated_rows"] = float(len(cut))
     if likelihood_model and (likelihood_dimensions or pmi_dimensions):
         metrics |= _attach_likelihood(
             model, str(likelihood_model), train, likelihood_dimensions, pmi_dimensions, max_length, seed
@@ -205,6 +216,18 @@ def build_model(
     model = RewardModel(network, tokenizer, config)
     model.network.train()
     return model
+
+
+def _cut_examples(model: RewardModel, train: Sequence[Pair | Rated]) -> list[int]:
+    """Indices of the training examples (a pair: either of its responses) that encoding cuts to max_length."""
+    prompts = [r.prompt for r in train]
+    cut: set[int] = set()
+    for texts in (
+        [r.chosen if isinstance(r, Pair) else r.completion for r in train],
+        [r.rejected if isinstance(r, Pair) else r.completion for r in train],
+    ):
+        cut |= set(too_long(model.tokenizer, prompts, texts, model.config.max_length, model.config.pooling))
+    return sorted(cut)
 
 
 def _total_steps(rows: int, epochs: float, batch_size: int, max_steps: int | None) -> int:

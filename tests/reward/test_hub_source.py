@@ -94,3 +94,13 @@ def test_model_names_go_through_the_callers_resolver(tiny_classifier: str):
 
     build_rewards({"helpfulness": hub("my-org/armo-like", 0)}, SourceInputs(resolve_model=resolve))
     assert seen == ["my-org/armo-like"]
+
+
+def test_inputs_cut_to_the_models_length_are_flagged_and_counted(tiny_classifier: str):
+    (function,), _ = build_rewards({"helpfulness": hub(tiny_classifier, 0)}, SourceInputs())
+    function.model.tokenizer.model_max_length = 64
+    long = " ".join(["word"] * 200)
+    verdicts = function.score(PROMPTS, [COMPLETIONS[0], long])
+    assert [v.flags for v in verdicts] == [(), ("truncated",)]
+    function(PROMPTS, [COMPLETIONS[0], long])
+    assert function.flags == {"truncated": 1}  # GRPO's manifest reports it as reward_flags[helpfulness/truncated]

@@ -162,6 +162,19 @@ def test_training_saves_a_loadable_model_and_reports_per_dimension_accuracy(
     assert list(logs.glob("events.out.tfevents.*"))
 
 
+def test_examples_longer_than_max_length_are_counted_and_strict_refuses_them(
+    tiny_bert_path: Path, tmp_path: Path
+) -> None:
+    long = {"prompt": "p", "chosen": " ".join(["word"] * 60), "rejected": "no", "dimension": "helpfulness"}
+    train = [pair_row("helpfulness", 1), long, {**long, "chosen": "no", "rejected": long["chosen"]}]
+    args = {"output_dir": tmp_path / "m", "learning_rate": 1e-3, "batch_size": 2, "max_length": 32, "max_steps": 1}
+    args |= {"epochs": 1, "seed": 0}
+    metrics = train_reward_model(tiny_bert_path, train, [], progress=False, **args)
+    assert metrics["train/truncated_rows"] == 2
+    with pytest.raises(ValueError, match=r"^train_rows: 2 of 3 examples are longer than max_length=32 tokens"):
+        train_reward_model(tiny_bert_path, train, [], progress=False, strict=True, **args)
+
+
 def test_training_rows_are_validated_before_any_model_loads() -> None:
     with pytest.raises(ValueError, match="row 1: 'dimension' must be one of"):
         parse_rows([pair_row("helpfulness"), pair_row("politeness")], DIMENSIONS)

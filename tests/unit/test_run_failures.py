@@ -157,3 +157,30 @@ def test_nan_steps_can_be_skipped_and_counted(nan_model: str, chat_file: Path, t
     assert manifest["metrics"]["nonfinite_steps_skipped"] == 2
     lora_b = [t for k, t in load_file(run / "sft" / "adapter_model.safetensors").items() if "lora_B" in k]
     assert lora_b and all(bool((t == 0).all()) for t in lora_b)  # no bad step reached the weights
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_dpo_counts_pairs_it_cuts_and_strict_refuses_them(run_copy: Path, finished, tmp_path: Path, capsys, strict):
+    pairs = tmp_path / "pairs.jsonl"
+    long = " ".join(["word"] * 200)
+    rows = [
+        {"prompt": "Say it.", "chosen": "Fine.", "rejected": long},
+        {"prompt": "Hi.", "chosen": "Hi", "rejected": "No"},
+    ]
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dpo = {"name": "dpo", "kind": "dpo", "init": "first", "pairs": {"path": str(pairs), "strict": strict}}
+    dpo |= {"max_steps": 1, "max_length": 128, "report_to": []}
+    recipe = yaml.safe_load(finished[0].read_text())
+    recipe["stages"] = [recipe["stages"][0], dpo]
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    code = main(["run", str(path), "--run-dir", str(run_copy)])
+    if strict:
+        assert code == 2
+        assert error_lines(capsys) == [
+            f"error: {pairs}: row 1: longer than max_length=128 tokens (1 such rows; strict: true on the data spec "
+            "makes this an error instead of cutting them)"
+        ]
+    else:
+        assert code == 0
+        assert json.loads((run_copy / "dpo" / "manifest.json").read_text())["metrics"]["truncated_rows"] == 1
