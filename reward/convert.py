@@ -19,12 +19,16 @@ Mapping to align's six dimensions (a dimension a set doesn't rate is left out, n
   helpfulness, instruction_following -> relevance. honesty (calibrated uncertainty) is not mapped. Every
   two completions of one instruction become a pair per mapped aspect on which they differ by >= --margin.
 Neither set rates harmlessness or debiasing; the shipped pairs in data/reward/ cover those.
+
+What is left out is counted and printed: responses with no mapped rating (`unrated`) and two identical
+responses to one prompt (`identical`, no preference to learn). `--strict` makes either an error.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,11 +54,15 @@ def helpsteer_ratings(row: Mapping[str, Any]) -> dict[str, float]:
     return ratings
 
 
-def pairs_from_ratings(prompt: str, rated: Sequence[tuple[str, dict[str, float]]], margin: float) -> list[dict]:
+def pairs_from_ratings(
+    prompt: str, rated: Sequence[tuple[str, dict[str, float]]], margin: float, dropped: Counter[str] | None = None
+) -> list[dict]:
     """Every two responses to one prompt, per dimension both rate and on which they differ by >= margin."""
     pairs = []
     for (text_a, a), (text_b, b) in itertools.combinations(rated, 2):
         if text_a == text_b:
+            if dropped is not None:
+                dropped["identical"] += 1
             continue
         for dimension in sorted(a.keys() & b.keys()):
             if abs(a[dimension] - b[dimension]) + 1e-9 >= margin:
@@ -63,8 +71,11 @@ def pairs_from_ratings(prompt: str, rated: Sequence[tuple[str, dict[str, float]]
     return pairs
 
 
-def convert_helpsteer2(rows: Iterable[Mapping[str, Any]], margin: int = 1) -> list[dict]:
+def convert_helpsteer2(
+    rows: Iterable[Mapping[str, Any]], margin: int = 1, dropped: Counter[str] | None = None
+) -> list[dict]:
     """Rated rows for every response, then pairs for responses sharing a prompt (margin in 0-4 points)."""
+    dropped = Counter() if dropped is None else dropped
     by_prompt: dict[str, list[tuple[str, dict[str, float]]]] = {}
     out = []
     for row in rows:
@@ -72,8 +83,10 @@ def convert_helpsteer2(rows: Iterable[Mapping[str, Any]], margin: int = 1) -> li
         if ratings:
             out.append({"prompt": row["prompt"], "completion": row["response"], "ratings": ratings})
             by_prompt.setdefault(row["prompt"], []).append((row["response"], ratings))
+        else:
+            dropped["unrated"] += 1
     for prompt, rated in by_prompt.items():
-        out += pairs_from_ratings(prompt, rated, margin / HELPSTEER_MAX)
+        out += pairs_from_ratings(prompt, rated, margin / HELPSTEER_MAX, dropped)
     return out
 
 
@@ -90,8 +103,11 @@ def _ultrafeedback_rating(annotation: Any) -> float | None:
         return None
 
 
-def convert_ultrafeedback(rows: Iterable[Mapping[str, Any]], margin: int = 1) -> list[dict]:
+def convert_ultrafeedback(
+    rows: Iterable[Mapping[str, Any]], margin: int = 1, dropped: Counter[str] | None = None
+) -> list[dict]:
     """Pairs per mapped aspect between completions of one instruction (margin in 1-5 points)."""
+    dropped = Counter() if dropped is None else dropped
     out = []
     for row in rows:
         rated = []
@@ -104,7 +120,9 @@ def convert_ultrafeedback(rows: Iterable[Mapping[str, Any]], margin: int = 1) ->
                     ratings[ours] = (value - 1.0) / 4.0
             if ratings:
                 rated.append((completion["response"], ratings))
-        out += pairs_from_ratings(row["instruction"], rated, margin / 4.0)
+            else:
+                dropped["unrated"] += 1
+        out += pairs_from_ratings(row["instruction"], rated, margin / 4.0, dropped)
     return out
 
 
@@ -148,6 +166,9 @@ def build_parser() -> OneLineParser:
     convert.add_argument("--out", type=Path, required=True)
     convert.add_argument("--split", default="train")
     convert.add_argument("--margin", type=int, default=1, help="minimum rating gap, in the set's own points")
+    convert.add_argument(
+        "--strict", action="store_true", help="unrated responses and identical pairs are errors, not left out"
+    )
     return parser
 
 
@@ -155,14 +176,23 @@ def _convert(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     rows = load_rows(args.source, args.split)
     check_rows(rows, args.format, args.source)
-    converted = CONVERTERS[args.format](rows, margin=args.margin)
+    dropped: Counter[str] = Counter()
+    converted = CONVERTERS[args.format](rows, margin=args.margin, dropped=dropped)
+    if args.strict and dropped:
+        raise UsageError(f"{args.source}: {_dropped_text(dropped)} (--strict)")
     try:
         args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in converted))
     except OSError as err:
         raise UsageError(f"{args.out}: cannot write ({err.strerror})") from None
     rated = sum("ratings" in r for r in converted)
-    print(f"{args.out}: {len(converted)} rows ({rated} rated responses, {len(converted) - rated} pairs)")
+    left_out = f"; left out: {_dropped_text(dropped)}" if dropped else ""
+    print(f"{args.out}: {len(converted)} rows ({rated} rated responses, {len(converted) - rated} pairs){left_out}")
     return 0
+
+
+def _dropped_text(dropped: Counter[str]) -> str:
+    words = {"unrated": "responses with no mapped rating", "identical": "pairs of identical responses"}
+    return ", ".join(f"{n} {words[kind]}" for kind, n in sorted(dropped.items()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,6 +36,18 @@ PAIR_STATS = "stats.json"
 PROMPT_SELECTION = "prompt_selection.json"
 COMPLETIONS = "completions.jsonl"
 PROMPT_RESELECTION = "prompt_reselection.jsonl"  # grpo with prompt_selection.every: one line per re-run
+# Manifest metrics that count work or data a stage lost, cut or skipped (a number, or a dict of numbers by
+# cause): the summary and the report show each one that is not zero, so nothing is lost without a word.
+LOSS_COUNTS = (
+    "truncated_rows",
+    "train/truncated_rows",
+    "nonfinite_steps_skipped",
+    "train/nonfinite_steps_skipped",
+    "reward_failures",
+    "reward_flags",
+    "verifier_failures",
+    "verifier_flags",
+)
 # Files of the run folder itself.
 EVAL_FILE = "eval.json"
 REPORT_FILE = "report.md"

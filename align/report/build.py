@@ -21,6 +21,7 @@ from align.report.sections import (
     PLOTS,
     curves_section,
     eval_section,
+    losses_section,
     pairs_section,
     samples_section,
     stages_section,
@@ -42,6 +43,7 @@ def build_report(run_dir: Path) -> Path:
     sections = [
         f"# Run report: {run_dir.name}\n\n`{run_dir}` · base model `{base}` · built {created} by `align report`",
         stages_section(stages),
+        losses_section(stages),
         eval_section(results, run_dir),
         groups_section(results),
         reward_section(stages),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from align.artifacts.contract import COMPLETIONS, PAIR_STATS, StageFolder, read_json_artifact
+from align.artifacts.contract import COMPLETIONS, LOSS_COUNTS, PAIR_STATS, StageFolder, read_json_artifact
 from align.evaluation.table import CHANGE_HEADERS, change_rows, interval_text, metric_columns, skipped_notes
 from align.evaluation.textstats import DESCRIPTIONS, DESCRIPTIVE_METRICS
 from align.report.history import read_log_history
@@ -33,6 +33,19 @@ def stages_section(stages: list[StageFolder]) -> str:
         status = "complete" if stage.complete else "interrupted"
         rows.append([stage.name, stage.kind, status, metrics.get("steps"), loss, f"{wall:.0f} s" if wall else None])
     return "## Stages\n\n" + table(["stage", "kind", "status", "steps", "loss first → last", "wall time"], rows)
+
+
+def losses_section(stages: list[StageFolder]) -> str:
+    """Every row cut, step skipped and score lost that a stage counted (LOSS_COUNTS), or nothing when none was."""
+    rows = []
+    for stage in stages:
+        for key in LOSS_COUNTS:
+            value = stage.metrics.get(key)
+            counts = value if isinstance(value, dict) else {"": value}
+            rows += [[stage.name, f"{key}[{cause}]" if cause else key, n] for cause, n in counts.items() if n]
+    if not rows:
+        return ""
+    return "## Cut, skipped or lost\n\n" + table(["stage", "count", "n"], rows)
 
 
 def curves_section(stages: list[StageFolder], run_dir: Path) -> str:

@@ -6,26 +6,18 @@ from pathlib import Path
 
 from rich.table import Table
 
-from align.artifacts.contract import ADAPTER_KINDS
+from align.artifacts.contract import ADAPTER_KINDS, LOSS_COUNTS
 from align.config.schema import STAGE_TYPES, Recipe
 from align.runner import StageOutcome
 from align.runtime.console import console
 from align.runtime.errors import AlignError
 
-# Shown only when something happened: skipped steps, reward functions that failed.
-PROBLEM_COUNTS = (
-    "nonfinite_steps_skipped",
-    "train/nonfinite_steps_skipped",
-    "reward_failures",
-    "reward_flags",
-    "verifier_failures",
-    "verifier_flags",
-)
+# Shown only when something happened: rows cut, skipped steps, reward functions that failed.
+PROBLEM_COUNTS = LOSS_COUNTS
 HEADLINE_METRICS = (
     "loss_first",
     "loss_last",
     "eval_loss",
-    "truncated_rows",
     "pairs",
     "pass_rate",
     "accuracy/mean",

@@ -301,3 +301,16 @@ def test_a_corrupt_artifact_is_one_line_naming_it(full_run: Path, capsys, name: 
     err = capsys.readouterr().err
     assert err.startswith(f"error: {full_run / name}: {message}") and err.count("\n") == 1
     assert not (full_run / "report.md").exists()
+
+
+def test_cut_and_lost_counts_have_their_own_section(tiny_run: Path, tmp_path: Path):
+    run_dir = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    assert "## Cut, skipped or lost" not in build_report(run_dir).read_text()  # nothing lost: no section
+    metrics = {"truncated_rows": 3, "reward_failures": {"helpfulness/raised": 8, "correctness/none": 0}}
+    folder = run_dir / "grpo"
+    folder.mkdir()
+    manifest = Manifest(name="grpo", kind="grpo", fingerprint="fp", base_model="tiny", config={}, metrics=metrics)
+    mark_complete(folder, manifest)
+    text = build_report(run_dir).read_text()
+    assert "| grpo | truncated_rows | 3 |" in text
+    assert "| grpo | reward_failures[helpfulness/raised] | 8 |" in text and "correctness/none" not in text

@@ -110,3 +110,14 @@ def test_a_code_file_without_tests_is_one_error_line(tmp_path: Path, capsys: pyt
     bad.write_text(json.dumps({"prompt": "Write f."}) + "\n")
     assert main(["smollm2-135m-instruct", "--suite", "code", "--code-data", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {bad}: row 1: missing column(s) tests"
+
+
+def test_chat_rows_without_a_prompt_are_an_error_not_skipped(tmp_path: Path):
+    from align.evaluation.settings import EvalSettings
+    from align.evaluation.suites.chat import prepare
+    from align.runtime.errors import AlignError
+
+    prompts = tmp_path / "chat.jsonl"
+    prompts.write_text('{"prompt": "Hi."}\n{"chosen": "a", "rejected": "b"}\n{"prompt": "Bye."}\n')
+    with pytest.raises(AlignError, match=rf"^{prompts}: row 2: no 'prompt' \(1 of 3 rows have none\)$"):
+        prepare(EvalSettings(suites=("chat",), chat_data=str(prompts), reward=str(tmp_path / "unused")))

@@ -36,6 +36,20 @@ def test_align_data_convert_writes_ratings_and_pairs(tmp_path: Path, capsys):
     assert "6 rows (3 rated responses, 3 pairs)" in capsys.readouterr().out
 
 
+def test_left_out_responses_are_counted_and_strict_refuses_them(tmp_path: Path, capsys):
+    unrated = {"prompt": "Say hi.", "response": "Hello."}  # no attribute align maps
+    source = write_jsonl(tmp_path / "hs2.jsonl", [*HELPSTEER, unrated, HELPSTEER[2]])  # and a duplicate response
+    out = tmp_path / "rows.jsonl"
+    assert main(["data", "convert", "helpsteer2", str(source), "--out", str(out)]) == 0
+    left_out = "left out: 1 pairs of identical responses, 1 responses with no mapped rating"
+    assert capsys.readouterr().out == f"{out}: 7 rows (4 rated responses, 3 pairs); {left_out}\n"
+    assert main(["data", "convert", "helpsteer2", str(source), "--out", str(tmp_path / "o.jsonl"), "--strict"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {source}: 1 pairs of identical responses, 1 responses with no mapped rating (--strict)\n"
+    )
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_bad_convert_input_is_one_line(tmp_path: Path, capsys):
     source = write_jsonl(tmp_path / "uf.jsonl", [{"instruction": "q", "completions": []}, {"prompt": "q"}])
     assert main(["data", "convert", "ultrafeedback", str(source), "--out", str(tmp_path / "o.jsonl")]) == 2

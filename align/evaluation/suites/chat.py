@@ -10,7 +10,7 @@ from pathlib import Path
 from align.config.load import shipped_dirs
 from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
-from align.data.load import load_rows
+from align.data.load import load_located_rows
 from align.evaluation.settings import EvalSettings
 from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat
 from align.evaluation.suites.chat_result import chat_result
@@ -48,12 +48,15 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
     path = prompts_path(settings.chat_data)
     # Preference files repeat a prompt once per pair; each prompt is answered once.
     unique: dict[str, str | list] = {}
-    for row in load_rows(DataSpec(path=path)):
-        if row.get("prompt") is not None:
-            unique.setdefault(json.dumps(row["prompt"], sort_keys=True), row["prompt"])
+    located = load_located_rows(DataSpec(path=path))
+    # A row without a prompt is not skipped: a score over "the prompts that happened to have one" would change
+    # what the suite measures without a word.
+    missing = [where for where, row in located if row.get("prompt") is None]
+    if missing:
+        raise AlignError(f"{missing[0]}: no 'prompt' ({len(missing)} of {len(located)} rows have none)")
+    for _, row in located:
+        unique.setdefault(json.dumps(row["prompt"], sort_keys=True), row["prompt"])
     prompts = [as_chat(p) for p in unique.values()][: settings.limit]
-    if not prompts:
-        raise AlignError(f"{path}: no rows with a 'prompt' column")
     if settings.judge is not None:
         from align.evaluation.suites.judged import judged_scorer
 
