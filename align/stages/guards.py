@@ -59,6 +59,10 @@ class CrashPoints(TrainerCallback):
     def __init__(self, stage: str):
         self.stage = stage
 
+    def on_step_end(self, args, state, control, **kwargs):
+        crash_point(f"{self.stage}:step")
+        return control
+
     def on_save(self, args, state, control, **kwargs):
         crash_point(f"{self.stage}:checkpoint")
         return control

@@ -50,6 +50,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
         folder=ctx.checkpoint_dir,
         save_steps=stage.save_steps,
         on_save=lambda: crash_point(f"{stage.name}:checkpoint"),
+        on_step=lambda: crash_point(f"{stage.name}:step"),
         on_nonfinite=stage.on_nonfinite,
     )
     try:

@@ -24,6 +24,7 @@ class Checkpointing:
     folder: Path | None = None  # None: no checkpoints
     save_steps: int = 200
     on_save: Callable[[], None] | None = None  # called after each save (the resume tests kill the run there)
+    on_step: Callable[[], None] | None = None  # called after each optimiser step, before its save (the same)
     on_nonfinite: str = "stop"  # stop | skip, as for the Trainer stages
     skipped: int = 0
 
@@ -88,6 +89,8 @@ class LoopState:
         tmp.replace(self.keep.folder / STATE)  # whole or absent: a kill mid-save leaves the previous state
 
     def maybe_save(self, done: int, total: int) -> None:
+        if self.keep.on_step is not None:
+            self.keep.on_step()
         if self.keep.folder is not None and done % self.keep.save_steps == 0 and done < total:
             self.save(done)
             if self.keep.on_save is not None:
