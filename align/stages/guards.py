@@ -25,6 +25,12 @@ class NonFiniteGuard(TrainerCallback):
         self.action, self.stage = action, stage
         self.skipped = 0
         self.stopped_at: int | None = None
+        self.first_step = 1
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # After a resumed checkpoint is loaded: the manifest's proof that a re-run continued rather than restarted.
+        self.first_step = state.global_step + 1
+        return control
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
         params = [p for p in model.parameters() if p.grad is not None]
@@ -52,7 +58,7 @@ class NonFiniteGuard(TrainerCallback):
             )
 
     def metrics(self) -> dict[str, int]:
-        return {"nonfinite_steps_skipped": self.skipped}
+        return {"nonfinite_steps_skipped": self.skipped, "first_step": self.first_step}
 
 
 class CrashPoints(TrainerCallback):

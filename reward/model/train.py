@@ -251,6 +251,7 @@ def _optimise(
     schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_FRACTION * total_steps), total_steps)
     state = LoopState(model.network, optimizer, schedule, rng, train, keep)
     state.restore()
+    first_step = state.step + 1  # after a resumed state: the manifest's proof the re-run continued
     started = time.perf_counter()
     for step in tqdm(range(state.step, total_steps), desc="reward model", disable=not progress):
         if not state.batches:
@@ -278,6 +279,7 @@ def _optimise(
         "train/examples": float(len(train)),
         "train/rated": float(sum(isinstance(r, Rated) for r in train)),  # regression rows beside the pairs
         "train/nonfinite_steps_skipped": float(keep.skipped),
+        "train/first_step": float(first_step),
     }
 
 
