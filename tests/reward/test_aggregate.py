@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from align.trl_private import generate_and_score, logged, logged_advantages
+from align.stages.trl_private import generate_and_score, logged, logged_advantages
 from reward import aggregate, check_weights
 from reward.dimensions import DIMENSIONS, LengthBudget, RuleDimension, VerifierDimension
 from reward.result import Verdict

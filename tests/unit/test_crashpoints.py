@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = (
-    "from align.crashpoints import crash_point\n"
+    "from align.runtime.crashpoints import crash_point\n"
     "for i in range(3):\n"
     "    print(i, flush=True)\n"
     "    crash_point('s:step')\n"

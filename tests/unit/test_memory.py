@@ -138,9 +138,8 @@ def test_reward_stage_with_a_big_likelihood_lm_is_sized_by_the_scoring_phase():
 
 
 def test_an_unreadable_model_config_stops_the_memory_check_in_one_line(tmp_path):
-    from align.runtime.errors import AlignError
-
     from align.memory.check import shape_from_config
+    from align.runtime.errors import AlignError
 
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(

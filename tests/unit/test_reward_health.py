@@ -14,7 +14,7 @@ from transformers import TrainerControl
 
 from align.cli import main
 from align.config.schema import RewardFailureLimit
-from align.errors import AlignError
+from align.runtime.errors import AlignError
 from align.stages.grpo.reward_health import RewardHealth
 from align.stages.grpo.safe_reward import SafeReward
 

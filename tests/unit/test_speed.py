@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from align.trl_private import prepare_inputs
+from align.stages.trl_private import prepare_inputs
 
 RTOL_LOSS, RTOL_GRAD, ATOL_GRAD = 1e-5, 1e-4, 1e-7
 

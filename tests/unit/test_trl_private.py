@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from align import trl_private
+from align.stages import trl_private
 
 
 def test_trl_internals_match_the_pinned_version(tiny_model: str, tmp_path):
@@ -22,8 +22,8 @@ def test_trl_internals_match_the_pinned_version(tiny_model: str, tmp_path):
     )
     found = trl_private.problems(trainer)
     assert not found, (
-        f"align/trl_private.py was written for TRL {trl_private.PINNED} and no longer matches the installed TRL: "
-        f"{'; '.join(found)}. Check each function there against the new TRL, then update PINNED."
+        f"align/stages/trl_private.py was written for TRL {trl_private.PINNED} and no longer matches the installed "
+        f"TRL: {'; '.join(found)}. Check each function there against the new TRL, then update PINNED."
     )
 
 

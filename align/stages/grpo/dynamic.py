@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
-from align.trl_private import log_metric, with_generation_hook
+from align.stages.trl_private import log_metric, with_generation_hook
 
 T = TypeVar("T")
 

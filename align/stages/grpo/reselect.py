@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 
 from align.generation.hf import hf_generate
 from align.stages.grpo.selection import select_by_variance
-from align.trl_private import RepeatSampler, with_train_sampler
+from align.stages.trl_private import RepeatSampler, with_train_sampler
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 
 class RewardHealth(TrainerCallback):
-    def __init__(self, rewards: Sequence[SafeReward], limit: RewardFailureLimit, stage: str):
-        self.rewards, self.limit, self.stage = list(rewards), limit, stage
+    def __init__(self, rewards: Sequence[object], limit: RewardFailureLimit, stage: str):
+        # The stage's reward functions; only SafeReward-wrapped ones (all of GRPO's) count their calls.
+        self.rewards = [r for r in rewards if isinstance(r, SafeReward)]
+        self.limit, self.stage = limit, stage
         self.in_row: Counter[str] = Counter()
         self.verdict: str | None = None
 

@@ -2,8 +2,8 @@
 
 TRL's own HF path generates through the PEFT-wrapped training model with `generate`. This one samples with
 `sample_ids` (shared prefill per group, finished sequences leave the batch) from a `MergedCopy` re-synced once
-per optimiser step. Prompts are tokenised the trainer's own way (align.trl_private) and the sampling settings
-(temperature, top-p, top-k, `generation_kwargs["min_new_tokens"]`, EOS ids) are read from the trainer, so a
+per optimiser step. Prompts are tokenised the trainer's own way (align.stages.trl_private) and the sampling
+settings (temperature, top-p, top-k, `generation_kwargs["min_new_tokens"]`, EOS ids) are read from the trainer, so a
 rollout draws from the same distribution TRL's would. No sampling log-probs are returned: with `use_vllm=False`
 TRL recomputes the old-policy log-probs from the training model itself.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from align.generation.decode import sample_ids
 from align.generation.merged import MergedCopy
 from align.stages.grpo.rollouts.record import RolloutLog, group_heads
-from align.trl_private import pad_token_id, tokenize_prompts
+from align.stages.trl_private import pad_token_id, tokenize_prompts
 
 
 @dataclass
