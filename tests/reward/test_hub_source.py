@@ -97,7 +97,7 @@ def test_model_names_go_through_the_callers_resolver(tiny_classifier: str):
 
 
 def test_inputs_cut_to_the_models_length_are_flagged_and_counted(tiny_classifier: str):
-    (function,), _ = build_rewards({"helpfulness": hub(tiny_classifier, 0)}, SourceInputs())
+    (function,) = [r.function for r in build_rewards({"helpfulness": hub(tiny_classifier, 0)}, SourceInputs())]
     function.model.tokenizer.model_max_length = 64
     long = " ".join(["word"] * 200)
     verdicts = function.score(PROMPTS, [COMPLETIONS[0], long])
