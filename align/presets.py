@@ -41,17 +41,21 @@ def _dense(h: int, layers: int, heads: int, kv: int, inter: int, vocab: int, tie
     )
 
 
-def _stages(sft_batch: int, rl_rows: int, completion: int, backend: str = "auto") -> dict[str, dict[str, Any]]:
-    """Per-kind defaults: SFT at 8K tokens, DPO at 4K, GRPO with groups of 8 and `rl_rows` prompts a step."""
+def _stages(
+    sft_batch: int, rl_rows: int, completion: int, backend: str = "auto", sample_batch: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per-kind defaults: SFT at 8K tokens, DPO at 4K, GRPO with groups of 8 and `rl_rows` prompts a step;
+    `sample_batch` (HF sampling) where the default 128 sequences' KV cache would not fit beside the weights."""
+    sampling = {"backend": backend} | ({"sample_batch": sample_batch} if sample_batch else {})
     return {
         "sft": {"batch_size": sft_batch, "grad_accum": 16 // sft_batch, "max_length": 8192},
         "dpo": {"batch_size": 1, "grad_accum": 16, "max_length": 4096},
-        "pairs": {"max_new_tokens": completion, "backend": backend},
+        "pairs": {"max_new_tokens": completion, **sampling},
         "grpo": {
             "num_generations": 8,
             "prompts_per_step": rl_rows,
             "max_completion_length": completion,
-            "backend": backend,
+            **sampling,
         },
     }
 
@@ -63,15 +67,15 @@ MOE_EXPERTS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
 
 # The dense Qwen2.5 sizes differ only in these numbers: (size, hidden, layers, heads, kv heads, intermediate,
 # vocabulary, tied embeddings, LoRA, vLLM memory share (None: HF sampling), SFT batch, GRPO prompts a step,
-# completion tokens).
+# completion tokens, HF sampling batch (None: the default 128)).
 QWEN25 = [
-    ("0.5b", 896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024),
-    ("1.5b", 1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024),
-    ("3b", 2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024),
-    ("7b", 3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.35, 1, 2, 1024),
-    ("14b", 5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.45, 1, 1, 1024),
-    ("32b", 5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False, QLORA, 0.35, 1, 1, 512),
-    ("72b", 8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False, QLORA, None, 1, 1, 512),
+    ("0.5b", 896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024, None),
+    ("1.5b", 1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024, None),
+    ("3b", 2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024, None),
+    ("7b", 3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.35, 1, 2, 1024, None),
+    ("14b", 5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.45, 1, 1, 1024, 64),
+    ("32b", 5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False, QLORA, 0.35, 1, 1, 512, 64),
+    ("72b", 8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False, QLORA, None, 1, 1, 512, 32),
 ]
 
 
@@ -89,6 +93,7 @@ def _qwen25(
     sft_batch: int,
     rl_rows: int,
     completion: int,
+    sample_batch: int | None,
 ) -> Preset:
     return Preset(
         f"qwen2.5-{size}",
@@ -96,7 +101,7 @@ def _qwen25(
         _dense(h, layers, heads, kv, inter, vocab, tied),
         lora,
         {} if vllm_share is None else {"gpu_memory_utilization": vllm_share},
-        _stages(sft_batch, rl_rows, completion, backend="auto" if vllm_share is not None else "hf"),
+        _stages(sft_batch, rl_rows, completion, "auto" if vllm_share is not None else "hf", sample_batch),
     )
 
 
@@ -121,7 +126,7 @@ PRESETS: dict[str, Preset] = {
             ),
             {**SMALL_LORA, "target_parameters": MOE_EXPERTS},
             {"gpu_memory_utilization": 0.45},
-            _stages(1, 1, 1024),
+            _stages(1, 1, 1024, sample_batch=64),
         ),
     ]
 }

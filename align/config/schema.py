@@ -197,7 +197,18 @@ class SFTStage(TrainStage):
     )
 
 
-class PairsStage(StageBase):
+class SamplingKeys(Strict):
+    """What a stage that samples from the policy with HF generate (pairs, GRPO's prompt selection) decodes at once."""
+
+    sample_batch: int | None = Field(
+        None,
+        gt=0,
+        description="Sequences HF generate decodes together (default: 128 on a GPU, 64 on a CPU). The KV cache of "
+        "a batch grows with it; lower it when `align validate` says the sampling stage does not fit.",
+    )
+
+
+class PairsStage(StageBase, SamplingKeys):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo")}
 
     kind: Literal["pairs"]
@@ -407,7 +418,7 @@ class RolloutSpec(Strict):
     timeout_s: float = Field(600.0, gt=0, description="Longest wait for one request to the server.")
 
 
-class GRPOStage(TrainStage):
+class GRPOStage(TrainStage, SamplingKeys):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
     cosmetic: ClassVar[tuple[str, ...]] = (*TrainStage.cosmetic, "keep_rollout_adapters")
 

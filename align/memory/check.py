@@ -19,7 +19,8 @@ from align.memory.stages import Settings, estimate_stage
 
 log = logging.getLogger(__name__)
 
-# CUDA context, cuBLAS workspaces and allocator fragmentation: what max_memory_allocated does not count.
+# The CUDA context and allocator fragmentation: what max_memory_allocated does not count (the estimate counts the
+# cuBLAS workspaces, which PyTorch allocates through its caching allocator).
 MARGIN_BYTES = 1 * GIB
 POLICY_STAGES = (SFTStage, PairsStage, DPOStage, GRPOStage)  # the stages that load the (4-bit) policy
 PROMPT_SAMPLE_ROWS = 512

@@ -9,7 +9,9 @@ import yaml
 
 from align.cli import main
 from align.config.load import load_recipe
+from align.config.schema import PairsStage, Recipe
 from align.errors import AlignError
+from align.generation.backend import HFSampler
 from align.memory.check import check_fit
 from align.memory.estimate import GIB, Estimate
 from align.presets import PRESETS, preset_memory
@@ -87,3 +89,17 @@ def test_4bit_on_a_machine_without_gpu_is_refused_before_loading(tmp_path: Path,
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: lora.quantize: '4bit' needs a CUDA GPU")
     assert not (tmp_path / "run" / "sft").exists()
+
+
+def test_sample_batch_reaches_the_hf_sampler(tiny_model: str):
+    # The 14B+ presets lower sample_batch so the KV cache of a sampling batch fits; the key must reach HF generate.
+    from align.generation.recipe_sampler import recipe_sampler
+
+    stage = {"name": "p", "kind": "pairs", "init": "s", "prompts": "p.jsonl", "verifier": "math", "sample_batch": 8}
+    pre = {"name": "s", "kind": "sft", "data": "x.jsonl"}
+    recipe = Recipe.model_validate({"name": "r", "model": tiny_model, "stages": [pre, stage]})
+    pairs = recipe.stages[1]
+    assert isinstance(pairs, PairsStage)
+    sampler = recipe_sampler(recipe, "hf", tiny_model, "fp32", None, [], 8, pairs.sample_batch)
+    assert isinstance(sampler, HFSampler) and sampler.batch_size == 8
+    assert PRESETS["qwen2.5-72b"].stages["pairs"]["sample_batch"] == 32

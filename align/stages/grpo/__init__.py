@@ -152,6 +152,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             init,
             dataset["prompt"],
             stage.max_completion_length,
+            stage.sample_batch,
         )
 
     pool = dataset.to_list()  # dynamic sampling draws replacements from every prompt, dropped ones included

@@ -123,6 +123,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 ctx.artifact(stage.init),
                 [r["prompt"] for r in rows],
                 stage.max_new_tokens,
+                stage.sample_batch,
             )
         # Seeded by batch index: the same batches give the same samples whether or not a kill came between.
         batch = build_batch(stage, sampler, rows[first : first + stage.batch_prompts], first, stage.seed + index)
