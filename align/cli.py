@@ -133,7 +133,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from align.presets import PRESETS, get_preset, preset_memory
+    from align.config.presets import PRESETS, get_preset
+    from align.memory.presets import preset_memory
 
     if args.name:
         preset = get_preset(args.name)

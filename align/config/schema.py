@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from align.config.paths import resolve_data_path
+from align.config.presets import PRESETS
 from reward import DIMENSIONS
 
 BUILTIN_MODEL = "smollm2-135m-instruct"
@@ -571,8 +572,6 @@ class Recipe(Strict):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, name: str | None) -> str | None:
-        from align.presets import PRESETS
-
         if name is not None and name not in PRESETS:
             raise ValueError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
         return name

@@ -11,6 +11,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+from align.config.presets import get_preset
 from align.config.schema import DPOStage, GRPOStage, PairsStage, Recipe, RewardStage, SFTStage, StageBase
 from align.errors import AlignError
 from align.memory.estimate import GIB, Estimate
@@ -41,8 +42,6 @@ def check_fit(estimate: Estimate, free_bytes: float, stage: str, device: str) ->
 def model_shape(recipe: Recipe, location: str) -> ModelShape | None:
     """The policy's shape: the preset's when the recipe uses one, else from the config (None when unreadable)."""
     if recipe.preset is not None:
-        from align.presets import get_preset
-
         preset = get_preset(recipe.preset)
         if preset.model == recipe.model:
             return preset.shape

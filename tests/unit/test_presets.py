@@ -9,12 +9,13 @@ import yaml
 
 from align.cli import main
 from align.config.load import load_recipe
+from align.config.presets import PRESETS
 from align.config.schema import PairsStage, Recipe
 from align.errors import AlignError
 from align.generation.backend import HFSampler
 from align.memory.check import check_fit
 from align.memory.estimate import GIB, Estimate
-from align.presets import PRESETS, preset_memory
+from align.memory.presets import preset_memory
 
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml"))
 

@@ -4,7 +4,8 @@ A preset sets the whole-recipe keys (model, lora, vllm) and fills the per-kind s
 accumulation, lengths) that a stage does not set itself; `--set` overrides win over both. Shapes are the
 models' config.json values, so `align presets` estimates each one's GPU memory without downloading anything.
 
-Sizing for 80 GB (estimates from align.memory, checked by `align presets`):
+The table is configuration, read when a recipe is validated; what each preset needs in GPU memory is
+align.memory.presets' business. Sizing for 80 GB (estimates from align.memory, checked by `align presets`):
 - LoRA r16 on every linear layer up to 3B, r32 from 7B: more capacity where the base has more to adapt.
 - 32B and 72B load their base in 4-bit (NF4): in bf16 their weights alone are 61 and 135 GiB.
 - SFT keeps 8K-token rows (the report's long outputs) with batch 1 and accumulation, so a step is 16 rows.
@@ -21,7 +22,6 @@ from typing import Any
 from align.errors import AlignError
 from align.memory.shape import ModelShape
 
-EIGHTY_GB = 80 * 10**9
 QWEN_VOCAB_SMALL, QWEN_VOCAB_LARGE = 151936, 152064
 
 
@@ -151,26 +151,3 @@ def apply_preset(raw: dict[str, Any], name: str) -> dict[str, Any]:
             for key, value in preset.stages.get(str(stage.get("kind")), {}).items():
                 stage.setdefault(key, value)
     return out
-
-
-def preset_for_model(model: str) -> Preset | None:
-    return next((p for p in PRESETS.values() if p.model == model), None)
-
-
-PROMPT_TOKENS = 512  # assumed longest prompt when estimating a preset's sampling and GRPO memory
-
-
-def preset_memory(preset: Preset) -> dict[str, float]:
-    """Estimated peak bytes per stage kind on one GPU, with the preset's own settings (HF sampling)."""
-    from align.config.schema import Recipe
-    from align.memory.stages import Settings, estimate_stage
-
-    stages = [
-        {"name": "sft", "kind": "sft", "data": "x.jsonl"},
-        {"name": "pairs", "kind": "pairs", "init": "sft", "prompts": "p.jsonl", "verifier": "math"},
-        {"name": "dpo", "kind": "dpo", "init": "sft", "pairs": "pairs"},
-        {"name": "grpo", "kind": "grpo", "init": "dpo", "prompts": "p.jsonl", "verifier": "math"},
-    ]
-    recipe = Recipe.model_validate(apply_preset({"name": "preset", "stages": stages}, preset.name))
-    settings = Settings(precision="bf16", on_gpu=True, device_bytes=EIGHTY_GB, prompt_tokens=PROMPT_TOKENS)
-    return {s.kind: estimate_stage(recipe, s, preset.shape, settings).total for s in recipe.stages}
