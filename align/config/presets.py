@@ -1,4 +1,5 @@
-"""Presets: Qwen2.5 0.5B–72B and a Qwen MoE on one 80 GB GPU, as recipe values applied before validation.
+"""Presets: Qwen2.5 0.5B–72B, Qwen3 0.6B–32B and two Qwen MoEs on one 80 GB GPU, as recipe values applied before
+validation.
 
 A preset sets the whole-recipe keys (model, lora, vllm) and fills the per-kind stage settings (batch size,
 accumulation, lengths) that a stage does not set itself; `--set` overrides win over both. Shapes are the
@@ -6,18 +7,20 @@ models' config.json values, so `align presets` estimates each one's GPU memory w
 
 The table is configuration, read when a recipe is validated; what each preset needs in GPU memory is
 align.memory.presets' business. Sizing for 80 GB (estimates from align.memory, checked by `align presets`):
-- LoRA r16 on every linear layer up to 3B, r32 from 7B: more capacity where the base has more to adapt.
+- LoRA r16 on every linear layer up to 4B, r32 from 7B: more capacity where the base has more to adapt.
 - 32B and 72B load their base in 4-bit (NF4): in bf16 their weights alone are 61 and 135 GiB.
+- From 14B, HF sampling decodes 64 sequences at a time (32 for 72B and Qwen3-30B-A3B), not 128: the KV cache of
+  128 long answers would not fit beside the weights.
 - SFT keeps 8K-token rows (the report's long outputs) with batch 1 and accumulation, so a step is 16 rows.
-- vLLM's share grows with the weights it must hold; 72B samples with HF generate: a second 4-bit copy in vLLM
-  next to the training model would not fit.
+- vLLM's share grows with the weights it must hold; 72B and Qwen3-30B-A3B sample with HF generate: a second
+  copy of their weights in vLLM next to the training model would not fit.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from align.errors import AlignError
 from align.memory.shape import ModelShape
@@ -35,10 +38,12 @@ class Preset:
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> defaults for stages of that kind
 
 
-def _dense(h: int, layers: int, heads: int, kv: int, inter: int, vocab: int, tied: bool) -> ModelShape:
-    return ModelShape(
-        hidden=h, layers=layers, heads=heads, kv_heads=kv, intermediate=inter, vocab=vocab, tied_embeddings=tied
-    )
+SMALL_LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
+LARGE_LORA = {"r": 32, "alpha": 64, "dropout": 0.05, "target_modules": "all-linear"}
+QLORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear", "quantize": "4bit"}
+MOE_EXPERTS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]  # fused expert tensors (PEFT target_parameters)
+# LoRA on attention and every expert; PEFT adapts parameters only without dropout.
+MOE_LORA = {**SMALL_LORA, "dropout": 0.0, "target_parameters": MOE_EXPERTS}
 
 
 def _stages(
@@ -60,76 +65,132 @@ def _stages(
     }
 
 
-SMALL_LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
-LARGE_LORA = {"r": 32, "alpha": 64, "dropout": 0.05, "target_modules": "all-linear"}
-QLORA = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear", "quantize": "4bit"}
-MOE_EXPERTS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
+class Size(NamedTuple):
+    """One dense size of a family: its config.json numbers, then how align trains it on 80 GB."""
 
-# The dense Qwen2.5 sizes differ only in these numbers: (size, hidden, layers, heads, kv heads, intermediate,
-# vocabulary, tied embeddings, LoRA, vLLM memory share (None: HF sampling), SFT batch, GRPO prompts a step,
-# completion tokens, HF sampling batch (None: the default 128)).
+    size: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    intermediate: int
+    vocab: int
+    tied: bool
+    lora: dict[str, Any]
+    vllm_share: float | None  # None: HF sampling (vLLM's copy of the weights would not fit beside training)
+    sft_batch: int
+    rl_rows: int  # GRPO prompts a step
+    completion: int  # tokens sampled per answer
+    sample_batch: int | None = None  # HF sampling batch where the default 128 rows' KV cache would not fit
+
+
+# Qwen2.5 (config.json of each Qwen/Qwen2.5-*-Instruct): q/k/v biases, head_dim = hidden / heads.
 QWEN25 = [
-    ("0.5b", 896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024, None),
-    ("1.5b", 1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024, None),
-    ("3b", 2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024, None),
-    ("7b", 3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.35, 1, 2, 1024, None),
-    ("14b", 5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.45, 1, 1, 1024, 64),
-    ("32b", 5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False, QLORA, 0.35, 1, 1, 512, 64),
-    ("72b", 8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False, QLORA, None, 1, 1, 512, 32),
+    Size("0.5b", 896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024),
+    Size("1.5b", 1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024),
+    Size("3b", 2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024),
+    Size("7b", 3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.35, 1, 2, 1024),
+    Size("14b", 5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.45, 1, 1, 1024, 64),
+    Size("32b", 5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False, QLORA, 0.35, 1, 1, 512, 64),
+    Size("72b", 8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False, QLORA, None, 1, 1, 512, 32),
 ]
+# Qwen3 (config.json of each Qwen/Qwen3-*): no q/k/v biases, per-head q/k norms, head_dim 128 at every size, one
+# 151,936-entry vocabulary; 0.6B-4B tie the head to the embedding. The same training choices as the Qwen2.5 size
+# nearest in parameters; 32B in 4-bit, as Qwen2.5-32B (bf16 weights alone: 61 GiB).
+QWEN3 = [
+    Size("0.6b", 1024, 28, 16, 8, 3072, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024),
+    Size("1.7b", 2048, 28, 16, 8, 6144, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024),
+    Size("4b", 2560, 36, 32, 8, 9728, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024),
+    Size("8b", 4096, 36, 32, 8, 12288, QWEN_VOCAB_SMALL, False, LARGE_LORA, 0.35, 1, 2, 1024),
+    Size("14b", 5120, 40, 40, 8, 17408, QWEN_VOCAB_SMALL, False, LARGE_LORA, 0.45, 1, 1, 1024, 64),
+    Size("32b", 5120, 64, 64, 8, 25600, QWEN_VOCAB_SMALL, False, QLORA, 0.35, 1, 1, 512, 64),
+]
+QWEN3_HEAD_DIM = 128
 
 
-def _qwen25(
-    size: str,
-    h: int,
-    layers: int,
-    heads: int,
-    kv: int,
-    inter: int,
-    vocab: int,
-    tied: bool,
-    lora: dict[str, Any],
-    vllm_share: float | None,
-    sft_batch: int,
-    rl_rows: int,
-    completion: int,
-    sample_batch: int | None,
-) -> Preset:
+def _preset(name: str, model: str, shape: ModelShape, row: Size) -> Preset:
+    backend = "auto" if row.vllm_share is not None else "hf"
     return Preset(
-        f"qwen2.5-{size}",
-        f"Qwen/Qwen2.5-{size.upper()}-Instruct",
-        _dense(h, layers, heads, kv, inter, vocab, tied),
-        lora,
-        {} if vllm_share is None else {"gpu_memory_utilization": vllm_share},
-        _stages(sft_batch, rl_rows, completion, "auto" if vllm_share is not None else "hf", sample_batch),
+        name,
+        model,
+        shape,
+        row.lora,
+        {} if row.vllm_share is None else {"gpu_memory_utilization": row.vllm_share},
+        _stages(row.sft_batch, row.rl_rows, row.completion, backend, row.sample_batch),
     )
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        *(_qwen25(*row) for row in QWEN25),
-        Preset(
-            "qwen1.5-moe-a2.7b",
-            "Qwen/Qwen1.5-MoE-A2.7B-Chat",
-            ModelShape(
-                hidden=2048,
-                layers=24,
-                heads=16,
-                kv_heads=16,
-                intermediate=5632,
-                vocab=QWEN_VOCAB_SMALL,
-                experts=60,
-                experts_per_token=4,
-                expert_intermediate=1408,
-                shared_intermediate=5632,
-            ),
-            {**SMALL_LORA, "target_parameters": MOE_EXPERTS},
-            {"gpu_memory_utilization": 0.45},
-            _stages(1, 1, 1024, sample_batch=64),
-        ),
-    ]
-}
+def _shape(row: Size, **family: Any) -> ModelShape:
+    return ModelShape(
+        hidden=row.hidden,
+        layers=row.layers,
+        heads=row.heads,
+        kv_heads=row.kv_heads,
+        intermediate=row.intermediate,
+        vocab=row.vocab,
+        tied_embeddings=row.tied,
+        **family,
+    )
+
+
+def _qwen25(row: Size) -> Preset:
+    return _preset(f"qwen2.5-{row.size}", f"Qwen/Qwen2.5-{row.size.upper()}-Instruct", _shape(row), row)
+
+
+def _qwen3(row: Size) -> Preset:
+    shape = _shape(row, head_dim=QWEN3_HEAD_DIM, qkv_bias=False, qk_norm=True)
+    return _preset(f"qwen3-{row.size}", f"Qwen/Qwen3-{row.size.upper()}", shape, row)
+
+
+QWEN15_MOE = Preset(
+    "qwen1.5-moe-a2.7b",
+    "Qwen/Qwen1.5-MoE-A2.7B-Chat",
+    ModelShape(
+        hidden=2048,
+        layers=24,
+        heads=16,
+        kv_heads=16,
+        intermediate=5632,
+        vocab=QWEN_VOCAB_SMALL,
+        experts=60,
+        experts_per_token=4,
+        expert_intermediate=1408,
+        shared_intermediate=5632,
+    ),
+    MOE_LORA,
+    {"gpu_memory_utilization": 0.45},
+    _stages(1, 1, 1024, sample_batch=64),
+)
+# Qwen3-30B-A3B (config.json of Qwen/Qwen3-30B-A3B): 48 layers of 128 experts (8 active, 768 wide each, no shared
+# expert), 32 query / 4 KV heads of 128. Its 30.5B bf16 weights (57 GiB) leave no room for a vLLM copy, and
+# bitsandbytes packs only nn.Linear layers — not the fused expert tensors that hold 95 % of the weights — so the
+# base stays bf16 and sampling is HF generate. LoRA covers attention and, as for Qwen1.5-MoE, every expert and
+# the router (what PEFT adapts on Qwen3-MoE anyway, the fused gate_up at twice the rank), at r8: 0.5B trainable
+# parameters, 7.4 GiB with AdamW (r16 would need 15 GiB, more than 80 GB leaves beside 57 GiB of weights).
+QWEN3_MOE = Preset(
+    "qwen3-30b-a3b",
+    "Qwen/Qwen3-30B-A3B",
+    ModelShape(
+        hidden=2048,
+        layers=48,
+        heads=32,
+        kv_heads=4,
+        intermediate=6144,
+        vocab=QWEN_VOCAB_SMALL,
+        head_dim=QWEN3_HEAD_DIM,
+        qkv_bias=False,
+        qk_norm=True,
+        experts=128,
+        experts_per_token=8,
+        expert_intermediate=768,
+        peft_moe_conversion=True,
+    ),
+    {**MOE_LORA, "r": 8, "alpha": 16},
+    {},
+    _stages(1, 1, 512, backend="hf", sample_batch=32),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [*map(_qwen25, QWEN25), *map(_qwen3, QWEN3), QWEN15_MOE, QWEN3_MOE]}
 
 
 def get_preset(name: str) -> Preset:

@@ -42,8 +42,15 @@ class LoraSpec(Strict):
     target_parameters: list[str] = Field(
         [],
         description="Parameters (not modules) to adapt as well, e.g. a MoE's fused expert weights "
-        "['mlp.experts.gate_up_proj', 'mlp.experts.down_proj'] (PEFT target_parameters).",
+        "['mlp.experts.gate_up_proj', 'mlp.experts.down_proj'] (PEFT target_parameters). Needs dropout 0.",
     )
+
+    @model_validator(mode="after")
+    def _no_dropout_on_parameters(self) -> LoraSpec:
+        # PEFT's ParamWrapper raises "does not work with lora_dropout != 0" when the model is wrapped: say so now.
+        if self.target_parameters and self.dropout:
+            raise ValueError("target_parameters (PEFT ParamWrapper) needs dropout: 0")
+        return self
 
 
 class RopeScalingSpec(Strict):

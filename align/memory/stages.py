@@ -82,7 +82,7 @@ def _policy_training(recipe: Recipe, stage, shape: ModelShape, settings: Setting
         length=length,
         checkpointing=_checkpointing(stage, settings),
         eager_attention=getattr(stage, "attn_implementation", None) == "eager",
-        expert_lora=shape.is_moe,
+        expert_lora=bool(lora.target_parameters),
         quantized_adapter=lora.quantize is not None,
     )
 
@@ -108,7 +108,7 @@ def _sampler(
 def _reference_adapter(recipe: Recipe, shape: ModelShape) -> Estimate:
     """TRL's frozen "ref" copy of the starting adapter (weights only: no gradient, no optimiser state)."""
     per_param = 2 if recipe.lora.quantize else 4  # TRL casts QLoRA adapters to bf16
-    params = shape.lora_params(recipe.lora.r, recipe.lora.target_modules, expert_lora=shape.is_moe)
+    params = shape.lora_params(recipe.lora.r, recipe.lora.target_modules, bool(recipe.lora.target_parameters))
     return Estimate({"ref adapter": params * per_param})
 
 

@@ -55,7 +55,7 @@ def test_unknown_preset_is_one_line_exit_2(capsys):
 
 def test_large_presets_load_in_4bit_and_every_preset_fits_80gb():
     for name, preset in PRESETS.items():
-        assert (preset.lora.get("quantize") == "4bit") == (name in ("qwen2.5-32b", "qwen2.5-72b"))
+        assert (preset.lora.get("quantize") == "4bit") == (name in ("qwen2.5-32b", "qwen2.5-72b", "qwen3-32b"))
         need = preset_memory(preset)
         assert max(need.values()) < 80e9 - GIB, (name, need)
     # Without 4-bit, 72B's bf16 weights alone would not fit one 80 GB card.
@@ -104,3 +104,14 @@ def test_sample_batch_reaches_the_hf_sampler(tiny_model: str):
     sampler = recipe_sampler(recipe, "hf", tiny_model, "fp32", None, [], 8, pairs.sample_batch)
     assert isinstance(sampler, HFSampler) and sampler.batch_size == 8
     assert PRESETS["qwen2.5-72b"].stages["pairs"]["sample_batch"] == 32
+
+
+def test_parameter_lora_with_dropout_is_a_one_line_recipe_error(tmp_path: Path, capsys):
+    # PEFT refuses dropout on target_parameters only once the model is loaded; the recipe says so before.
+    path = tmp_path / "moe.yaml"
+    lora = {"dropout": 0.05, "target_parameters": ["mlp.experts.gate_up_proj"]}
+    path.write_text(yaml.safe_dump({"lora": lora, "stages": [{"name": "s", "kind": "sft", "data": "x.jsonl"}]}))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "lora" in err and "dropout: 0" in err and "\n" not in err
+    assert all(p.lora.get("dropout") == 0.0 for p in PRESETS.values() if p.lora.get("target_parameters"))
