@@ -45,6 +45,7 @@ from align.memory.shape import ModelShape
 # process, so a stage also carries those of the stages before it.
 CUDA_WORKSPACES = 2 * 32 * 2**20
 LIKELIHOOD_BATCH = 32  # reward evaluation scores likelihood texts in batches of max(batch_size, 32)
+POLICY_STAGES = (SFTStage, PairsStage, DPOStage, GRPOStage)  # the stages that load the policy (4-bit with QLoRA)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from align.config.presets import PRESETS
 from align.config.schema import PairsStage, Recipe
 from align.errors import AlignError
 from align.generation.backend import HFSampler
-from align.memory.check import check_fit
+from align.memory.check import check_fit, describe_offline
 from align.memory.estimate import GIB, Estimate
 from align.memory.presets import preset_memory
 
@@ -115,3 +115,42 @@ def test_parameter_lora_with_dropout_is_a_one_line_recipe_error(tmp_path: Path, 
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "lora" in err and "dropout: 0" in err and "\n" not in err
     assert all(p.lora.get("dropout") == 0.0 for p in PRESETS.values() if p.lora.get("target_parameters"))
+
+
+def validate_lines(capsys, *argv: str) -> list[str]:
+    assert main(["validate", str(RECIPES_DIR / "math.yaml"), *argv]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def test_validate_says_what_makes_a_stage_fit_and_each_suggestion_does(capsys):
+    argv = ["--preset", "qwen2.5-14b", "--set", "stages.sft.max_length=32768", "--set", "stages.pairs.sample_batch=256"]
+    lines = validate_lines(capsys, *argv)
+    sft = next(i for i, line in enumerate(lines) if line.startswith("  sft: "))
+    assert "more than an 80 GB GPU holds" in lines[sft] and "any one of these fits" in lines[sft]
+    suggested = [line.split()[1] for line in lines if line.startswith("      --set ")]
+    assert "stages.sft.max_length=4096" in suggested and "stages.pairs.sample_batch=128" in suggested
+    assert "lora.quantize=4bit" in suggested
+    overrides = [a for a in argv if a.startswith("stages.")]
+    for fix in suggested:  # each suggestion alone makes its stage fit, as the estimate it printed says
+        stage = fix.split(".")[1] if fix.startswith("stages.") else None
+        recipe = load_recipe(RECIPES_DIR / "math.yaml", [*overrides, fix], preset="qwen2.5-14b")
+        rows = {row.name: row for row in describe_offline(recipe) or []}
+        assert all(rows[name].fits for name in ([stage] if stage else ["pairs"])), fix
+    dpo = next(line for line in lines if line.startswith("  dpo: "))
+    assert "GPU holds" not in dpo  # a stage that fits gets its estimate only
+
+
+def test_validate_offers_gradient_checkpointing_and_says_when_nothing_single_fits(capsys):
+    lines = validate_lines(
+        capsys, "--preset", "qwen2.5-7b", "--set", "stages.sft.gradient_checkpointing=false", "--set",
+        "stages.sft.batch_size=1", "--set", "stages.sft.max_length=16384",
+    )  # fmt: skip
+    assert any(line.split()[1:2] == ["stages.sft.gradient_checkpointing=true"] for line in lines if "--set" in line)
+    lines = validate_lines(
+        capsys, "--preset", "qwen2.5-72b", "--set", "lora.quantize=null", "--set", "stages.sft.max_length=8192"
+    )
+    sft = next(line for line in lines if line.startswith("  sft: "))
+    assert "no single change fits; combine them or pick a smaller preset" in sft
