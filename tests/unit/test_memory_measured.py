@@ -5,10 +5,10 @@ Each row names where its peak comes from and the command that measures it again 
   the wheels first) on one H200, 2026-11-27: every align stage on a random Qwen2.5-0.5B shape (untied head, real
   151,936 vocabulary, bf16), `torch.cuda.max_memory_allocated` after resetting it before each stage. The script
   prints each stage's peak beside this estimate (`est/peak` column) and writes runs/gpu-smoke/smoke.json.
-- "stock TRL SFT": `bash benchmarks/gpu.sh` (its `benchmarks/sft.py` row): stock TRL SFTTrainer, LoRA r16 on all
-  linear layers without dropout, bf16, gradient checkpointing, 1 x 8192 tokens, the stock arm's peak. 1.5B: H200
-  2026-11-28 (README's GPU table, 5.17 GiB; shared/perf.md's H100 run: 5.2); 7B: shared/perf.md, H100, with
-  Liger kernels.
+- "stock TRL SFT": `python benchmarks/sft.py --budget 300` (1.5B, then 7B; inside `bash benchmarks/gpu.sh` the 7B
+  row runs only when 90 s of budget are left): stock TRL SFTTrainer, LoRA r16 on all linear layers without dropout,
+  bf16, gradient checkpointing, 1 x 8192 tokens; the stock arm's peak. 1.5B: H200 2026-11-28 (README's GPU table,
+  5.17 GiB; shared/perf.md's H100 run: 5.2); 7B: shared/perf.md, H100, with Liger kernels.
 """
 
 from __future__ import annotations
