@@ -19,7 +19,7 @@ align.memory.presets' business. Sizing for 80 GB (estimates from align.memory, c
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from align.errors import AlignError
@@ -65,17 +65,35 @@ def _stages(
     }
 
 
+def qwen25(
+    hidden: int, layers: int, heads: int, kv_heads: int, intermediate: int, vocab: int, tied: bool
+) -> ModelShape:
+    """A Qwen2.5 shape (config.json of Qwen/Qwen2.5-*-Instruct): q/k/v biases, head_dim = hidden / heads."""
+    return ModelShape(hidden, layers, heads, kv_heads, intermediate, vocab, tied)
+
+
+def qwen3(hidden: int, layers: int, heads: int, kv_heads: int, intermediate: int, tied: bool) -> ModelShape:
+    """A Qwen3 shape (config.json of Qwen/Qwen3-*): no q/k/v biases, per-head q/k norms, head_dim 128 at every
+    size, one 151,936-entry vocabulary."""
+    return ModelShape(
+        hidden,
+        layers,
+        heads,
+        kv_heads,
+        intermediate,
+        QWEN_VOCAB_SMALL,
+        tied,
+        head_dim=128,
+        qkv_bias=False,
+        qk_norm=True,
+    )
+
+
 class Size(NamedTuple):
-    """One dense size of a family: its config.json numbers, then how align trains it on 80 GB."""
+    """One dense size of a family: its shape, then how align trains it on 80 GB."""
 
     size: str
-    hidden: int
-    layers: int
-    heads: int
-    kv_heads: int
-    intermediate: int
-    vocab: int
-    tied: bool
+    shape: ModelShape
     lora: dict[str, Any]
     vllm_share: float | None  # None: HF sampling (vLLM's copy of the weights would not fit beside training)
     sft_batch: int
@@ -84,74 +102,44 @@ class Size(NamedTuple):
     sample_batch: int | None = None  # HF sampling batch where the default 128 rows' KV cache would not fit
 
 
-# Qwen2.5 (config.json of each Qwen/Qwen2.5-*-Instruct): q/k/v biases, head_dim = hidden / heads.
 QWEN25 = [
-    Size("0.5b", 896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024),
-    Size("1.5b", 1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024),
-    Size("3b", 2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024),
-    Size("7b", 3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.35, 1, 2, 1024),
-    Size("14b", 5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False, LARGE_LORA, 0.45, 1, 1, 1024, 64),
-    Size("32b", 5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False, QLORA, 0.35, 1, 1, 512, 64),
-    Size("72b", 8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False, QLORA, None, 1, 1, 512, 32),
+    Size("0.5b", qwen25(896, 24, 14, 2, 4864, QWEN_VOCAB_SMALL, True), SMALL_LORA, 0.2, 4, 4, 1024),
+    Size("1.5b", qwen25(1536, 28, 12, 2, 8960, QWEN_VOCAB_SMALL, True), SMALL_LORA, 0.25, 2, 4, 1024),
+    Size("3b", qwen25(2048, 36, 16, 2, 11008, QWEN_VOCAB_SMALL, True), SMALL_LORA, 0.3, 1, 2, 1024),
+    Size("7b", qwen25(3584, 28, 28, 4, 18944, QWEN_VOCAB_LARGE, False), LARGE_LORA, 0.35, 1, 2, 1024),
+    Size("14b", qwen25(5120, 48, 40, 8, 13824, QWEN_VOCAB_LARGE, False), LARGE_LORA, 0.45, 1, 1, 1024, 64),
+    Size("32b", qwen25(5120, 64, 40, 8, 27648, QWEN_VOCAB_LARGE, False), QLORA, 0.35, 1, 1, 512, 64),
+    Size("72b", qwen25(8192, 80, 64, 8, 29568, QWEN_VOCAB_LARGE, False), QLORA, None, 1, 1, 512, 32),
 ]
-# Qwen3 (config.json of each Qwen/Qwen3-*): no q/k/v biases, per-head q/k norms, head_dim 128 at every size, one
-# 151,936-entry vocabulary; 0.6B-4B tie the head to the embedding. The same training choices as the Qwen2.5 size
-# nearest in parameters; 32B in 4-bit, as Qwen2.5-32B (bf16 weights alone: 61 GiB).
+# 0.6B-4B tie the head to the embedding. The same training choices as the Qwen2.5 size nearest in parameters;
+# 32B in 4-bit, as Qwen2.5-32B (bf16 weights alone: 61 GiB).
 QWEN3 = [
-    Size("0.6b", 1024, 28, 16, 8, 3072, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.2, 4, 4, 1024),
-    Size("1.7b", 2048, 28, 16, 8, 6144, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.25, 2, 4, 1024),
-    Size("4b", 2560, 36, 32, 8, 9728, QWEN_VOCAB_SMALL, True, SMALL_LORA, 0.3, 1, 2, 1024),
-    Size("8b", 4096, 36, 32, 8, 12288, QWEN_VOCAB_SMALL, False, LARGE_LORA, 0.35, 1, 2, 1024),
-    Size("14b", 5120, 40, 40, 8, 17408, QWEN_VOCAB_SMALL, False, LARGE_LORA, 0.45, 1, 1, 1024, 64),
-    Size("32b", 5120, 64, 64, 8, 25600, QWEN_VOCAB_SMALL, False, QLORA, 0.35, 1, 1, 512, 64),
+    Size("0.6b", qwen3(1024, 28, 16, 8, 3072, True), SMALL_LORA, 0.2, 4, 4, 1024),
+    Size("1.7b", qwen3(2048, 28, 16, 8, 6144, True), SMALL_LORA, 0.25, 2, 4, 1024),
+    Size("4b", qwen3(2560, 36, 32, 8, 9728, True), SMALL_LORA, 0.3, 1, 2, 1024),
+    Size("8b", qwen3(4096, 36, 32, 8, 12288, False), LARGE_LORA, 0.35, 1, 2, 1024),
+    Size("14b", qwen3(5120, 40, 40, 8, 17408, False), LARGE_LORA, 0.45, 1, 1, 1024, 64),
+    Size("32b", qwen3(5120, 64, 64, 8, 25600, False), QLORA, 0.35, 1, 1, 512, 64),
 ]
-QWEN3_HEAD_DIM = 128
 
 
-def _preset(name: str, model: str, shape: ModelShape, row: Size) -> Preset:
+def _preset(name: str, model: str, row: Size) -> Preset:
     backend = "auto" if row.vllm_share is not None else "hf"
     return Preset(
         name,
         model,
-        shape,
+        row.shape,
         row.lora,
         {} if row.vllm_share is None else {"gpu_memory_utilization": row.vllm_share},
         _stages(row.sft_batch, row.rl_rows, row.completion, backend, row.sample_batch),
     )
 
 
-def _shape(row: Size, **family: Any) -> ModelShape:
-    return ModelShape(
-        hidden=row.hidden,
-        layers=row.layers,
-        heads=row.heads,
-        kv_heads=row.kv_heads,
-        intermediate=row.intermediate,
-        vocab=row.vocab,
-        tied_embeddings=row.tied,
-        **family,
-    )
-
-
-def _qwen25(row: Size) -> Preset:
-    return _preset(f"qwen2.5-{row.size}", f"Qwen/Qwen2.5-{row.size.upper()}-Instruct", _shape(row), row)
-
-
-def _qwen3(row: Size) -> Preset:
-    shape = _shape(row, head_dim=QWEN3_HEAD_DIM, qkv_bias=False, qk_norm=True)
-    return _preset(f"qwen3-{row.size}", f"Qwen/Qwen3-{row.size.upper()}", shape, row)
-
-
 QWEN15_MOE = Preset(
     "qwen1.5-moe-a2.7b",
     "Qwen/Qwen1.5-MoE-A2.7B-Chat",
-    ModelShape(
-        hidden=2048,
-        layers=24,
-        heads=16,
-        kv_heads=16,
-        intermediate=5632,
-        vocab=QWEN_VOCAB_SMALL,
+    replace(
+        qwen25(2048, 24, 16, 16, 5632, QWEN_VOCAB_SMALL, False),
         experts=60,
         experts_per_token=4,
         expert_intermediate=1408,
@@ -170,16 +158,8 @@ QWEN15_MOE = Preset(
 QWEN3_MOE = Preset(
     "qwen3-30b-a3b",
     "Qwen/Qwen3-30B-A3B",
-    ModelShape(
-        hidden=2048,
-        layers=48,
-        heads=32,
-        kv_heads=4,
-        intermediate=6144,
-        vocab=QWEN_VOCAB_SMALL,
-        head_dim=QWEN3_HEAD_DIM,
-        qkv_bias=False,
-        qk_norm=True,
+    replace(
+        qwen3(2048, 48, 32, 4, 6144, False),
         experts=128,
         experts_per_token=8,
         expert_intermediate=768,
@@ -190,7 +170,15 @@ QWEN3_MOE = Preset(
     _stages(1, 1, 512, backend="hf", sample_batch=32),
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in [*map(_qwen25, QWEN25), *map(_qwen3, QWEN3), QWEN15_MOE, QWEN3_MOE]}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        *(_preset(f"qwen2.5-{row.size}", f"Qwen/Qwen2.5-{row.size.upper()}-Instruct", row) for row in QWEN25),
+        *(_preset(f"qwen3-{row.size}", f"Qwen/Qwen3-{row.size.upper()}", row) for row in QWEN3),
+        QWEN15_MOE,
+        QWEN3_MOE,
+    ]
+}
 
 
 def get_preset(name: str) -> Preset:

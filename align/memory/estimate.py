@@ -77,14 +77,18 @@ def weight_bytes(shape: ModelShape, precision: str, quantize: str | None = None)
     return packed * NF4_BYTES_PER_WEIGHT + (shape.params() - packed) * dtype
 
 
-def layer_activation_bytes(
-    shape: ModelShape,
-    precision: str,
-    lora_r: int = 0,
-    lora_targets: list[str] | str = "all-linear",
-    lora_dropout: bool = True,
-    fp32_adapter: bool = True,
-) -> float:
+@dataclass(frozen=True)
+class Adapter:
+    """What the estimate needs to know of a LoRA adapter."""
+
+    r: int
+    targets: list[str] | str = "all-linear"
+    dropout: bool = True
+    experts: bool = False  # also on a MoE's fused expert tensors (target_parameters)
+    quantized_base: bool = False  # QLoRA: TRL casts the adapter to bf16 (else PEFT keeps it in fp32)
+
+
+def layer_activation_bytes(shape: ModelShape, precision: str, adapter: Adapter | None = None) -> float:
     """Bytes saved for backward per token in one decoder layer (see the module docstring)."""
     hidden, q, kv = shape.hidden, shape.q_dim, shape.kv_dim
     attention = 2 * hidden + (q + 2 * kv) + (q + kv) + q
@@ -92,11 +96,13 @@ def layer_activation_bytes(
     mlp = 2 * hidden + 4 * mlp_width(shape) + shape.experts
     dtype = DTYPE_BYTES[precision]
     saved = (attention + mlp) * dtype
-    if lora_r:
+    if adapter is not None:
         # An fp32 adapter on a half-precision base gets a cast copy of its input even without dropout.
-        copies = lora_dropout or (fp32_adapter and dtype < 4)
-        for in_features, _ in shape.adapted(lora_targets).values():
-            saved += lora_r * dtype + (in_features * dtype if copies else 0) + (in_features if lora_dropout else 0)
+        copies = adapter.dropout or (not adapter.quantized_base and dtype < 4)
+        for in_features, _ in shape.adapted(adapter.targets).values():
+            saved += (
+                adapter.r * dtype + (in_features * dtype if copies else 0) + (in_features if adapter.dropout else 0)
+            )
     return saved
 
 
@@ -107,16 +113,13 @@ def activation_bytes(
     length: int,
     precision: str,
     checkpointing: bool,
-    lora_r: int = 0,
-    lora_targets: list[str] | str = "all-linear",
-    lora_dropout: bool = True,
-    fp32_adapter: bool = True,
+    adapter: Adapter | None = None,
     eager_attention: bool = False,
 ) -> float:
     """Saved activations of one forward+backward over `sequences` rows of `length` tokens."""
     dtype = DTYPE_BYTES[precision]
     tokens = sequences * length
-    one_layer = tokens * layer_activation_bytes(shape, precision, lora_r, lora_targets, lora_dropout, fp32_adapter)
+    one_layer = tokens * layer_activation_bytes(shape, precision, adapter)
     if eager_attention:
         # Eager attention keeps the T x T scores and their softmax per head.
         one_layer += 2 * sequences * shape.heads * length * length * dtype
@@ -137,11 +140,9 @@ def kv_cache_bytes(shape: ModelShape, *, sequences: int, length: int, precision:
     return sequences * length * shape.kv_bytes_per_token(DTYPE_BYTES[precision])
 
 
-def lora_training(
-    shape: ModelShape, r: int, targets: list[str] | str, expert_lora: bool = False, quantized: bool = False
-) -> float:
-    per_param = QLORA_TRAIN_BYTES if quantized else LORA_TRAIN_BYTES
-    return shape.lora_params(r, targets, expert_lora) * per_param
+def lora_training(shape: ModelShape, adapter: Adapter) -> float:
+    per_param = QLORA_TRAIN_BYTES if adapter.quantized_base else LORA_TRAIN_BYTES
+    return shape.lora_params(adapter.r, adapter.targets, adapter.experts) * per_param
 
 
 def lora_training_parts(
@@ -149,31 +150,24 @@ def lora_training_parts(
     *,
     precision: str,
     quantize: str | None,
-    lora_r: int,
-    lora_targets: list[str] | str,
-    lora_dropout: bool,
+    adapter: Adapter,
     sequences: int,
     length: int,
     checkpointing: bool,
     eager_attention: bool = False,
-    expert_lora: bool = False,
-    quantized_adapter: bool = False,
 ) -> Estimate:
     """A LoRA policy in training: base weights, adapter with grads and AdamW, activations, LM-head workspace."""
     return Estimate(
         {
             "weights": weight_bytes(shape, precision, quantize),
-            "lora+optimizer": lora_training(shape, lora_r, lora_targets, expert_lora, quantized_adapter),
+            "lora+optimizer": lora_training(shape, adapter),
             "activations": activation_bytes(
                 shape,
                 sequences=sequences,
                 length=length,
                 precision=precision,
                 checkpointing=checkpointing,
-                lora_r=lora_r,
-                lora_targets=lora_targets,
-                lora_dropout=lora_dropout,
-                fp32_adapter=not quantized_adapter,
+                adapter=adapter,
                 eager_attention=eager_attention,
             ),
             "lm_head": head_bytes(shape, sequences * length, precision),

@@ -30,6 +30,7 @@ from align.config.schema import (
 from align.generation.backend import HF_BATCH_CPU, HF_BATCH_GPU
 from align.memory.estimate import (
     DTYPE_BYTES,
+    Adapter,
     Estimate,
     full_training_parts,
     kv_cache_bytes,
@@ -71,21 +72,22 @@ def _checkpointing(stage: StageBase, settings: Settings) -> bool:
 
 
 def _policy_training(recipe: Recipe, stage, shape: ModelShape, settings: Settings, sequences: int, length: int):
-    lora = recipe.lora
     return lora_training_parts(
         shape,
         precision=_precision(stage, settings),
-        quantize=lora.quantize,
-        lora_r=lora.r,
-        lora_targets=lora.target_modules,
-        lora_dropout=lora.dropout > 0,
+        quantize=recipe.lora.quantize,
+        adapter=adapter(recipe),
         sequences=sequences,
         length=length,
         checkpointing=_checkpointing(stage, settings),
         eager_attention=getattr(stage, "attn_implementation", None) == "eager",
-        expert_lora=bool(lora.target_parameters),
-        quantized_adapter=lora.quantize is not None,
     )
+
+
+def adapter(recipe: Recipe) -> Adapter:
+    lora = recipe.lora
+    experts, quantized = bool(lora.target_parameters), lora.quantize is not None
+    return Adapter(lora.r, lora.target_modules, lora.dropout > 0, experts=experts, quantized_base=quantized)
 
 
 def _sampler(
@@ -108,9 +110,9 @@ def _sampler(
 
 def _reference_adapter(recipe: Recipe, shape: ModelShape) -> Estimate:
     """TRL's frozen "ref" copy of the starting adapter (weights only: no gradient, no optimiser state)."""
-    per_param = 2 if recipe.lora.quantize else 4  # TRL casts QLoRA adapters to bf16
-    params = shape.lora_params(recipe.lora.r, recipe.lora.target_modules, bool(recipe.lora.target_parameters))
-    return Estimate({"ref adapter": params * per_param})
+    lora = adapter(recipe)
+    per_param = 2 if lora.quantized_base else 4  # TRL casts QLoRA adapters to bf16
+    return Estimate({"ref adapter": shape.lora_params(lora.r, lora.targets, lora.experts) * per_param})
 
 
 def estimate_stage(
