@@ -129,13 +129,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.recipe}: ok — recipe '{recipe.name}', model {recipe.model}, stages: "
         + " → ".join(f"{s.name} ({s.kind})" for s in recipe.stages)
     )
-    for name, estimate in describe_offline(recipe) or []:
-        console.print(f"  {name}: ~{estimate.gib():.1f} GiB on one GPU in bf16 ({estimate.describe()})", soft_wrap=True)
+    for row in describe_offline(recipe) or []:
+        line = f"  {row.name}: ~{row.estimate.gib():.1f} GiB on one GPU in bf16 ({row.estimate.describe()})"
+        if row.fits:
+            console.print(line, soft_wrap=True)
+            continue
+        verdict = (
+            "any one of these fits:" if row.fixes else "no single change fits; combine them or pick a smaller preset"
+        )
+        console.print(f"{line} — more than an 80 GB GPU holds (1 GiB kept free); {verdict}", soft_wrap=True)
+        for fix in row.fixes:
+            console.print(f"      --set {fix.override:<44} ~{fix.estimate.gib():.1f} GiB", soft_wrap=True)
     return 0
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from align.presets import PRESETS, get_preset, preset_memory
+    from align.config.presets import PRESETS, get_preset
+    from align.memory.presets import preset_memory
 
     if args.name:
         preset = get_preset(args.name)

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from align.config.presets import apply_preset
 from align.config.schema import STAGE_TYPES, Recipe
 from align.runtime.errors import AlignError
 from reward import shipped_root
@@ -28,8 +29,6 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (), p
     raw.setdefault("name", re.sub(r"[^A-Za-z0-9_-]", "-", path.stem))
     chosen = preset or raw.get("preset")
     if chosen is not None:
-        from align.presets import apply_preset
-
         raw = apply_preset(raw, str(chosen))
     for override in overrides:
         apply_override(raw, override)

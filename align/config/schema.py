@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from align.config.init_ref import INIT_RULE, is_external, resolve_init
 from align.config.paths import resolve_data_path
+from align.config.presets import PRESETS
 from reward import DIMENSIONS
 
 BUILTIN_MODEL = "smollm2-135m-instruct"
@@ -43,8 +44,15 @@ class LoraSpec(Strict):
     target_parameters: list[str] = Field(
         [],
         description="Parameters (not modules) to adapt as well, e.g. a MoE's fused expert weights "
-        "['mlp.experts.gate_up_proj', 'mlp.experts.down_proj'] (PEFT target_parameters).",
+        "['mlp.experts.gate_up_proj', 'mlp.experts.down_proj'] (PEFT target_parameters). Needs dropout 0.",
     )
+
+    @model_validator(mode="after")
+    def _no_dropout_on_parameters(self) -> LoraSpec:
+        # PEFT's ParamWrapper raises "does not work with lora_dropout != 0" when the model is wrapped: say so now.
+        if self.target_parameters and self.dropout:
+            raise ValueError("target_parameters (PEFT ParamWrapper) needs dropout: 0")
+        return self
 
 
 class RopeScalingSpec(Strict):
@@ -226,7 +234,18 @@ class PairBalance(Strict):
     )
 
 
-class PairsStage(StageBase):
+class SamplingKeys(Strict):
+    """What a stage that samples from the policy with HF generate (pairs, GRPO's prompt selection) decodes at once."""
+
+    sample_batch: int | None = Field(
+        None,
+        gt=0,
+        description="Sequences HF generate decodes together (default: 128 on a GPU, 64 on a CPU). The KV cache of "
+        "a batch grows with it; lower it when `align validate` says the sampling stage does not fit.",
+    )
+
+
+class PairsStage(StageBase, SamplingKeys):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo")}
 
     kind: Literal["pairs"]
@@ -467,7 +486,7 @@ class RolloutSpec(Strict):
     timeout_s: float = Field(600.0, gt=0, description="Longest wait for one request to the server.")
 
 
-class GRPOStage(TrainStage):
+class GRPOStage(TrainStage, SamplingKeys):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
     # The failure limit decides whether a run stops, never what a finished run trained on.
     cosmetic: ClassVar[tuple[str, ...]] = (*TrainStage.cosmetic, "keep_rollout_adapters", "reward_failure_limit")
@@ -633,8 +652,6 @@ class Recipe(Strict):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, name: str | None) -> str | None:
-        from align.presets import PRESETS
-
         if name is not None and name not in PRESETS:
             raise ValueError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
         return name

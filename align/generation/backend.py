@@ -21,6 +21,9 @@ from align.runtime.errors import AlignError
 log = logging.getLogger(__name__)
 # ~23k tokens of SmolLM2-135M in fp32, ~9k of Qwen2.5-7B: several max_model_len sequences at once.
 CPU_KV_CACHE_BYTES = 1 << 30
+# Sequences HFSampler decodes together: on a CPU 64 sampled pairs 1.2x faster than 32 (SmolLM2, k=8); a GPU takes
+# more (the KV cache of 128 sequences x 512 tokens of a 7B model is ~7 GB). align.memory sizes sampling by these.
+HF_BATCH_GPU, HF_BATCH_CPU = 128, 64
 Chat = list[dict[str, str]]
 BackendName = Literal["auto", "hf", "vllm"]
 
@@ -57,9 +60,7 @@ class HFSampler:
     ):
         from align.runtime.devices import current_placement
 
-        # Sequences decoded together: on a CPU 64 sampled pairs 1.2x faster than 32 (SmolLM2, k=8); a GPU takes
-        # more (the KV cache of 128 sequences x 512 tokens of a 7B model is ~7 GB).
-        self.batch_size = batch_size or (128 if _cuda() else 64)
+        self.batch_size = batch_size or (HF_BATCH_GPU if _cuda() else HF_BATCH_CPU)
         self.base_model, self.precision = base_model, precision
         self.quantize, self.options, self.device = quantize, options, current_placement().sampler
         self.tokenizer = load_tokenizer(base_model)
@@ -197,9 +198,10 @@ def make_sampler(
     options: ModelOptions | None = None,
     vllm: VLLMSpec | None = None,
     max_model_len: int = 4096,
+    batch_size: int | None = None,
 ) -> Sampler:
     """A sampler of `base_model` + `adapter`; `quantize`/`options` as the training model loads, `vllm` and
-    `max_model_len` (prompt + new tokens of the stage) for the vLLM engine."""
+    `max_model_len` (prompt + new tokens of the stage) for the vLLM engine, `batch_size` for HF generate."""
     if resolve_backend(backend) == "vllm":
         log.info("sampling with vLLM")
         # vLLM accepts only these max_lora_rank values (r=24 is a config error), so round the rank up to one.
@@ -212,4 +214,4 @@ def make_sampler(
         )
         return VLLMSampler(base_model, precision, adapter, max_lora_rank=rank, engine_args=engine)
     log.info("sampling with HF generate (vLLM not installed)" if backend == "auto" else "sampling with HF generate")
-    return HFSampler(base_model, precision, adapter, quantize=quantize, options=options)
+    return HFSampler(base_model, precision, adapter, batch_size=batch_size, quantize=quantize, options=options)

@@ -20,6 +20,7 @@ def recipe_sampler(
     adapter: Path | None,
     prompts: list,
     new_tokens: int,
+    batch_size: int | None = None,
 ) -> Sampler:
     context = 4096
     if resolve_backend(backend) == "vllm":
@@ -34,4 +35,5 @@ def recipe_sampler(
         options=recipe.model_options,
         vllm=recipe.vllm,
         max_model_len=context,
+        batch_size=batch_size,
     )

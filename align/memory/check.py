@@ -8,20 +8,24 @@ estimate is deliberately simple and may be pessimistic for unusual data).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
-from align.config.schema import DPOStage, GRPOStage, PairsStage, Recipe, RewardStage, SFTStage, StageBase
+from align.config.presets import get_preset
+from align.config.schema import GRPOStage, PairsStage, Recipe, RewardStage, StageBase
+from align.memory.advice import Fix, fixes
 from align.memory.estimate import GIB, Estimate
 from align.memory.shape import ModelShape
-from align.memory.stages import Settings, estimate_stage
+from align.memory.stages import POLICY_STAGES, Settings, estimate_stage
 from align.runtime.errors import AlignError, first_line
 
 log = logging.getLogger(__name__)
 
-# CUDA context, cuBLAS workspaces and allocator fragmentation: what max_memory_allocated does not count.
+# The CUDA context and allocator fragmentation: what max_memory_allocated does not count (the estimate counts the
+# cuBLAS workspaces, which PyTorch allocates through its caching allocator).
 MARGIN_BYTES = 1 * GIB
-POLICY_STAGES = (SFTStage, PairsStage, DPOStage, GRPOStage)  # the stages that load the (4-bit) policy
+REFERENCE_GPU_BYTES = 80 * 10**9  # what `align validate` sizes stages for: one 80 GB GPU
 PROMPT_SAMPLE_ROWS = 512
 DEFAULT_PROMPT_TOKENS = 512
 
@@ -40,8 +44,6 @@ def check_fit(estimate: Estimate, free_bytes: float, stage: str, device: str) ->
 def model_shape(recipe: Recipe, location: str, force: bool = False) -> ModelShape | None:
     """The policy's shape: the preset's when the recipe uses one, else from the config (see shape_from_config)."""
     if recipe.preset is not None:
-        from align.presets import get_preset
-
         preset = get_preset(recipe.preset)
         if preset.model == recipe.model:
             return preset.shape
@@ -144,9 +146,20 @@ def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = Fal
     return estimate
 
 
-def describe_offline(recipe: Recipe, device_bytes: float = 80 * 10**9) -> list[tuple[str, Estimate]] | None:
+@dataclass(frozen=True)
+class StageMemory:
+    """One stage's line in `align validate`: its estimate, whether it fits, and if not, what would."""
+
+    name: str
+    estimate: Estimate
+    fits: bool
+    fixes: list[Fix]
+
+
+def describe_offline(recipe: Recipe, device_bytes: float = REFERENCE_GPU_BYTES) -> list[StageMemory] | None:
     """Per-stage estimates for `align validate`, when the shape is known without a download (a preset or a
-    local model folder) — on a reference 80 GB GPU in bf16."""
+    local model folder) — on a reference 80 GB GPU in bf16, with HF sampling — and for each stage that would not
+    fit, the single changes that would make it fit."""
     shape = None
     if recipe.preset is not None:
         shape = model_shape(recipe, recipe.model, force=True)
@@ -155,10 +168,20 @@ def describe_offline(recipe: Recipe, device_bytes: float = 80 * 10**9) -> list[t
     if shape is None:
         return None
     settings = Settings(precision="bf16", on_gpu=True, device_bytes=device_bytes)
+    budget = device_bytes - MARGIN_BYTES
     rows = []
     for stage in recipe.stages:
         reward_shape = replace(shape, tied_embeddings=True) if isinstance(stage, RewardStage) else None
         if isinstance(stage, RewardStage) and stage.backbone != "policy":
             continue  # an encoder backbone's config is not at hand offline; it is small anyway
-        rows.append((stage.name, estimate_stage(recipe, stage, shape, settings, reward_shape)))
+        estimate = partial(_offline, shape=shape, settings=settings, reward_shape=reward_shape)
+        need = estimate(recipe, stage)
+        fits = need.total <= budget
+        rows.append(StageMemory(stage.name, need, fits, [] if fits else fixes(recipe, stage, estimate, budget)))
     return rows
+
+
+def _offline(
+    recipe: Recipe, stage: StageBase, *, shape: ModelShape, settings: Settings, reward_shape: ModelShape | None
+) -> Estimate:
+    return estimate_stage(recipe, stage, shape, settings, reward_shape)

@@ -25,12 +25,16 @@ class ModelShape:
     tied_embeddings: bool = False
     head_dim: int | None = None  # None = hidden // heads
     qkv_bias: bool = True  # Qwen2 has biases on q/k/v
+    qk_norm: bool = False  # Qwen3 normalises each head's queries and keys (one head_dim-wide weight each)
     # Mixture of experts (0 experts = dense): every expert is a gated MLP of `expert_intermediate`;
     # `shared_intermediate` is Qwen2-MoE's always-on shared expert (0 = none, as in Qwen3-MoE).
     experts: int = 0
     experts_per_token: int = 0
     expert_intermediate: int = 0
     shared_intermediate: int = 0
+    # How PEFT 0.21 adapts Qwen3-MoE (peft/utils/transformers_weight_conversion.py): LoRA on the router too, and
+    # twice the rank on the fused gate_up experts tensor, so that gate and up each keep rank r.
+    peft_moe_conversion: bool = False
 
     @property
     def dim_head(self) -> int:
@@ -59,6 +63,8 @@ class ModelShape:
         mlp = self.shared_intermediate if self.is_moe else self.intermediate
         if mlp:
             shapes |= {"gate_proj": (self.hidden, mlp), "up_proj": (self.hidden, mlp), "down_proj": (mlp, self.hidden)}
+        if self.shared_intermediate:  # Qwen2-MoE's one-output gate on the shared expert
+            shapes["shared_expert_gate"] = (self.hidden, 1)
         return shapes
 
     def adapted(self, targets: list[str] | str) -> dict[str, tuple[int, int]]:
@@ -74,12 +80,12 @@ class ModelShape:
         """One layer's expert weights (fused 3-D tensors: gate+up and down per expert), plus the router."""
         if not self.is_moe:
             return 0
-        router = self.hidden * self.experts + (self.hidden if self.shared_intermediate else 0)
-        return self.experts * 3 * self.hidden * self.expert_intermediate + router
+        return self.experts * 3 * self.hidden * self.expert_intermediate + self.hidden * self.experts  # + router
 
     def layer_params(self) -> int:
         bias = (self.q_dim + 2 * self.kv_dim) if self.qkv_bias else 0
-        return self.linear_params() + self.expert_params() + bias + 2 * self.hidden
+        norms = 2 * self.hidden + (2 * self.dim_head if self.qk_norm else 0)
+        return self.linear_params() + self.expert_params() + bias + norms
 
     def embedding_params(self) -> int:
         return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
@@ -95,7 +101,9 @@ class ModelShape:
         if expert_lora and self.is_moe:
             gate_up = self.hidden + 2 * self.expert_intermediate
             down = self.expert_intermediate + self.hidden
-            per_layer += self.experts * r * (gate_up + down)
+            fused = 2 if self.peft_moe_conversion else 1
+            per_layer += self.experts * r * (fused * gate_up + down)
+            per_layer += r * (self.hidden + self.experts) if self.peft_moe_conversion else 0
         return self.layers * per_layer
 
     def kv_bytes_per_token(self, dtype_bytes: float) -> float:
@@ -103,7 +111,7 @@ class ModelShape:
 
     @classmethod
     def from_config(cls, config: Any) -> ModelShape:
-        """From a transformers PretrainedConfig (Qwen2, Qwen2-MoE, Qwen3-MoE, Llama and alike)."""
+        """From a transformers PretrainedConfig (Qwen2, Qwen2-MoE, Qwen3, Qwen3-MoE, Llama and alike)."""
         text = getattr(config, "text_config", None) or config
         experts = getattr(text, "num_experts", None) or getattr(text, "num_local_experts", None) or 0
         return cls(
@@ -116,10 +124,12 @@ class ModelShape:
             tied_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
             head_dim=getattr(text, "head_dim", None),
             qkv_bias=_qkv_bias(text),
+            qk_norm=text.model_type in ("qwen3", "qwen3_moe"),
             experts=int(experts),
             experts_per_token=int(getattr(text, "num_experts_per_tok", 0) or 0),
             expert_intermediate=int(getattr(text, "moe_intermediate_size", 0) or 0),
             shared_intermediate=int(getattr(text, "shared_expert_intermediate_size", 0) or 0),
+            peft_moe_conversion=text.model_type == "qwen3_moe",
         )
 
 

@@ -27,19 +27,26 @@ from align.config.schema import (
     SFTStage,
     StageBase,
 )
+from align.generation.backend import HF_BATCH_CPU, HF_BATCH_GPU
 from align.memory.estimate import (
     DTYPE_BYTES,
+    Adapter,
     Estimate,
     full_training_parts,
-    inference_parts,
     kv_cache_bytes,
     lora_training_parts,
+    sampling_parts,
     weight_bytes,
 )
 from align.memory.shape import ModelShape
 
-SAMPLER_BATCH = 32  # HFSampler's generate batch (rows)
+# PyTorch allocates each (thread, stream)'s cuBLAS workspace through its caching allocator, so
+# max_memory_allocated counts it: 32 MiB on Hopper (NVIDIA's recommendation, PyTorch's default there) for the
+# thread running the forward and for autograd's device thread running the backward. They live as long as the
+# process, so a stage also carries those of the stages before it.
+CUDA_WORKSPACES = 2 * 32 * 2**20
 LIKELIHOOD_BATCH = 32  # reward evaluation scores likelihood texts in batches of max(batch_size, 32)
+POLICY_STAGES = (SFTStage, PairsStage, DPOStage, GRPOStage)  # the stages that load the policy (4-bit with QLoRA)
 
 
 @dataclass(frozen=True)
@@ -65,34 +72,47 @@ def _checkpointing(stage: StageBase, settings: Settings) -> bool:
 
 
 def _policy_training(recipe: Recipe, stage, shape: ModelShape, settings: Settings, sequences: int, length: int):
-    lora = recipe.lora
     return lora_training_parts(
         shape,
         precision=_precision(stage, settings),
-        quantize=lora.quantize,
-        lora_r=lora.r,
-        lora_targets=lora.target_modules,
-        lora_dropout=lora.dropout > 0,
+        quantize=recipe.lora.quantize,
+        adapter=adapter(recipe),
         sequences=sequences,
         length=length,
         checkpointing=_checkpointing(stage, settings),
         eager_attention=getattr(stage, "attn_implementation", None) == "eager",
-        expert_lora=shape.is_moe,
-        quantized_adapter=lora.quantize is not None,
     )
 
 
-def _sampler(recipe: Recipe, shape: ModelShape, settings: Settings, new_tokens: int, precision: str) -> Estimate:
+def adapter(recipe: Recipe) -> Adapter:
+    lora = recipe.lora
+    experts, quantized = bool(lora.target_parameters), lora.quantize is not None
+    return Adapter(lora.r, lora.target_modules, lora.dropout > 0, experts=experts, quantized_base=quantized)
+
+
+def _sampler(
+    recipe: Recipe, shape: ModelShape, settings: Settings, stage: PairsStage | GRPOStage, group: int, precision: str
+) -> Estimate:
     if settings.vllm:
         return Estimate({"vllm share": settings.vllm_share * settings.device_bytes})
-    return inference_parts(
+    return sampling_parts(
         shape,
         precision=precision,
         quantize=recipe.lora.quantize,
-        sequences=SAMPLER_BATCH,
-        length=settings.prompt_tokens + new_tokens,
+        rows=stage.sample_batch or (HF_BATCH_GPU if settings.on_gpu else HF_BATCH_CPU),
+        group=group,
+        prompt_tokens=settings.prompt_tokens,
+        new_tokens=stage.max_new_tokens if isinstance(stage, PairsStage) else stage.max_completion_length,
+        scaled=stage.temperature != 1.0,
         label="sampler",
     )
+
+
+def _reference_adapter(recipe: Recipe, shape: ModelShape) -> Estimate:
+    """TRL's frozen "ref" copy of the starting adapter (weights only: no gradient, no optimiser state)."""
+    lora = adapter(recipe)
+    per_param = 2 if lora.quantized_base else 4  # TRL casts QLoRA adapters to bf16
+    return Estimate({"ref adapter": shape.lora_params(lora.r, lora.targets, lora.experts) * per_param})
 
 
 def estimate_stage(
@@ -105,12 +125,25 @@ def estimate_stage(
 ) -> Estimate:
     """Peak bytes on the training device. `reward_shape`/`likelihood_shape`: the reward stage's backbone and
     likelihood LM (default: the policy's shape, i.e. backbone 'policy')."""
+    parts = _models(recipe, stage, shape, settings, reward_shape, likelihood_shape)
+    return parts + Estimate({"cuda workspaces": CUDA_WORKSPACES}) if settings.on_gpu else parts
+
+
+def _models(
+    recipe: Recipe,
+    stage: StageBase,
+    shape: ModelShape,
+    settings: Settings,
+    reward_shape: ModelShape | None,
+    likelihood_shape: ModelShape | None,
+) -> Estimate:
     if isinstance(stage, SFTStage):
         return _policy_training(recipe, stage, shape, settings, stage.batch_size, stage.max_length)
     if isinstance(stage, DPOStage):
-        return _policy_training(recipe, stage, shape, settings, 2 * stage.batch_size, stage.max_length)
+        training = _policy_training(recipe, stage, shape, settings, 2 * stage.batch_size, stage.max_length)
+        return training + _reference_adapter(recipe, shape)
     if isinstance(stage, PairsStage):
-        return _sampler(recipe, shape, settings, stage.max_new_tokens, settings.precision)
+        return _sampler(recipe, shape, settings, stage, stage.k, settings.precision)
     if isinstance(stage, RewardStage):
         backbone = reward_shape or shape
         training = full_training_parts(backbone, sequences=2 * stage.batch_size, length=stage.max_length)
@@ -170,9 +203,12 @@ def _grpo(
     scored_by_lm = _lm_dimensions(recipe, stage.reward)
     if uses_model and any(name in scored_by_lm for name, s in stage.rewards.items() if s.source == "model"):
         training = training + likelihood_parts(likelihood_shape or shape, precision, length)
+    if stage.beta > 0:
+        training = training + _reference_adapter(recipe, shape)
     if settings.vllm:
-        return training + _sampler(recipe, shape, settings, stage.max_completion_length, precision)
+        return training + _sampler(recipe, shape, settings, stage, stage.num_generations, precision)
     if stage.prompt_selection.enabled:
-        selection = _sampler(recipe, shape, settings, stage.max_completion_length, precision)
+        group = stage.prompt_selection.num_generations or stage.num_generations
+        selection = _sampler(recipe, shape, settings, stage, group, precision)
         return training if training.total >= selection.total else selection
     return training

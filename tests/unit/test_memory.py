@@ -35,14 +35,17 @@ def test_sft_0_5b_bf16_lora_8k_with_checkpointing_by_hand():
     parts = estimate.parts
     assert parts["weights"] == 494_032_768 * 2
     assert parts["lora+optimizer"] == 8_798_208 * 16
-    # Per token per layer: attention 2*896 + (896 + 2*128) + (896 + 128) + 896 = 4864;
-    # MLP 2*896 + 4*4864 = 21248; LoRA dropout outputs + r: 3*(896+16) + (896+16) + 2*(896+16) + (4864+16) = 10352.
-    one_layer = 8192 * (4864 + 21248 + 10352) * 2
+    # Elements per token per layer: attention 2*896 + (896 + 2*128) + (896 + 128) + 896 = 4864; MLP 2*896 + 4*4864
+    # = 21248, 2 bytes each. LoRA, per adapted linear: r (2 bytes), its dropout output (2 bytes) and dropout mask
+    # (1 byte) over its input width: inputs 6*896 + 4864 = 10240, so 7*16*2 + 10240*3 = 30944 bytes.
+    one_layer = 8192 * ((4864 + 21248) * 2 + 30944)
     checkpoints = 24 * 8192 * 896 * 2
     gradients = 4 * 8192 * 896 * 2
     assert parts["activations"] == checkpoints + one_layer + gradients
-    assert parts["lm_head"] == 4096 * 32768 * 4 + 8192 * 896 * 4
-    assert estimate.total == 2_703_535_872
+    # TRL's fused head: one bf16 tile of 4096 tokens x 32768 vocabulary entries, the fp32 gradient of the hidden states.
+    assert parts["lm_head"] == 4096 * 32768 * 2 + 8192 * 896 * 4
+    assert parts["cuda workspaces"] == 2 * 32 * 2**20
+    assert estimate.total == 2_586_095_360
 
 
 def test_dpo_7b_qlora_q_v_r64_by_hand():
@@ -60,30 +63,41 @@ def test_dpo_7b_qlora_q_v_r64_by_hand():
     assert parts["weights"] == packed * NF4_BYTES_PER_WEIGHT + (7_615_616_512 - packed) * 2
     # QLoRA adapters are bf16: weight, grad and two AdamW moments at 2 bytes each.
     assert parts["lora+optimizer"] == 28 * (64 * (3584 + 3584) + 64 * (3584 + 512)) * 8
-    # Chosen and rejected: 4 sequences of 1024 tokens; no dropout, so LoRA saves only r per adapted linear.
+    # Chosen and rejected: 4 sequences of 1024 tokens; no dropout and bf16 adapters, so each adapted linear
+    # shares its input and saves only r.
     tokens = 4 * 1024
     one_layer = tokens * ((2 * 3584 + 3584 + 1024 + 3584 + 512 + 3584) + (2 * 3584 + 4 * 18944) + 2 * 64) * 2
     assert parts["activations"] == 28 * tokens * 3584 * 2 + one_layer + 4 * tokens * 3584 * 2
-    assert estimate.total == pytest.approx(8_083_356_416)
+    # TRL's frozen "ref" copy of the starting adapter, bf16 on a 4-bit base.
+    assert parts["ref adapter"] == 28 * (64 * (3584 + 3584) + 64 * (3584 + 512)) * 2
+    # The old total 8,083,356,416 less half the fp32 head tile it counted, plus the ref copy and the workspaces.
+    assert estimate.total == pytest.approx(8_083_356_416 - 4096 * 32768 * 2 + 40_370_176 + 2 * 32 * 2**20)
 
 
 def test_checkpointing_off_keeps_every_layer():
     stage = {"name": "sft", "kind": "sft", "data": "x.jsonl", "max_length": 1024, "gradient_checkpointing": False}
     r = recipe({"r": 16, "dropout": 0.0}, stage)
     off = estimate_stage(r, r.stages[0], QWEN_05B, GPU).parts["activations"]
-    assert off == 24 * 1024 * (4864 + 21248 + 7 * 16) * 2
+    # Without dropout an fp32 adapter still saves its own copy of its input: PEFT casts it to fp32, autocast
+    # back to bf16 (inputs 6*896 + 4864 = 10240 wide).
+    assert off == 24 * 1024 * (4864 + 21248 + 10240 + 7 * 16) * 2
 
 
-def test_pairs_sampler_counts_the_kv_cache_of_one_generate_batch():
+def test_pairs_sampler_counts_one_decode_batch():
     stages = [
         {"name": "sft", "kind": "sft", "data": "x.jsonl"},
         {"name": "p", "kind": "pairs", "init": "sft", "prompts": "p.jsonl", "verifier": "math", "max_new_tokens": 256},
     ]
     r = Recipe.model_validate({"name": "m", "stages": stages})
     parts = estimate_stage(r, r.stages[1], QWEN_05B, GPU).parts
-    # K and V, 24 layers, 2 kv heads x 64 dims, bf16: 12288 bytes a token; 32 rows of 512 + 256 tokens.
-    assert parts["sampler kv cache"] == 32 * 768 * 2 * 24 * 128 * 2
+    # HFSampler decodes 128 rows on a GPU. K and V, 24 layers, 2 kv heads x 64 dims, bf16: 12288 bytes a token,
+    # 512 + 256 tokens a row, twice (a rebuilt cache is filled before the old one is freed).
+    assert parts["sampler kv cache"] == 2 * 128 * 768 * 12288
     assert kv_cache_bytes(QWEN_05B, sequences=1, length=1, precision="bf16") == 12288
+    # Each step's logits at temperature 0.8: bf16 output + fp32 upcast, scaled copy and log-sum-exp temporary.
+    assert parts["sampler logits"] == 128 * 151936 * (2 + 3 * 4)
+    # The prefill of 128 // 4 prompts of 512 tokens, one layer at a time: 2H + q + 2kv + 3I elements a token.
+    assert parts["sampler prefill"] == 32 * 512 * (2 * 896 + 896 + 256 + 3 * 4864) * 2
 
 
 def test_shape_from_a_transformers_config_matches_the_hand_written_one():
@@ -120,8 +134,9 @@ def test_reward_stage_counts_training_and_likelihood_scoring_as_phases_not_a_sum
         "weights": 494_032_768 * 4,
         "grads+optimizer": 494_032_768 * 12,
         "activations": 24 * 1024 * (4864 + 21248) * 4,
+        "cuda workspaces": 2 * 32 * 2**20,
     }
-    assert sum(parts.values()) == 10_471_438_336  # 9.75 GiB
+    assert sum(parts.values()) == 10_538_547_200  # 9.81 GiB
 
 
 def test_reward_stage_with_a_big_likelihood_lm_is_sized_by_the_scoring_phase():
@@ -134,6 +149,7 @@ def test_reward_stage_with_a_big_likelihood_lm_is_sized_by_the_scoring_phase():
         "weights": small.params() * 4,
         "likelihood weights": 7_615_616_512 * 2,
         "likelihood logits": 32 * 128 * 152064 * 6,
+        "cuda workspaces": 2 * 32 * 2**20,
     }
 
 

@@ -191,6 +191,7 @@ def selection_sampler(stage: GRPOStage, ctx: StageContext, precision: str, promp
         init,
         prompts,
         stage.max_completion_length,
+        stage.sample_batch,
     )
 
 

@@ -126,6 +126,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                 init_adapter(ctx, stage.init),
                 [r["prompt"] for r in rows],
                 stage.max_new_tokens,
+                stage.sample_batch,
             )
         # Seeded by batch index: the same batches give the same samples whether or not a kill came between.
         batch = build_batch(stage, sampler, rows[first : first + stage.batch_prompts], first, stage.seed + index)
