@@ -249,7 +249,7 @@ def _run_stage(
     if estimate is not None:
         ctx.notes["memory_estimate_gib"] = {k: round(v / 2**30, 3) for k, v in estimate.parts.items()}
     started = time.monotonic()
-    metrics = runner_for(stage.kind)(ctx)
+    metrics = runner_for(stage.kind)(ctx).metrics()
     # Every rank has finished writing (the main process its artifact) before the stage is marked complete.
     distributed.barrier()
     wall = time.monotonic() - started

@@ -19,6 +19,7 @@ from align.runtime.context import StageContext, resolve_precision
 from align.runtime.errors import AlignError
 from align.stages.cuts import check_cuts, too_long
 from align.stages.init_adapter import init_adapter, trainable_policy
+from align.stages.results import DPOResult
 from align.stages.speed import dpo_speed_kwargs
 from align.stages.training import (
     guarded_callbacks,
@@ -56,7 +57,7 @@ def pairs_location(stage: DPOStage, ctx: StageContext, index: int) -> str:
     return f"{ctx.artifact(stage.pairs) / PAIRS_FILE}: row {index + 1}"
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> DPOResult:
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
@@ -105,16 +106,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ctx.notes["reference"] = (
         f"frozen copy of the '{stage.init}' adapter ({init})" if init else "the base model (a fresh adapter)"
     )
-    return {
-        **loss_metrics(history),
-        "pairs": len(rows),
-        "truncated_rows": truncated,
-        "steps": trainer.state.global_step,
-        "reward_accuracy_first": accuracies[0] if accuracies else None,
-        "reward_accuracy_last": accuracies[-1] if accuracies else None,
-        "reward_accuracy_mean": mean_of(accuracies),
-        "reward_margin_mean": mean_of(margins),
-        "reward_margin_last": margins[-1] if margins else None,
-        "init_artifact": str(init) if init else None,
-        **guard.metrics(),
-    }
+    return DPOResult(
+        losses=loss_metrics(history),
+        pairs=len(rows),
+        truncated_rows=truncated,
+        steps=trainer.state.global_step,
+        reward_accuracy_first=accuracies[0] if accuracies else None,
+        reward_accuracy_last=accuracies[-1] if accuracies else None,
+        reward_accuracy_mean=mean_of(accuracies),
+        reward_margin_mean=mean_of(margins),
+        reward_margin_last=margins[-1] if margins else None,
+        init_artifact=str(init) if init else None,
+        guard=guard.counts(),
+    )

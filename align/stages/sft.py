@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from align.config.schema import SFTStage
 from align.data.load import load_chat, load_located_rows
@@ -11,13 +10,14 @@ from align.models.load import load_policy, load_tokenizer, lora_config
 from align.runtime.context import StageContext, resolve_precision
 from align.stages.cuts import check_cuts, too_long
 from align.stages.init_adapter import init_adapter
+from align.stages.results import SFTResult
 from align.stages.speed import sft_speed
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> SFTResult:
     from trl import SFTConfig, SFTTrainer
 
     stage = ctx.typed_stage(SFTStage)
@@ -64,10 +64,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
     save_policy(trainer, tokenizer, ctx)
-    return {
-        **loss_metrics(trainer.state.log_history),
-        "train_rows": len(train),
-        "truncated_rows": truncated,
-        "steps": trainer.state.global_step,
-        **guard.metrics(),
-    }
+    return SFTResult(
+        losses=loss_metrics(trainer.state.log_history),
+        train_rows=len(train),
+        truncated_rows=truncated,
+        steps=trainer.state.global_step,
+        guard=guard.counts(),
+    )
