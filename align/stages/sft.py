@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from align.config.schema import SFTStage
 from align.data.load import load_chat, load_located_rows
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: StageContext) -> SFTResult:
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     stage = ctx.typed_stage(SFTStage)
     tokenizer = load_tokenizer(ctx.base_model)
@@ -42,19 +43,11 @@ def run(ctx: StageContext) -> SFTResult:
         quantize=ctx.recipe.lora.quantize,
         options=ctx.recipe.model_options,
     )
-    config = SFTConfig(
-        **trainer_kwargs(stage, ctx),
-        max_length=stage.max_length,
-        packing=stage.packing,
-        completion_only_loss=True,
-        dataset_num_proc=None,
-        **speed_config,
-    )
     callbacks, guard = guarded_callbacks(stage)
     trainer = SFTTrainer(
         model=model,
         callbacks=callbacks,
-        args=config,
+        args=sft_config(stage, ctx, speed_config),
         train_dataset=train,
         eval_dataset=evaluation,
         processing_class=tokenizer,
@@ -70,4 +63,18 @@ def run(ctx: StageContext) -> SFTResult:
         truncated_rows=truncated,
         steps=trainer.state.global_step,
         guard=guard.counts(),
+    )
+
+
+def sft_config(stage: SFTStage, ctx: StageContext, speed_config: dict[str, Any]):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **trainer_kwargs(stage, ctx),
+        max_length=stage.max_length,
+        packing=stage.packing,
+        # The loss on the answer only: the prompt is given, not something the policy should learn to write.
+        completion_only_loss=True,
+        dataset_num_proc=None,
+        **speed_config,
     )
