@@ -20,7 +20,7 @@ SPLICED = {"spliced": True}
 
 @dataclass(frozen=True)
 class StageResult:
-    """Base of every stage's result; subclasses list their fields in the order the manifest shows them."""
+    """Base of every stage's result; `metrics()` keeps the fields' order (the runner logs the first six)."""
 
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
