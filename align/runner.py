@@ -228,20 +228,9 @@ def _run_stage(
     """`accepted`: the fingerprint to stamp, then the older ones an interrupted run of this config may carry."""
     from align.memory.check import preflight
 
-    key = accepted[0]
-
     estimate = preflight(recipe, stage, base_model, force)
     stage_dir = run_dir / stage.name
-    # An interrupted run of this configuration keeps its folder: Trainer checkpoints, stored pair batches and
-    # the prompt selection are the work a kill must not cost. Anything else there is stale. Decided once, by the
-    # main process: every rank must resume from the same checkpoint, or none.
-    resuming, resume = distributed.decide(partial(_interrupted, stage_dir, accepted))
-    if distributed.is_main():
-        if not resuming and stage_dir.exists():
-            shutil.rmtree(stage_dir)
-        stage_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(stage_dir / RUNNING, {"fingerprint": key, "started_at": _now()})
-    distributed.barrier()
+    resuming, resume = _claim_stage_dir(stage_dir, accepted)
     log.info("stage %s (%s): %s → %s", stage.name, stage.kind, "resuming" if resuming else "running", stage_dir)
     ctx = StageContext(
         recipe=recipe, stage=stage, run_dir=run_dir, base_model=base_model, resume_from=resume, resuming=resuming
@@ -249,22 +238,15 @@ def _run_stage(
     if estimate is not None:
         ctx.notes["memory_estimate_gib"] = {k: round(v / 2**30, 3) for k, v in estimate.parts.items()}
     started = time.monotonic()
-    metrics = runner_for(stage.kind)(ctx)
+    metrics = runner_for(stage.kind)(ctx).metrics()
     # Every rank has finished writing (the main process its artifact) before the stage is marked complete.
     distributed.barrier()
     wall = time.monotonic() - started
-    files = checksums(stage_dir)
-    # A ref field may hold data instead of a stage name (dpo `pairs:`) or an adapter from outside the run (`init:`,
-    # already in `inputs` by its hash or hub name); only names are upstream stages.
-    upstream_refs = {
-        ref: getattr(stage, ref)
-        for ref in stage.refs
-        if isinstance(getattr(stage, ref), str) and not (ref == "init" and is_external(getattr(stage, ref)))
-    }
+    upstream_refs = _upstream_refs(stage)
     manifest = Manifest(
         name=stage.name,
         kind=stage.kind,
-        fingerprint=key,
+        fingerprint=accepted[0],
         config=stage.model_dump(mode="json"),
         base_model=recipe.model,
         base_model_location=base_model,
@@ -274,7 +256,7 @@ def _run_stage(
         upstream_fingerprints={name: _fingerprint_of(run_dir / name) for name in upstream_refs.values()},
         metrics=metrics,
         notes=ctx.notes,
-        checksums=files,
+        checksums=checksums(stage_dir),
         disk_bytes=disk_bytes(stage_dir),
         wall_time_s=round(wall, 2),
         resumed_from=str(resume) if resume else None,
@@ -290,6 +272,34 @@ def _run_stage(
     distributed.barrier()
     log.info("stage %s: finished in %.1fs — %s", stage.name, wall, _short(metrics))
     return StageOutcome(stage.name, stage.kind, "resumed" if resuming else "ran", stage_dir, metrics, wall)
+
+
+def _claim_stage_dir(stage_dir: Path, accepted: tuple[str, ...]) -> tuple[bool, Path | None]:
+    """Whether the stage resumes and from which checkpoint, with its folder ready and marked running.
+
+    An interrupted run of this configuration keeps its folder: Trainer checkpoints, stored pair batches and the
+    prompt selection are the work a kill must not cost. Anything else there is stale. Decided once, by the main
+    process: every rank must resume from the same checkpoint, or none."""
+    resuming, resume = distributed.decide(partial(_interrupted, stage_dir, accepted))
+    if distributed.is_main():
+        if not resuming and stage_dir.exists():
+            shutil.rmtree(stage_dir)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(stage_dir / RUNNING, {"fingerprint": accepted[0], "started_at": _now()})
+    distributed.barrier()
+    return resuming, resume
+
+
+def _upstream_refs(stage: Stage) -> dict[str, str]:
+    """The stage's ref fields that name earlier stages of the run, with those names.
+
+    A ref field may hold data instead of a stage name (dpo `pairs:`) or an adapter from outside the run (`init:`,
+    already in `inputs` by its hash or hub name); only names are upstream stages."""
+    return {
+        ref: getattr(stage, ref)
+        for ref in stage.refs
+        if isinstance(getattr(stage, ref), str) and not (ref == "init" and is_external(getattr(stage, ref)))
+    }
 
 
 def _fingerprint_of(stage_dir: Path) -> str | None:

@@ -328,6 +328,8 @@ class DPOStage(TrainStage):
 
     @model_validator(mode="after")
     def _one_weight_per_loss(self) -> DPOStage:
+        # TRL's DPOConfig refuses the same mismatch, but only once the stage runs, after the model has loaded;
+        # here it fails at load time, with the recipe key, before any stage of the run starts.
         losses = self.losses
         if not losses:
             raise ValueError("loss_type: give at least one loss")
@@ -390,6 +392,8 @@ class RewardStage(TrainStage):
     @field_validator("likelihood", "pmi")
     @classmethod
     def _known_dimensions(cls, names: list[str]) -> list[str]:
+        # reward's trainer refuses an unknown name too, but only when this stage starts, possibly after hours of
+        # earlier stages; checked at load time, a typo costs nothing.
         for name in names:
             if name not in DIMENSIONS:
                 raise ValueError(f"unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
@@ -397,6 +401,8 @@ class RewardStage(TrainStage):
 
     @model_validator(mode="after")
     def _one_lm_score_per_dimension(self) -> RewardStage:
+        # A dimension has one score, so it takes one of the two LM scores. reward's trainer refuses both too,
+        # but only when this stage starts; checked at load time, before earlier stages spend their hours.
         if both := sorted(set(self.likelihood) & set(self.pmi)):
             raise ValueError(f"pmi: {both[0]!r} is in likelihood too; a dimension takes one of the two")
         return self
@@ -556,10 +562,14 @@ class GRPOStage(TrainStage, SamplingKeys):
             where = f"stages.{self.name}.rewards.{name}"
             if name not in REWARD_NAMES:
                 raise ValueError(f"{where}: unknown reward (one of: {', '.join(REWARD_NAMES)})")
+            # reward.build_rewards refuses a source without its input too, but only when the GRPO stage starts,
+            # after the stages before it ran; keys of another source it would silently ignore. Both fail here.
             if spec.source == "verifier" and self.verifier is None:
                 raise ValueError(f"{where}: source 'verifier' needs `verifier: math|code` on the stage")
+            # The reward model has a head per dimension of the six, none for correctness (a verifier's verdict).
             if spec.source == "model" and (self.reward is None or name == "correctness"):
                 raise ValueError(f"{where}: source 'model' needs `reward: <reward stage>` and a six-dimension name")
+            # The one rule implemented is a length budget (reward.sources._rule); it measures conciseness only.
             if spec.source == "rule" and name != "conciseness":
                 raise ValueError(f"{where}: source 'rule' exists for conciseness only")
             if spec.source == "hub" and not spec.model:
@@ -568,6 +578,8 @@ class GRPOStage(TrainStage, SamplingKeys):
                 raise ValueError(f"{where}: `output` is for source 'hub' only")
             if spec.source != "judge" and (spec.url or spec.rubric):
                 raise ValueError(f"{where}: `url` and `rubric` are for source 'judge' only")
+        # All weights 0: every completion's total is 0, so every advantage is 0 and nothing trains. Only negative
+        # ones: the policy is trained to lower every reward. Either way the recipe is wrong, and it costs a run.
         if not any(spec.weight > 0 for spec in self.rewards.values()):
             raise ValueError(f"stages.{self.name}.rewards: at least one reward needs a positive weight")
         return self
@@ -659,6 +671,9 @@ class Recipe(Strict):
     @field_validator("model")
     @classmethod
     def _model_folder_exists(cls, model: str, info: ValidationInfo) -> str:
+        # Only a recipe read from a file (it has a context) names folders relative to where it is run; stored
+        # absolute, the same recipe means the same model whatever folder a later command starts in. A name that
+        # does not look like a path is a built-in or hub model, checked when it loads.
         if info.context and model.startswith(("/", "./", "../", "~")):
             folder = Path(model).expanduser()
             if not folder.is_dir():
@@ -691,6 +706,9 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _check_references(self) -> Recipe:
+        # Stages run in recipe order and read earlier stages' artifact folders, whose layout differs per kind:
+        # a reference to a later stage, a missing one or one of the wrong kind would fail only when the stage
+        # starts, possibly hours into a run. Checked here, before any model loads.
         seen: dict[str, str] = {}
         for index, stage in enumerate(self.stages):
             if stage.name in seen:

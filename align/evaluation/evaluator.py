@@ -86,30 +86,15 @@ def evaluate(
         raise AlignError(str(err)) from None
     out_path = out or resolved.default_out
     partial = _partial_path(out_path)
-    stored = _stored_models(out_path, settings)
-    for name, done in _stored_models(partial, settings).items():  # newer than eval.json: it wins
-        older = stored.get(name, {})
-        kept = older.get("suites", {}) if older.get("fingerprint") == done.get("fingerprint") else {}
-        stored[name] = {**done, "suites": {**kept, **done.get("suites", {})}}
+    stored = _stored_and_partial(out_path, partial, settings)
     prepared = _PreparedSuites(settings)
     samplers = PolicySamplers(backend)
     models = {}
     for policy in resolved.policies:
-        previous = stored.get(policy.name, {})
-        reusable = policy.fingerprint is not None and previous.get("fingerprint") == policy.fingerprint
-        entry: dict[str, Any] = {
-            "kind": policy.kind,
-            "base_model": policy.base_model,
-            "adapter": str(policy.adapter) if policy.adapter else None,
-            "init": policy.init,
-            "fingerprint": policy.fingerprint,
-            "suites": {},
-        }
+        entry = _policy_entry(policy)
         for name in settings.suites:
-            old = previous.get("suites", {}).get(name) if reusable else None
-            # Results stored before per-problem values (or chat answers) were kept cannot give intervals or the
-            # report's before/after samples: those are redone.
-            if old and "skipped" not in old and all(key in old for key in STORED_KEYS.get(name, ("per_problem",))):
+            old = _reusable_result(policy, name, stored.get(policy.name, {}))
+            if old is not None:
                 log.info("%s / %s: unchanged since the last evaluation, results reused", policy.name, name)
                 entry["suites"][name] = old
             else:
@@ -125,8 +110,49 @@ def evaluate(
         "settings": settings.to_json(),
         "models": models,
     }
-    if not distributed.is_main():
-        return results  # the main process alone adds the statistics and writes the results
+    if distributed.is_main():  # the main process alone adds the statistics and writes the results
+        _finish(results, settings, out_path, partial, show)
+    return results
+
+
+def _stored_and_partial(out_path: Path | None, partial: Path | None, settings: EvalSettings) -> dict[str, Any]:
+    """The stored results per policy: eval.json's, overlaid with what a killed evaluation left in `.partial`
+    (newer than eval.json, so it wins; an older suite is kept only while the policy's fingerprint is the same)."""
+    stored = _stored_models(out_path, settings)
+    for name, done in _stored_models(partial, settings).items():
+        older = stored.get(name, {})
+        kept = older.get("suites", {}) if older.get("fingerprint") == done.get("fingerprint") else {}
+        stored[name] = {**done, "suites": {**kept, **done.get("suites", {})}}
+    return stored
+
+
+def _policy_entry(policy: Policy) -> dict[str, Any]:
+    return {
+        "kind": policy.kind,
+        "base_model": policy.base_model,
+        "adapter": str(policy.adapter) if policy.adapter else None,
+        "init": policy.init,
+        "fingerprint": policy.fingerprint,
+        "suites": {},
+    }
+
+
+def _reusable_result(policy: Policy, suite: str, previous: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored result of `suite` when the policy is unchanged since it was computed, else None."""
+    if policy.fingerprint is None or previous.get("fingerprint") != policy.fingerprint:
+        return None
+    old = previous.get("suites", {}).get(suite)
+    # Results stored before per-problem values (or chat answers) were kept cannot give intervals or the report's
+    # before/after samples: those are redone, and a suite skipped last time is tried again.
+    if not old or "skipped" in old or not all(key in old for key in STORED_KEYS.get(suite, ("per_problem",))):
+        return None
+    return old
+
+
+def _finish(
+    results: dict[str, Any], settings: EvalSettings, out_path: Path | None, partial: Path | None, show: bool
+) -> None:
+    """Statistics added, eval.json written whole, and only then the partial file removed."""
     add_statistics(results, settings.seed)
     add_group_statistics(results, settings.seed)
     if out_path is not None:
@@ -136,7 +162,6 @@ def evaluate(
         partial.unlink(missing_ok=True)  # only after eval.json holds everything it held
     if show:
         print_results(results, str(out_path) if out_path else None, group_tables(results))
-    return results
 
 
 def run_suite(

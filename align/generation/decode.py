@@ -16,7 +16,7 @@ run's batches share a few cache shapes instead of compiling once per prompt leng
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -65,13 +65,13 @@ def sample_ids(
         )
         return [[list(group[0]) for _ in range(n)] for group in once]
     device = next(model.parameters()).device
+    # One generator per call, on the model's device: the samples depend on `seed` alone, not on what else drew
+    # from torch's global RNG before (the static path, through `generate`, has no such generator).
     generator = torch.Generator(device=device).manual_seed(seed)
     eos = torch.tensor(list(eos_token_ids), device=device)
-    per_batch = max(1, batch_size // n)
     sampling = Sampling(temperature, top_k, top_p)
     limits = _Limits(max_new_tokens, min_new_tokens, eos, pad_token_id)
-    # Shortest first: neighbours pad to nearly the same length (the order is undone below).
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    decode = _generate_static if static else partial(_decode_batch, generator=generator)
     out: list[list[list[int]]] = [[] for _ in prompts]
     was_training = model.training
     model.eval()
@@ -79,11 +79,9 @@ def sample_ids(
     # KV heads shared by their query heads, not copied per decoded token (align.generation.attention).
     with grouped_attention(model):
         try:
-            for start in range(0, len(order), per_batch):
-                chunk = order[start : start + per_batch]
-                batch = [prompts[i] for i in chunk]
-                decode = _generate_static if static else partial(_decode_batch, generator=generator)
-                groups = decode(model, batch, n=n, limits=limits, sampling=sampling)
+            # A batch holds batch_size sequences after each prompt's cache is repeated n times.
+            for chunk in _length_sorted_batches(prompts, max(1, batch_size // n)):
+                groups = decode(model, [prompts[i] for i in chunk], n=n, limits=limits, sampling=sampling)
                 for index, group in zip(chunk, groups, strict=True):
                     out[index] = group
                 bar.update(len(chunk) * n)
@@ -91,6 +89,14 @@ def sample_ids(
             bar.close()
             model.train(was_training)
     return out
+
+
+def _length_sorted_batches(prompts: Sequence[Sequence[int]], per_batch: int) -> Iterator[list[int]]:
+    """Prompt indices, shortest first, `per_batch` at a time: neighbours pad to nearly the same length, so a batch
+    wastes little compute on padding. The caller puts each group back at its prompt's index."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    for start in range(0, len(order), per_batch):
+        yield order[start : start + per_batch]
 
 
 class _Limits(NamedTuple):
@@ -145,19 +151,11 @@ def _decode_batch(model, prompts, *, n: int, limits: _Limits, sampling: Sampling
     # As generate does: positions count real tokens only, so a left-padded row starts at position 0.
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     cache = reserved_cache(model.config, max_new_tokens)  # appends in place, not by concatenation
-    logits = (
-        model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        .logits[:, -1]
-        .float()
-    )
+    # logits_to_keep=1: only the last position's logits are needed, and a prompt's full [length, vocab] logits
+    # would be the largest tensor of the prefill.
+    logits = _last_logits(model, ids, mask, positions, cache, logits_to_keep=1)
     if n > 1:
+        # The prompt was prefilled once; its n samples share that cache, copied row-wise rather than recomputed.
         logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
         cache.batch_repeat_interleave(n)
     next_position = mask.sum(-1, keepdim=True)
@@ -180,20 +178,25 @@ def _decode_batch(model, prompts, *, n: int, limits: _Limits, sampling: Sampling
             reserve(cache, max_new_tokens - step - 1)  # a buffer rebuilt for the rows left needs no more room
             live, tokens, mask, next_position = live[keep], tokens[keep], mask[keep], next_position[keep]
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-        logits = (
-            model(
-                input_ids=tokens[:, None],
-                attention_mask=mask,
-                position_ids=next_position,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            .logits[:, -1]
-            .float()
-        )
+        logits = _last_logits(model, tokens[:, None], mask, next_position, cache)
         next_position = next_position + 1
-    rows: list[list[int]] = [[] for _ in range(len(prompts) * n)]
+    return _grouped_rows(steps, len(prompts), n)
+
+
+def _last_logits(model, ids, mask, positions, cache, **kwargs) -> torch.Tensor:
+    """The next-token logits of every row, in fp32, as `generate` casts them before its warpers: bf16 rounding
+    would merge near-equal logits and could move the top-k / top-p boundary away from `generate`'s."""
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True, **kwargs
+    )
+    return out.logits[:, -1].float()
+
+
+def _grouped_rows(steps: list[tuple[torch.Tensor, torch.Tensor]], prompts: int, n: int) -> list[list[list[int]]]:
+    """Each output row's tokens, grouped n per prompt. Tokens are kept on the device step by step (with the rows
+    still live at that step) and read back once here: a `.tolist()` per step would wait for the device each time."""
+    rows: list[list[int]] = [[] for _ in range(prompts * n)]
     for live_rows, tokens in steps:
         for row, token in zip(live_rows.tolist(), tokens.tolist(), strict=True):
             rows[row].append(token)
-    return [rows[i * n : (i + 1) * n] for i in range(len(prompts))]
+    return [rows[i * n : (i + 1) * n] for i in range(prompts)]

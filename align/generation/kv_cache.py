@@ -27,6 +27,8 @@ class ReservedLayer(DynamicLayer):
         end = length + key_states.shape[-2]
         if not self._writable(end, key_states):
             shape = list(key_states.shape)
+            # Room for every token still to come: the cache moves into a new buffer only after something replaced
+            # its tensors (repeating a prompt's rows, dropping finished ones), never once per decoded token.
             shape[-2] = end + self.reserve
             keys, values = key_states.new_empty(shape), value_states.new_empty(shape)
             if length and self.keys is not None and self.values is not None:
@@ -45,6 +47,8 @@ class ReservedLayer(DynamicLayer):
         if self.buffers is None or self.keys is None or self.keys.numel() == 0:
             return False
         buffer = self.buffers[0]
+        # DynamicLayer's batch_select_indices / batch_repeat_interleave assign new tensors (indexing copies), so
+        # the keys no longer view our buffer; writing into it then would write where attention never reads.
         return (
             self.keys.data_ptr() == buffer.data_ptr()
             and self.keys.shape[0] == buffer.shape[0] == key_states.shape[0]
@@ -56,6 +60,8 @@ def reserved_cache(config, reserve: int) -> DynamicCache:
     """A DynamicCache whose full-attention layers reserve room for `reserve` more tokens (sliding-window layers,
     which drop old tokens, stay transformers' own)."""
     cache = DynamicCache(config=config)
+    # `type(...) is`, not isinstance: the sliding-window and indexed layers subclass DynamicLayer but keep their
+    # own update rules, which ReservedLayer's update would replace.
     cache.layers = [ReservedLayer(reserve) if type(layer) is DynamicLayer else layer for layer in cache.layers]
     return cache
 
@@ -66,6 +72,8 @@ def reserve(cache: DynamicCache, tokens: int) -> None:
     for layer in cache.layers:
         if isinstance(layer, ReservedLayer):
             layer.reserve = tokens
+            # A buffer the keys no longer view is the old batch's whole cache, held until the next append
+            # otherwise: after a row drop, up to twice the cache's memory for nothing.
             if (
                 layer.buffers is not None
                 and layer.keys is not None

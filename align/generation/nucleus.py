@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 from transformers import TopKLogitsWarper, TopPLogitsWarper
 
+# How many of the most probable tokens the fast path looks at. The trade: a larger k is a dearer partial top-k
+# on every row at every step; a smaller one sends more batches (flat distributions, high temperatures) to the
+# full-sort fallback. Either way the tokens are drawn from the same distribution.
 CANDIDATES = 256
 
 
@@ -53,11 +56,14 @@ class Sampling:
         # generate's top-k keeps every token tied with the k-th: then the candidates are not its set.
         kth = values[:, -1:]
         tied = self.top_k > 0 and bool(((logits == kth).sum(-1) > (values == kth).sum(-1)).any())
-        # Mass of each candidate within what top-k keeps (all of the vocabulary when top-k is off).
+        # Mass of each candidate within what top-k keeps (all of the vocabulary when top-k is off): generate
+        # applies top-k before top-p, so top-p measures the mass among the k tokens left, renormalised.
         total = values.logsumexp(-1, keepdim=True) if self.top_k > 0 else logits.logsumexp(-1, keepdim=True)
         probs = (values - total).exp()
         if tied or (self.top_p < 1.0 and bool((probs.sum(-1) < self.top_p).any())):
-            return self._warped(logits), None  # ties at the k-th logit, or a nucleus wider than the candidates
+            # Ties at the k-th logit, or a nucleus wider than the candidates. The whole batch falls back, not just
+            # those rows: every row's result then has one shape, and the fallback is exact, only slower.
+            return self._warped(logits), None
         if self.top_p < 1.0:
             # generate removes a token when the mass of it and every less probable one is <= 1 - top_p, i.e.
             # keeps it while the mass strictly above it is < top_p; the first token always stays.

@@ -70,16 +70,7 @@ def eval_section(results: dict[str, Any] | None, run_dir: Path) -> str:
     models = results["models"]
     settings = results.get("settings", {})
     columns = metric_columns(models)
-    sizes = {s: r.get("n") for e in models.values() for s, r in e["suites"].items() if "n" in r}
-    rows = []
-    for suite, metric in columns:
-        row: list[object] = [f"{suite} {metric} (n={sizes.get(suite)})"]
-        for entry in models.values():
-            row.append(_with_delta(entry, models, suite, metric))
-        rows.append(row)
-        intervals = [interval_text(entry["suites"].get(suite), metric) for entry in models.values()]
-        if any(intervals):
-            rows.append(["↳ 95 % interval", *(i or None for i in intervals)])
+    rows = _metric_rows(models, columns)
     parts = [
         "## Evaluation",
         f"Suites: {', '.join(settings.get('suites', []))} · samples per prompt: {settings.get('samples', 1)} · "
@@ -95,27 +86,51 @@ def eval_section(results: dict[str, Any] | None, run_dir: Path) -> str:
         parts.append(table(["metric", *models], rows))
     descriptive = sorted({metric for _, metric in columns if metric in DESCRIPTIVE_METRICS})
     if descriptive:
-        parts.append(
-            f"{', '.join(f'`{m}` ({DESCRIPTIONS[m]})' for m in descriptive)} describe the answers, they do not "
-            "grade them: a reward that rises together with length or repetition, or with answers that turned "
-            "from saying no to saying yes, may have been gained by padding, repeating or agreeing, not by better "
-            "answers."
-        )
+        parts.append(_descriptive_caveat(descriptive))
     changes = change_rows(results)
     if changes:
-        stats = results.get("statistics") or {}
-        parts.append(
-            "Each change, paired on the problems both policies were judged on: the difference with its 95 % "
-            f"bootstrap interval ({stats.get('resamples', '?')} resamples of the problems, seed "
-            f"{stats.get('seed', '?')}; whole problem keys where a key is asked in several wordings) and the "
-            "p-value of McNemar's test for right/wrong answers (exact, or clustered when keys repeat) or of the "
-            "paired bootstrap (pass@k, mean reward). An interval that excludes 0 is a change the eval set can "
-            "see.\n\n" + table(CHANGE_HEADERS, changes)
-        )
+        parts.append(_changes_text(results.get("statistics") or {}, changes))
     notes = skipped_notes(results)
     if notes:
         parts.append("\n".join(f"- **{suite}** skipped: {reason}" for suite, reason in notes.items()))
     return "\n\n".join(parts)
+
+
+def _metric_rows(models: dict[str, Any], columns: list[tuple[str, str]]) -> list[list[object]]:
+    """One row per (suite, metric) with each policy's value and its change, then its intervals when there are any."""
+    sizes = {s: r.get("n") for e in models.values() for s, r in e["suites"].items() if "n" in r}
+    rows: list[list[object]] = []
+    for suite, metric in columns:
+        rows.append(
+            [
+                f"{suite} {metric} (n={sizes.get(suite)})",
+                *(_with_delta(e, models, suite, metric) for e in models.values()),
+            ]
+        )
+        intervals = [interval_text(entry["suites"].get(suite), metric) for entry in models.values()]
+        if any(intervals):
+            rows.append(["↳ 95 % interval", *(i or None for i in intervals)])
+    return rows
+
+
+def _descriptive_caveat(metrics: list[str]) -> str:
+    return (
+        f"{', '.join(f'`{m}` ({DESCRIPTIONS[m]})' for m in metrics)} describe the answers, they do not "
+        "grade them: a reward that rises together with length or repetition, or with answers that turned "
+        "from saying no to saying yes, may have been gained by padding, repeating or agreeing, not by better "
+        "answers."
+    )
+
+
+def _changes_text(stats: dict[str, Any], changes: list) -> str:
+    return (
+        "Each change, paired on the problems both policies were judged on: the difference with its 95 % "
+        f"bootstrap interval ({stats.get('resamples', '?')} resamples of the problems, seed "
+        f"{stats.get('seed', '?')}; whole problem keys where a key is asked in several wordings) and the "
+        "p-value of McNemar's test for right/wrong answers (exact, or clustered when keys repeat) or of the "
+        "paired bootstrap (pass@k, mean reward). An interval that excludes 0 is a change the eval set can "
+        "see.\n\n" + table(CHANGE_HEADERS, changes)
+    )
 
 
 def _with_delta(entry: dict[str, Any], models: dict[str, Any], suite: str, metric: str) -> str:

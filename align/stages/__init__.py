@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
 
 from align.runtime.context import StageContext
+from align.stages.results import StageResult
 
-StageRunner = Callable[[StageContext], dict[str, Any]]
+# A stage's `run`: its typed result's `metrics()` is what the runner writes into the manifest.
+StageRunner = Callable[[StageContext], StageResult]
 
-# kind -> module with `run(ctx) -> metrics`.
+# kind -> module with `run(ctx) -> StageResult`.
 RUNNERS: dict[str, str] = {
     "sft": "align.stages.sft",
     "pairs": "align.stages.pairs",

@@ -19,6 +19,7 @@ from align.runtime.context import StageContext, resolve_precision
 from align.runtime.errors import AlignError
 from align.stages.cuts import check_cuts, too_long
 from align.stages.init_adapter import init_adapter, trainable_policy
+from align.stages.results import DPOResult
 from align.stages.speed import dpo_speed_kwargs
 from align.stages.training import (
     guarded_callbacks,
@@ -56,9 +57,9 @@ def pairs_location(stage: DPOStage, ctx: StageContext, index: int) -> str:
     return f"{ctx.artifact(stage.pairs) / PAIRS_FILE}: row {index + 1}"
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> DPOResult:
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     stage = ctx.typed_stage(DPOStage)
     rows = preference_data(stage, ctx)
@@ -73,24 +74,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
         lambda i: pairs_location(stage, ctx, i),
     )
     model = trainable_policy(ctx, init, resolve_precision(stage.precision))
-    # TRL 1.16 hands the precomputed log-probs from the main process to the others through a datasets cache file
-    # whose path, for an in-memory dataset, is a random name in each process's own temporary folder: the other
-    # ranks then fail to open it. Several processes compute the reference per step instead.
-    precompute = stage.precompute_ref and not distributed.launched()
-    if stage.precompute_ref and not precompute:
-        ctx.notes["precompute_ref"] = "off: not supported by TRL with several processes"
-    config = DPOConfig(
-        **trainer_kwargs(stage, ctx),
-        max_length=stage.max_length,
-        beta=stage.beta,
-        loss_type=stage.losses,
-        loss_weights=stage.loss_weights,
-        **dpo_speed_kwargs(precompute_ref=precompute, batch_size=stage.batch_size),
-    )
     callbacks, guard = guarded_callbacks(stage)
     trainer = DPOTrainer(
         model=model,
-        args=config,
+        args=dpo_config(stage, ctx),
         train_dataset=dataset,
         processing_class=tokenizer,
         callbacks=callbacks,
@@ -105,16 +92,35 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ctx.notes["reference"] = (
         f"frozen copy of the '{stage.init}' adapter ({init})" if init else "the base model (a fresh adapter)"
     )
-    return {
-        **loss_metrics(history),
-        "pairs": len(rows),
-        "truncated_rows": truncated,
-        "steps": trainer.state.global_step,
-        "reward_accuracy_first": accuracies[0] if accuracies else None,
-        "reward_accuracy_last": accuracies[-1] if accuracies else None,
-        "reward_accuracy_mean": mean_of(accuracies),
-        "reward_margin_mean": mean_of(margins),
-        "reward_margin_last": margins[-1] if margins else None,
-        "init_artifact": str(init) if init else None,
-        **guard.metrics(),
-    }
+    return DPOResult(
+        losses=loss_metrics(history),
+        pairs=len(rows),
+        truncated_rows=truncated,
+        steps=trainer.state.global_step,
+        reward_accuracy_first=accuracies[0] if accuracies else None,
+        reward_accuracy_last=accuracies[-1] if accuracies else None,
+        reward_accuracy_mean=mean_of(accuracies),
+        reward_margin_mean=mean_of(margins),
+        reward_margin_last=margins[-1] if margins else None,
+        init_artifact=str(init) if init else None,
+        guard=guard.counts(),
+    )
+
+
+def dpo_config(stage: DPOStage, ctx: StageContext):
+    from trl import DPOConfig
+
+    # TRL 1.16 hands the precomputed log-probs from the main process to the others through a datasets cache file
+    # whose path, for an in-memory dataset, is a random name in each process's own temporary folder: the other
+    # ranks then fail to open it. Several processes compute the reference per step instead.
+    precompute = stage.precompute_ref and not distributed.launched()
+    if stage.precompute_ref and not precompute:
+        ctx.notes["precompute_ref"] = "off: not supported by TRL with several processes"
+    return DPOConfig(
+        **trainer_kwargs(stage, ctx),
+        max_length=stage.max_length,
+        beta=stage.beta,
+        loss_type=stage.losses,
+        loss_weights=stage.loss_weights,
+        **dpo_speed_kwargs(precompute_ref=precompute, batch_size=stage.batch_size),
+    )

@@ -8,6 +8,7 @@ from transformers import TrainerCallback
 
 from align.runtime.crashpoints import crash_point
 from align.runtime.errors import AlignError
+from align.stages.results import GuardCounts
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class NonFiniteGuard(TrainerCallback):
                 f"checkpoint in {checkpoint_dir} (lower learning_rate or set on_nonfinite: skip, then re-run to resume)"
             )
 
-    def metrics(self) -> dict[str, int]:
-        return {"nonfinite_steps_skipped": self.skipped, "first_step": self.first_step}
+    def counts(self) -> GuardCounts:
+        return GuardCounts(nonfinite_steps_skipped=self.skipped, first_step=self.first_step)
 
 
 class CrashPoints(TrainerCallback):

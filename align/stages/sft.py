@@ -11,14 +11,15 @@ from align.models.load import load_policy, load_tokenizer, lora_config
 from align.runtime.context import StageContext, resolve_precision
 from align.stages.cuts import check_cuts, too_long
 from align.stages.init_adapter import init_adapter
+from align.stages.results import SFTResult
 from align.stages.speed import sft_speed
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
-    from trl import SFTConfig, SFTTrainer
+def run(ctx: StageContext) -> SFTResult:
+    from trl import SFTTrainer
 
     stage = ctx.typed_stage(SFTStage)
     tokenizer = load_tokenizer(ctx.base_model)
@@ -42,19 +43,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         quantize=ctx.recipe.lora.quantize,
         options=ctx.recipe.model_options,
     )
-    config = SFTConfig(
-        **trainer_kwargs(stage, ctx),
-        max_length=stage.max_length,
-        packing=stage.packing,
-        completion_only_loss=True,
-        dataset_num_proc=None,
-        **speed_config,
-    )
     callbacks, guard = guarded_callbacks(stage)
     trainer = SFTTrainer(
         model=model,
         callbacks=callbacks,
-        args=config,
+        args=sft_config(stage, ctx, speed_config),
         train_dataset=train,
         eval_dataset=evaluation,
         processing_class=tokenizer,
@@ -64,10 +57,24 @@ def run(ctx: StageContext) -> dict[str, Any]:
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
     save_policy(trainer, tokenizer, ctx)
-    return {
-        **loss_metrics(trainer.state.log_history),
-        "train_rows": len(train),
-        "truncated_rows": truncated,
-        "steps": trainer.state.global_step,
-        **guard.metrics(),
-    }
+    return SFTResult(
+        losses=loss_metrics(trainer.state.log_history),
+        train_rows=len(train),
+        truncated_rows=truncated,
+        steps=trainer.state.global_step,
+        guard=guard.counts(),
+    )
+
+
+def sft_config(stage: SFTStage, ctx: StageContext, speed_config: dict[str, Any]):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **trainer_kwargs(stage, ctx),
+        max_length=stage.max_length,
+        packing=stage.packing,
+        # The loss on the answer only: the prompt is given, not something the policy should learn to write.
+        completion_only_loss=True,
+        dataset_num_proc=None,
+        **speed_config,
+    )

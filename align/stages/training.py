@@ -11,6 +11,7 @@ from align.config.schema import TrainStage
 from align.runtime import distributed
 from align.runtime.context import StageContext, has_gpu, resolve_precision
 from align.stages.guards import CrashPoints, NonFiniteGuard
+from align.stages.results import Losses
 
 
 def trainer_kwargs(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
@@ -76,20 +77,18 @@ def save_policy(trainer, tokenizer, ctx: StageContext, only_default_adapter: boo
     save_log_history(trainer, ctx)
 
 
-def loss_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
-    """First and last logged training loss (the manifest's proof that training moved), plus final eval loss."""
-    losses = [entry["loss"] for entry in log_history if "loss" in entry]
-    metrics: dict[str, float] = {}
-    if losses:
-        metrics["loss_first"], metrics["loss_last"] = float(losses[0]), float(losses[-1])
-    evals = [entry["eval_loss"] for entry in log_history if "eval_loss" in entry]
-    if evals:
-        metrics["eval_loss"] = float(evals[-1])
+def loss_metrics(log_history: list[dict[str, Any]]) -> Losses:
+    """The losses the manifest records, read from the Trainer's log history."""
+    losses = [float(entry["loss"]) for entry in log_history if "loss" in entry]
+    evals = [float(entry["eval_loss"]) for entry in log_history if "eval_loss" in entry]
     summary: dict[str, Any] = next((e for e in reversed(log_history) if "train_runtime" in e), {})
-    for key in ("train_runtime", "train_loss"):
-        if key in summary:
-            metrics[key] = float(summary[key])
-    return metrics
+    return Losses(
+        loss_first=losses[0] if losses else None,
+        loss_last=losses[-1] if losses else None,
+        eval_loss=evals[-1] if evals else None,
+        train_runtime=float(summary["train_runtime"]) if "train_runtime" in summary else None,
+        train_loss=float(summary["train_loss"]) if "train_loss" in summary else None,
+    )
 
 
 def guarded_callbacks(stage: TrainStage) -> tuple[list, NonFiniteGuard]:

@@ -38,6 +38,7 @@ from align.stages.grpo.safe_reward import SafeReward
 from align.stages.grpo.scoring import named_weights, reward_flags, reward_metrics, score_groups, stage_rewards
 from align.stages.grpo.selection import select_by_variance
 from align.stages.init_adapter import init_adapter, trainable_policy
+from align.stages.results import GRPOResult
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
 from reward import BuiltReward, get_verifier
 
@@ -108,7 +109,7 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None,
     return candidates.select(selection.order), stats
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> GRPOResult:
     from trl import GRPOTrainer
 
     stage = ctx.typed_stage(GRPOStage)
@@ -164,19 +165,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if distributed.is_main():
         remove_rollout_adapters(ctx.stage_dir)
     history = trainer.state.log_history
-    metrics = (
-        loss_metrics(history)
-        | reward_metrics(history, [r.name for r in rewards])
-        | {
-            "steps": trainer.state.global_step,
-            "prompts_trained": len(dataset),
-            "rollout_backend": "server" if on_server else "vllm" if vllm_rollouts else "hf",
-            **guard.metrics(),
-            "reward_failures": dict(sorted(failures.items())),
-            "reward_flags": reward_flags(built),
-        }
+    return GRPOResult(
+        losses=loss_metrics(history),
+        rewards=reward_metrics(history, [r.name for r in rewards]),
+        steps=trainer.state.global_step,
+        prompts_trained=len(dataset),
+        rollout_backend="server" if on_server else "vllm" if vllm_rollouts else "hf",
+        guard=guard.counts(),
+        reward_failures=dict(sorted(failures.items())),
+        reward_flags=reward_flags(built),
+        rollouts=rollout_metrics(rollout, record),
     )
-    return metrics | rollout_metrics(rollout, record)
 
 
 def selection_sampler(stage: GRPOStage, ctx: StageContext, precision: str, prompts: list, init: Path | None) -> Sampler:

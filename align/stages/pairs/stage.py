@@ -27,6 +27,7 @@ from align.stages.pairs.balance import balanced_prompts, group_stats, kept_pairs
 from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
 from align.stages.pairs.verify import FAILED, first_failure, flag_counts, verify
+from align.stages.results import PairsResult
 from reward import get_verifier
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: i
     }
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+def run(ctx: StageContext) -> PairsResult:
     stage = ctx.typed_stage(PairsStage)
     group_column = (stage.balance.by,) if stage.balance else ()
     prompts = load_prompts(stage.prompts, required=(*get_verifier(stage.verifier).columns, *group_column))
@@ -182,16 +183,20 @@ def run(ctx: StageContext) -> dict[str, Any]:
             f"stages.{stage.name}: no pairs: every prompt's samples all passed or all failed "
             f"({stats['skipped']}); raise k or temperature, or use prompts of mixed difficulty"
         )
-    return {
-        key: stats[key]
-        for key in ("prompts", "samples", "pass_rate", "pairs", "user_pairs", "undecided_samples", "samples_per_s")
-    } | {
-        "skipped": stats["skipped"],
-        "batches_resumed": resumed,
-        "verifier_failures": failures,
-        "verifier_flags": flags,
-        **pairs_per_group(stats),
-    }
+    return PairsResult(
+        prompts=stats["prompts"],
+        samples=stats["samples"],
+        pass_rate=stats["pass_rate"],
+        pairs=stats["pairs"],
+        user_pairs=stats["user_pairs"],
+        undecided_samples=stats["undecided_samples"],
+        samples_per_s=stats["samples_per_s"],
+        skipped=stats["skipped"],
+        batches_resumed=resumed,
+        verifier_failures=failures,
+        verifier_flags=flags,
+        per_group=pairs_per_group(stats),
+    )
 
 
 def _total_flags(per_batch: Iterable[dict[str, int]]) -> dict[str, int]:
