@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from align.config.init_ref import INIT_RULE, is_external, resolve_init
 from align.config.paths import resolve_data_path
-from reward import DIMENSIONS
+from reward import DIMENSIONS, VerifierName
+
+VERIFIER_DOC = (
+    "How an answer is checked: math (final answer vs `answer`), code (runs `tests` in the sandbox), ifeval "
+    "(share of the row's IFEval/IFBench constraints met) or ifeval_all (1 only when every constraint is met)."
+)
 
 BUILTIN_MODEL = "smollm2-135m-instruct"
 
@@ -235,8 +240,11 @@ class PairsStage(StageBase):
         description=f"The adapter whose policy samples the answers: an earlier stage or one trained elsewhere; "
         f"without it the recipe's model itself. {INIT_RULE}",
     )
-    prompts: DataSpec = Field(description="Prompts with an `answer` column (math) or `tests` (code).")
-    verifier: Literal["math", "code"] = Field(description="How an answer is checked.")
+    prompts: DataSpec = Field(
+        description="Prompts with an `answer` column (math), `tests` (code) or IFEval's `instruction_id_list` and "
+        "`kwargs` (ifeval)."
+    )
+    verifier: VerifierName = Field(description=VERIFIER_DOC)
     k: int = Field(4, ge=2, description="Samples per prompt.")
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
@@ -460,8 +468,11 @@ class GRPOStage(TrainStage):
         f"elsewhere; without it a fresh LoRA adapter (the recipe's `lora`) on the recipe's model (R1-Zero style). "
         f"{INIT_RULE}",
     )
-    prompts: DataSpec = Field(description="Prompts, with `answer` (math) or `tests` (code) for the verifier.")
-    verifier: Literal["math", "code"] | None = Field(None, description="Checks completions for `correctness`.")
+    prompts: DataSpec = Field(
+        description="Prompts, with `answer` (math), `tests` (code) or `instruction_id_list` and `kwargs` (ifeval) "
+        "for the verifier."
+    )
+    verifier: VerifierName | None = Field(None, description=f"Checks completions for `correctness`. {VERIFIER_DOC}")
     keep_rollout_adapters: int = Field(
         1,
         gt=0,
@@ -518,7 +529,7 @@ class GRPOStage(TrainStage):
             if name not in REWARD_NAMES:
                 raise ValueError(f"{where}: unknown reward (one of: {', '.join(REWARD_NAMES)})")
             if spec.source == "verifier" and self.verifier is None:
-                raise ValueError(f"{where}: source 'verifier' needs `verifier: math|code` on the stage")
+                raise ValueError(f"{where}: source 'verifier' needs `verifier: <name>` on the stage")
             if spec.source == "model" and (self.reward is None or name == "correctness"):
                 raise ValueError(f"{where}: source 'model' needs `reward: <reward stage>` and a six-dimension name")
             if spec.source == "rule" and name != "conciseness":
