@@ -45,6 +45,12 @@ def _no_downloads() -> Iterator[None]:
 @functools.cache
 def registry() -> dict[str, Any]:
     """Constraint type -> checker class, IFEval's and IFBench's together (their type names do not overlap)."""
+    from langdetect import DetectorFactory
+
+    # The language checks (english_capital, english_lowercase, response_language) call langdetect, which
+    # samples at random: unseeded, one answer could pass on one call and fail on the next. Seeded, a verdict is
+    # the same on every call and every machine (the shipped SFT answers are verified this way at build time).
+    DetectorFactory.seed = 0
     with _no_downloads():
         from if_verifiable.ifbench.instructions_registry import INSTRUCTION_DICT as IFBENCH
         from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT as IFEVAL
