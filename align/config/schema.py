@@ -588,7 +588,9 @@ STAGE_TYPES: dict[str, type[StageBase]] = {
 class EvalSpec(Strict):
     """Evaluation of the base model and every adapter stage at the end of `align run`."""
 
-    suites: list[Literal["math", "math_ood", "code", "chat"]] = Field(["math"], description="Which suites to run.")
+    suites: list[Literal["math", "math_ood", "code", "chat", "ifeval", "ifeval_unseen"]] = Field(
+        ["math"], description="Which suites to run."
+    )
     samples: int = Field(1, ge=1, description="Sampled answers per problem for pass@k (greedy always runs).")
     limit: int | None = Field(100, gt=0, description="Problems per suite at most.")
     max_new_tokens: int | None = Field(None, gt=0, description="Answer length cap (default: each suite's).")

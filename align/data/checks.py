@@ -30,4 +30,6 @@ def check_verifier_columns(recipe: Recipe) -> None:
                 )
             problem = verifier.row_problem(row)
             if problem is not None:
-                raise AlignError(f"{spec.path}: row {number}: {problem}, for the {verifier.name} verifier of stages.{stage.name}")
+                raise AlignError(
+                    f"{spec.path}: row {number}: {problem}, for the {verifier.name} verifier of stages.{stage.name}"
+                )

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
 # The generators run as scripts; their shared part sits one folder up, the verifier in the checkout's root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from keysplit import check_keys_disjoint, split_keys, write_splits
 from keysplit import render as render  # re-exported: the data tests rebuild the files through the script
 
@@ -41,17 +41,66 @@ SIZES = {"eval": 16, "prompts": 20}  # topics; the rest go to sft
 ROWS = {"sft": 240, "prompts": 120, "eval": 100, "eval_ifbench": 100}
 
 TOPICS = (
-    "rainy mornings", "learning to cook", "a city park", "the night sky", "public libraries", "bicycles",
-    "winter coats", "house plants", "a train journey", "learning a new language", "old photographs",
-    "a quiet beach", "morning coffee", "board games", "the first day at school", "mountain hikes",
-    "a small bakery", "street markets", "paper maps", "a lost umbrella", "night buses", "garden tomatoes",
-    "a school choir", "handwritten letters", "autumn leaves", "a fishing trip", "a museum visit",
-    "a snowy village", "kites", "a birthday cake", "a village well", "recycling at home", "a lighthouse",
-    "the local post office", "a long walk", "wooden furniture", "a music lesson", "honey bees",
-    "sunflowers", "a camping trip", "clean drinking water", "saving money", "a neighbour's dog",
-    "a rainy football match", "a science fair", "fresh bread", "a broken clock", "a summer storm",
-    "the village library", "tea with friends", "a picnic", "a marathon", "a tidy desk", "the ocean tide",
-    "a farm in spring", "a moving day", "a power cut", "an old bridge", "a winter market", "a new job",
+    "rainy mornings",
+    "learning to cook",
+    "a city park",
+    "the night sky",
+    "public libraries",
+    "bicycles",
+    "winter coats",
+    "house plants",
+    "a train journey",
+    "learning a new language",
+    "old photographs",
+    "a quiet beach",
+    "morning coffee",
+    "board games",
+    "the first day at school",
+    "mountain hikes",
+    "a small bakery",
+    "street markets",
+    "paper maps",
+    "a lost umbrella",
+    "night buses",
+    "garden tomatoes",
+    "a school choir",
+    "handwritten letters",
+    "autumn leaves",
+    "a fishing trip",
+    "a museum visit",
+    "a snowy village",
+    "kites",
+    "a birthday cake",
+    "a village well",
+    "recycling at home",
+    "a lighthouse",
+    "the local post office",
+    "a long walk",
+    "wooden furniture",
+    "a music lesson",
+    "honey bees",
+    "sunflowers",
+    "a camping trip",
+    "clean drinking water",
+    "saving money",
+    "a neighbour's dog",
+    "a rainy football match",
+    "a science fair",
+    "fresh bread",
+    "a broken clock",
+    "a summer storm",
+    "the village library",
+    "tea with friends",
+    "a picnic",
+    "a marathon",
+    "a tidy desk",
+    "the ocean tide",
+    "a farm in spring",
+    "a moving day",
+    "a power cut",
+    "an old bridge",
+    "a winter market",
+    "a new job",
 )
 TASKS = (
     "Write a short note about {topic}.",
@@ -121,39 +170,38 @@ IFBENCH = (
 )
 
 
+def _word_count(rng: random.Random) -> dict[str, Any]:
+    relation = rng.choice(("less than", "at least"))
+    return {"relation": relation, "num_words": rng.choice((60, 80, 100) if relation == "less than" else (15, 20, 25))}
+
+
+def _word_range(rng: random.Random) -> dict[str, Any]:
+    low = rng.choice((20, 30, 40))
+    return {"min_words": low, "max_words": low + 30}
+
+
+# Random arguments in IFEval's (and IFBench's) ranges, drawn here so that the checker draws none; types absent
+# take no arguments.
+ARGUMENTS: dict[str, Callable[[random.Random], dict[str, Any]]] = {
+    "startend:end_checker": lambda rng: {"end_phrase": rng.choice(END_PHRASES)},
+    "length_constraints:number_words": _word_count,
+    "length_constraints:number_paragraphs": lambda rng: {"num_paragraphs": rng.randint(2, 3)},
+    "detectable_format:number_bullet_lists": lambda rng: {"num_bullets": rng.randint(2, 4)},
+    "detectable_format:number_highlighted_sections": lambda rng: {"num_highlights": rng.randint(1, 3)},
+    "detectable_content:postscript": lambda rng: {"postscript_marker": rng.choice(("P.S.", "P.P.S"))},
+    "keywords:existence": lambda rng: {"keywords": rng.sample(KEYWORDS, rng.randint(1, 2))},
+    "keywords:forbidden_words": lambda rng: {"forbidden_words": rng.sample(FORBIDDEN, 2)},
+    "count:word_count_range": _word_range,
+    "count:unique_word_count": lambda rng: {"N": rng.choice((20, 30, 40))},
+    "count:conjunctions": lambda rng: {"small_n": rng.randint(2, 4)},
+    "count:numbers": lambda rng: {"N": rng.randint(2, 5)},
+    "count:pronouns": lambda rng: {"N": rng.randint(3, 8)},
+}
+
+
 def draw_kwargs(instruction_id: str, rng: random.Random) -> dict[str, Any]:
-    """Random arguments in IFEval's (and IFBench's) ranges, drawn explicitly so the checker draws none."""
-    match instruction_id:
-        case "startend:end_checker":
-            return {"end_phrase": rng.choice(END_PHRASES)}
-        case "length_constraints:number_words":
-            relation = rng.choice(("less than", "at least"))
-            return {"relation": relation, "num_words": rng.choice((60, 80, 100) if relation == "less than" else (15, 20, 25))}
-        case "length_constraints:number_paragraphs":
-            return {"num_paragraphs": rng.randint(2, 3)}
-        case "detectable_format:number_bullet_lists":
-            return {"num_bullets": rng.randint(2, 4)}
-        case "detectable_format:number_highlighted_sections":
-            return {"num_highlights": rng.randint(1, 3)}
-        case "detectable_content:postscript":
-            return {"postscript_marker": rng.choice(("P.S.", "P.P.S"))}
-        case "keywords:existence":
-            return {"keywords": rng.sample(KEYWORDS, rng.randint(1, 2))}
-        case "keywords:forbidden_words":
-            return {"forbidden_words": rng.sample(FORBIDDEN, 2)}
-        case "count:word_count_range":
-            low = rng.choice((20, 30, 40))
-            return {"min_words": low, "max_words": low + 30}
-        case "count:unique_word_count":
-            return {"N": rng.choice((20, 30, 40))}
-        case "count:conjunctions":
-            return {"small_n": rng.randint(2, 4)}
-        case "count:numbers":
-            return {"N": rng.randint(2, 5)}
-        case "count:pronouns":
-            return {"N": rng.randint(3, 8)}
-        case _:
-            return {}
+    draw = ARGUMENTS.get(instruction_id)
+    return draw(rng) if draw else {}
 
 
 def describe(instruction_id: str, kwargs: dict[str, Any]) -> str:
@@ -183,31 +231,44 @@ def make_row(topic: str, types: tuple[str, ...], rng: random.Random, most: int) 
 
 def rule_answer(row: dict[str, Any], rng: random.Random) -> str:
     """An answer that meets the row's constraints by construction (the verifier confirms it in `build`)."""
-    topic = row["key"]
     spec = dict(zip(row["instruction_id_list"], row["kwargs"], strict=True))
     count = spec.get("detectable_format:number_bullet_lists", {}).get("num_bullets", rng.randint(2, 3))
+    sentences = _sentences(row["key"], spec, count, rng)
+    if "detectable_format:json_format" in spec:
+        return '{"answer": "' + " ".join(sentences) + '"}'
+    return _finish(_layout(row["key"], spec, sentences, count), row["key"], spec)
+
+
+def _sentences(topic: str, spec: dict[str, Any], count: int, rng: random.Random) -> list[str]:
+    """The content: `count` sentences on the topic, the keywords, enough words, the highlights."""
     sentences = [s.format(topic=topic) for s in rng.sample(SENTENCES, count)]
     sentences[0] = sentences[0][0].upper() + sentences[0][1:]
     if "keywords:existence" in spec:
         sentences.append(" ".join(f"It has a {word} side." for word in spec["keywords:existence"]["keywords"]))
-    if "length_constraints:number_words" in spec and spec["length_constraints:number_words"]["relation"] == "at least":
-        while len(" ".join(sentences).split()) <= spec["length_constraints:number_words"]["num_words"]:
+    words = spec.get("length_constraints:number_words", {})
+    if words.get("relation") == "at least":
+        while len(" ".join(sentences).split()) <= words["num_words"]:
             sentences.append(SENTENCES[len(sentences) % len(SENTENCES)].format(topic=topic))
-    if "detectable_format:number_highlighted_sections" in spec:
-        for i in range(spec["detectable_format:number_highlighted_sections"]["num_highlights"]):
-            sentences[i % len(sentences)] = f"*{sentences[i % len(sentences)]}*"
-    if "detectable_format:json_format" in spec:
-        return '{"answer": "' + " ".join(sentences) + '"}'
+    for i in range(spec.get("detectable_format:number_highlighted_sections", {}).get("num_highlights", 0)):
+        sentences[i % len(sentences)] = f"*{sentences[i % len(sentences)]}*"
+    return sentences
+
+
+def _layout(topic: str, spec: dict[str, Any], sentences: list[str], count: int) -> str:
+    """Bullets, `***`-separated paragraphs, or one paragraph."""
     if "detectable_format:number_bullet_lists" in spec:
-        body = "\n".join(f"* {s}" for s in sentences[:count]) + ("\n\n" + " ".join(sentences[count:]) if sentences[count:] else "")
-    elif "length_constraints:number_paragraphs" in spec:
+        rest = " ".join(sentences[count:])
+        return "\n".join(f"* {s}" for s in sentences[:count]) + (f"\n\n{rest}" if rest else "")
+    if "length_constraints:number_paragraphs" in spec:
         n = spec["length_constraints:number_paragraphs"]["num_paragraphs"]
         while len(sentences) < n:
             sentences.append(SENTENCES[len(sentences)].format(topic=topic))
-        cuts = [sentences[i::n] for i in range(n)]
-        body = "\n\n***\n\n".join(" ".join(part) for part in cuts)
-    else:
-        body = " ".join(sentences)
+        return "\n\n***\n\n".join(" ".join(sentences[i::n]) for i in range(n))
+    return " ".join(sentences)
+
+
+def _finish(body: str, topic: str, spec: dict[str, Any]) -> str:
+    """Title, P.S., end phrase, then case and quotes, which apply to everything before them."""
     if "detectable_format:title" in spec:
         body = f"<<{topic.title()}>>\n\n{body}"
     if "detectable_content:postscript" in spec:

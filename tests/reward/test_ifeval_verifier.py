@@ -22,12 +22,24 @@ CASES = [
     ("change_case:english_capital", {}, "ALL CAPITALS HERE.", "NOT quite all."),
     ("startend:end_checker", {"end_phrase": "Stay safe."}, "Be careful out there. Stay safe.", "Stay safe. Bye."),
     ("startend:quotation", {}, '"Wrapped in quotes."', "Not wrapped."),
-    ("length_constraints:number_words", {"relation": "less than", "num_words": 5}, "Four words right here.",
-     "This answer has far too many words in it."),
-    ("length_constraints:number_words", {"relation": "at least", "num_words": 5}, "One two three four five six.",
-     "Too short."),
-    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, "First part.\n\n***\n\nSecond part.",
-     "Only one paragraph."),
+    (
+        "length_constraints:number_words",
+        {"relation": "less than", "num_words": 5},
+        "Four words right here.",
+        "This answer has far too many words in it.",
+    ),
+    (
+        "length_constraints:number_words",
+        {"relation": "at least", "num_words": 5},
+        "One two three four five six.",
+        "Too short.",
+    ),
+    (
+        "length_constraints:number_paragraphs",
+        {"num_paragraphs": 2},
+        "First part.\n\n***\n\nSecond part.",
+        "Only one paragraph.",
+    ),
     ("detectable_format:number_bullet_lists", {"num_bullets": 2}, "* one\n* two", "* one\n* two\n* three"),
     ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, "*one* and *two*", "*only one*"),
     ("detectable_format:title", {}, "<<A Title>>\n\nBody.", "No title here."),
@@ -68,7 +80,9 @@ def test_each_constraint_type_is_met_and_missed(instruction_id: str, kwargs: dic
 
 
 def test_every_type_the_data_uses_has_a_case() -> None:
-    used = {i for split in ("prompts", "eval", "eval_ifbench") for row in _rows(split) for i in row["instruction_id_list"]}
+    used = {
+        i for split in ("prompts", "eval", "eval_ifbench") for row in _rows(split) for i in row["instruction_id_list"]
+    }
     assert used - {c[0] for c in CASES} == set()
 
 
@@ -109,11 +123,15 @@ def test_unknown_or_nltk_constraints_are_refused_not_scored(monkeypatch: pytest.
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])  # no NLTK data anywhere
     assert "needs NLTK data" in (unavailable("length_constraints:number_sentences") or "")
     assert "unknown constraint type" in (unavailable("made:up") or "")
-    (verdict,) = get_verifier("ifeval").verify_batch(["Two. Sentences."], [_row("length_constraints:number_sentences", {"relation": "at least", "num_sentences": 1})])
+    (verdict,) = get_verifier("ifeval").verify_batch(
+        ["Two. Sentences."], [_row("length_constraints:number_sentences", {"relation": "at least", "num_sentences": 1})]
+    )
     assert verdict.score is None
 
 
-def test_every_type_outside_the_nltk_table_runs_without_nltk_data(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_every_type_outside_the_nltk_table_runs_without_nltk_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The NLTK table is complete: every other checker runs (on an answer that exercises the tokenisers)."""
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
     text = "Hello World. This is a Test, of the checker! Is it fine?\n\n* one\n* two\nP.S. bye"
