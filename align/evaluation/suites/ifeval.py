@@ -9,16 +9,13 @@ last line dropped, markdown asterisks removed). Prompts come from the shipped he
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from align.config.load import shipped_dirs
-from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data.load import load_located_rows
 from align.evaluation.groups import group_labels
 from align.evaluation.settings import EvalSettings
-from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, as_chat, examples
+from align.evaluation.suites.base import PreparedSuite, as_chat, data_spec, examples
 from align.runtime.errors import AlignError
 from reward import ConstraintResult, check_constraints, get_verifier
 
@@ -31,22 +28,11 @@ HUB_PRESETS = {
 }
 
 
-def data_spec(data: str | None, limit: int | None) -> DataSpec:
-    if data in HUB_PRESETS:
-        return DataSpec(**{"path": data, **HUB_PRESETS[data], "limit": limit})
-    try:
-        path = resolve_data_path(data or DEFAULT_DATA, [Path.cwd(), *shipped_dirs()])
-    except ValueError as err:
-        if data is None:
-            raise SuiteUnavailableError(
-                f"no held-out set ({DEFAULT_DATA} not found); pass --ifeval-data FILE"
-            ) from None
-        raise AlignError(f"--ifeval-data: {err}") from None
-    return DataSpec(path=path, limit=limit)
-
-
 def prepare(settings: EvalSettings) -> PreparedSuite:
-    return prepare_rows("ifeval", data_spec(settings.ifeval_data, settings.limit), settings)
+    spec = data_spec(
+        settings.ifeval_data, settings.limit, default=DEFAULT_DATA, option="--ifeval-data", hub_presets=HUB_PRESETS
+    )
+    return prepare_rows("ifeval", spec, settings)
 
 
 def load_ifeval_rows(spec: DataSpec) -> list[dict[str, Any]]:
