@@ -150,3 +150,18 @@ def test_verifier_names_in_the_schema_are_the_registry() -> None:
 
 def _rows(split: str) -> list[dict]:
     return [json.loads(line) for line in (DATA / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_grpo_reward_gets_the_prompt_trl_passes_apart_from_the_columns() -> None:
+    """TRL hands a reward function the prompt as `prompts`, not among the row's columns; the ifeval verifier
+    needs it as a column (and some constraints read it), so it must not be judged as missing."""
+    from reward.dimensions import VerifierDimension
+
+    verifier = get_verifier("ifeval")
+    dimension = VerifierDimension("correctness", verifier.verify_batch, verifier.columns)
+    prompts = [[{"role": "user", "content": "Say hi without commas."}]] * 2
+    completions = [[{"role": "assistant", "content": "hi there"}], [{"role": "assistant", "content": "hi, there"}]]
+    verdicts = dimension.score(
+        prompts, completions, instruction_id_list=[["punctuation:no_comma"]] * 2, kwargs=[[{}], [{}]]
+    )
+    assert [v.score for v in verdicts] == [1.0, 0.0]
