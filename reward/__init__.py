@@ -2,7 +2,8 @@
 
 This module is the package's public face; `align` imports nothing from `reward` but the names below.
 - Verifiers: `VERIFIERS` / `get_verifier(name)` — each declares the dataset columns it needs and a batched
-  `verify_batch(completions, rows)` (the code verifier runs on the sandbox pool).
+  `verify_batch(completions, rows)` (the code verifier runs on the sandbox pool); `check_constraints` gives
+  the ifeval verifier's per-constraint strict/loose results, which its evaluation suite reports.
 - Dimensions: `DIMENSIONS` (the report's six), `Dimension` (a TRL reward function with reasons),
   `SOURCES` / `build_rewards(specs, inputs)` turning a recipe's reward specs into reward functions.
 - One aggregation rule: `aggregate(scores, weights)` / `row_total`, equal to what TRL optimises.
@@ -23,7 +24,8 @@ from reward.result import Verdict
 from reward.shipped import shipped_root
 from reward.sources import SOURCES, BuiltReward, SourceInputs, build_rewards
 from reward.usage import OneLineParser, UsageError, report_usage_errors
-from reward.verifiers import VERIFIERS, Verifier, get_verifier
+from reward.verifiers import VERIFIERS, Verifier, VerifierName, get_verifier
+from reward.verifiers.ifeval import ConstraintResult, check_constraints
 
 if TYPE_CHECKING:
     from reward.model.resume import Checkpointing
@@ -38,6 +40,7 @@ __all__ = [
     "Aggregate",
     "BuiltReward",
     "Checkpointing",
+    "ConstraintResult",
     "Dimension",
     "DimensionStats",
     "JsonlError",
@@ -49,8 +52,10 @@ __all__ = [
     "UsageError",
     "Verdict",
     "Verifier",
+    "VerifierName",
     "aggregate",
     "build_rewards",
+    "check_constraints",
     "check_weights",
     "completion_text",
     "get_verifier",

@@ -158,7 +158,11 @@ class VerifierDimension(Dimension):
         self.references = tuple(references)
 
     def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
-        rows = rows_from_columns(len(completions), columns)
+        # TRL passes the prompt apart from the other columns; a verifier may need it (ifeval's "repeat the request").
+        rows = [
+            {**row, "prompt": prompt_text(p)}
+            for row, p in zip(rows_from_columns(len(completions), columns), prompts, strict=True)
+        ]
         verdicts: list[Verdict | None] = [None] * len(completions)
         judged: list[int] = []
         for i, row in enumerate(rows):
@@ -168,7 +172,7 @@ class VerifierDimension(Dimension):
             else:
                 judged.append(i)
         texts = [completion_text(completions[i]) for i in judged]
-        judged_rows = [{**rows[i], "prompt": prompt_text(prompts[i])} for i in judged]
+        judged_rows = [rows[i] for i in judged]
         for i, verdict in zip(judged, self.verify_batch(texts, judged_rows) if judged else [], strict=True):
             verdicts[i] = verdict
         return [v for v in verdicts if v is not None]

@@ -24,8 +24,9 @@ SHARE = "align-0.1.0.data/data/share/align/"
 def shipped_files_the_recipes_need() -> set[str]:
     """Repository-relative paths of every local file a shipped recipe (or its eval suites) reads."""
     needed = {"data/math/eval.jsonl", "data/README.md"}  # the math eval suite's default held-out set
-    # The math_ood and code suites' sets, and HumanEval's split that `--code-data humaneval:eval` reads.
+    # The math_ood, code and ifeval suites' sets, and HumanEval's split that `--code-data humaneval:eval` reads.
     needed |= {"data/math/eval_ood.jsonl", "data/code/eval.jsonl", "data/code/split.json"}
+    needed |= {"data/instruct/eval.jsonl", "data/instruct/eval_ifbench.jsonl"}  # the ifeval suites' sets
     for path in RECIPES:
         needed.add(str(path.relative_to(ROOT)))
         for stage in load_recipe(path).stages:

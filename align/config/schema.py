@@ -16,7 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from align.config.init_ref import INIT_RULE, is_external, resolve_init
 from align.config.paths import resolve_data_path
 from align.config.presets import PRESETS
-from reward import DIMENSIONS
+from reward import DIMENSIONS, VerifierName
+
+VERIFIER_DOC = (
+    "How an answer is checked: math (final answer vs `answer`), code (runs `tests` in the sandbox), ifeval "
+    "(share of the row's IFEval/IFBench constraints met) or ifeval_all (1 only when every constraint is met)."
+)
 
 BUILTIN_MODEL = "smollm2-135m-instruct"
 
@@ -254,8 +259,11 @@ class PairsStage(StageBase, SamplingKeys):
         description=f"The adapter whose policy samples the answers: an earlier stage or one trained elsewhere; "
         f"without it the recipe's model itself. {INIT_RULE}",
     )
-    prompts: DataSpec = Field(description="Prompts with an `answer` column (math) or `tests` (code).")
-    verifier: Literal["math", "code"] = Field(description="How an answer is checked.")
+    prompts: DataSpec = Field(
+        description="Prompts with an `answer` column (math), `tests` (code) or IFEval's `instruction_id_list` and "
+        "`kwargs` (ifeval)."
+    )
+    verifier: VerifierName = Field(description=VERIFIER_DOC)
     k: int = Field(4, ge=2, description="Samples per prompt.")
     temperature: float = Field(0.8, gt=0)
     top_p: float = Field(0.95, gt=0, le=1)
@@ -504,8 +512,11 @@ class GRPOStage(TrainStage, SamplingKeys):
         f"elsewhere; without it a fresh LoRA adapter (the recipe's `lora`) on the recipe's model (R1-Zero style). "
         f"{INIT_RULE}",
     )
-    prompts: DataSpec = Field(description="Prompts, with `answer` (math) or `tests` (code) for the verifier.")
-    verifier: Literal["math", "code"] | None = Field(None, description="Checks completions for `correctness`.")
+    prompts: DataSpec = Field(
+        description="Prompts, with `answer` (math), `tests` (code) or `instruction_id_list` and `kwargs` (ifeval) "
+        "for the verifier."
+    )
+    verifier: VerifierName | None = Field(None, description=f"Checks completions for `correctness`. {VERIFIER_DOC}")
     keep_rollout_adapters: int = Field(
         1,
         gt=0,
@@ -565,7 +576,7 @@ class GRPOStage(TrainStage, SamplingKeys):
             # reward.build_rewards refuses a source without its input too, but only when the GRPO stage starts,
             # after the stages before it ran; keys of another source it would silently ignore. Both fail here.
             if spec.source == "verifier" and self.verifier is None:
-                raise ValueError(f"{where}: source 'verifier' needs `verifier: math|code` on the stage")
+                raise ValueError(f"{where}: source 'verifier' needs `verifier: <name>` on the stage")
             # The reward model has a head per dimension of the six, none for correctness (a verifier's verdict).
             if spec.source == "model" and (self.reward is None or name == "correctness"):
                 raise ValueError(f"{where}: source 'model' needs `reward: <reward stage>` and a six-dimension name")
@@ -628,7 +639,9 @@ STAGE_TYPES: dict[str, type[StageBase]] = {
 class EvalSpec(Strict):
     """Evaluation of the base model and every adapter stage at the end of `align run`."""
 
-    suites: list[Literal["math", "math_ood", "code", "chat"]] = Field(["math"], description="Which suites to run.")
+    suites: list[Literal["math", "math_ood", "code", "chat", "ifeval", "ifeval_unseen"]] = Field(
+        ["math"], description="Which suites to run."
+    )
     samples: int = Field(1, ge=1, description="Sampled answers per problem for pass@k (greedy always runs).")
     limit: int | None = Field(100, gt=0, description="Problems per suite at most.")
     max_new_tokens: int | None = Field(None, gt=0, description="Answer length cap (default: each suite's).")

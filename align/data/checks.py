@@ -28,7 +28,8 @@ def check_process_count(recipe: Recipe, processes: int) -> None:
 
 def check_verifier_columns(recipe: Recipe) -> None:
     """Every local prompts file of a stage with a verifier has, on every row, the columns that verifier
-    declares (math: `answer`, code: `tests`). Hub datasets are checked when the stage loads them."""
+    declares (math: `answer`, code: `tests`), and rows the verifier can judge (ifeval: constraint types it can
+    check offline). Hub datasets are checked when the stage loads them."""
     for stage in recipe.stages:
         spec: DataSpec | None = getattr(stage, "prompts", None)
         verifier_name: str | None = getattr(stage, "verifier", None)
@@ -41,4 +42,9 @@ def check_verifier_columns(recipe: Recipe) -> None:
                 raise AlignError(
                     f"{spec.path}: row {number}: no '{missing[0]}' column, which the {verifier.name} verifier of "
                     f"stages.{stage.name} needs"
+                )
+            problem = verifier.row_problem(row)
+            if problem is not None:
+                raise AlignError(
+                    f"{spec.path}: row {number}: {problem}, for the {verifier.name} verifier of stages.{stage.name}"
                 )

@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--code-data", help="code problems: a file with prompt/tests (default data/code/eval.jsonl), or humaneval:eval"
     )
+    parser.add_argument(
+        "--ifeval-data",
+        help="ifeval constraints: a file in google/IFEval's row format (prompt, instruction_id_list, kwargs), or a "
+        "hub set (google/IFEval, allenai/IFBench_test)",
+    )
     parser.add_argument("--max-new-tokens", type=int, help="tokens per answer (default: each suite's own)")
     parser.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto", help="sampling backend")
     parser.add_argument("--seed", type=int, default=0)
@@ -73,6 +78,7 @@ def _run(argv: list[str]) -> int:
         math_data=args.math_data,
         chat_data=args.chat_data,
         code_data=args.code_data,
+        ifeval_data=args.ifeval_data,
         max_new_tokens=args.max_new_tokens,
         backend=args.backend,
         seed=args.seed,

@@ -8,7 +8,7 @@ from typing import Any
 
 from align.config.schema import EvalSpec
 
-SUITE_NAMES = ("math", "math_ood", "code", "chat")
+SUITE_NAMES = ("math", "math_ood", "code", "chat", "ifeval", "ifeval_unseen")
 # Chen et al. 2021 sample at 0.8 for pass@k with k > 1: enough spread to find a correct answer, not noise.
 SAMPLING_TEMPERATURE = 0.8
 SAMPLING_TOP_P = 0.95
@@ -27,6 +27,7 @@ class EvalSettings:
     math_data: str | None = None  # None: the shipped held-out set; a file, a folder or a hub name (openai/gsm8k)
     chat_data: str | None = None  # None: the shipped held-out chat prompts
     code_data: str | None = None  # None: the shipped procedural problems; humaneval:eval for HumanEval
+    ifeval_data: str | None = None  # None: the shipped held-out constraints; a file in IFEval's format or google/IFEval
     reward: str | None = None  # reward model folder for the chat suite
     reward_version: str | None = None  # its stage fingerprint: chat results are stale once it is retrained
     judge: str | None = None  # chat suite judged by an LLM instead: a model name/folder or an endpoint URL

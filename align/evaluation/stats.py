@@ -37,7 +37,7 @@ RESAMPLES = 2000
 LEVEL = 0.95
 # Metrics whose per-problem values are one 0/1 verdict on one answer (right or wrong; says yes or not): McNemar
 # applies.
-BINARY_METRICS = frozenset({"accuracy", "pass@1", *FLAG_METRICS})
+BINARY_METRICS = frozenset({"accuracy", "pass@1", "prompt_strict", "prompt_loose", *FLAG_METRICS})
 
 Values = Sequence[float | None]
 Clusters = Sequence[str] | None

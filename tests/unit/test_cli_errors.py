@@ -131,3 +131,26 @@ def test_validate_rejects_prompts_without_the_verifiers_column(
     rows[1][column] = "4"
     prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["validate", str(recipe)]) == 0
+
+
+@pytest.mark.parametrize("kind", ["pairs", "grpo"])
+def test_validate_refuses_a_constraint_that_cannot_be_checked_offline(
+    kind: str, tmp_path: Path, chat_file: Path, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "no-nltk-data")])
+    prompts = tmp_path / "prompts.jsonl"
+    checkable = {"prompt": "Say hi.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
+    sentences = {**checkable, "instruction_id_list": ["length_constraints:number_sentences"]}
+    prompts.write_text(json.dumps(checkable) + "\n" + json.dumps(sentences) + "\n")
+    stage = {"name": "late", "kind": kind, "init": "sft", "prompts": str(prompts), "verifier": "ifeval"}
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"stages": [{"name": "sft", "kind": "sft", "data": str(chat_file)}, stage]}))
+    assert main(["validate", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert f"{prompts}: row 2: constraint 'length_constraints:number_sentences' needs NLTK data" in err
+    assert "ifeval verifier of stages.late" in err
+    prompts.write_text(json.dumps(checkable) + "\n")
+    assert main(["validate", str(recipe)]) == 0

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from align.config.load import shipped_dirs
+from align.config.paths import resolve_data_path
+from align.config.schema import DataSpec
+from align.runtime.errors import AlignError
 from reward import prompt_text
 
 Chat = list[dict[str, str]]
@@ -42,3 +47,19 @@ def examples(prompts: Sequence[Chat], completions: Sequence[str], **columns: Seq
         {"prompt": prompt_text(p), "completion": c, **{k: v[i] for k, v in columns.items()}}
         for i, (p, c) in enumerate(zip(prompts[:SHOWN_EXAMPLES], completions[:SHOWN_EXAMPLES], strict=True))
     ]
+
+
+def data_spec(
+    data: str | None, limit: int | None, *, default: str, option: str, hub_presets: dict[str, dict[str, str]]
+) -> DataSpec:
+    """Where a suite's prompts come from: a hub set with its own layout (`hub_presets`), the user's file or
+    folder (`option` names the flag in errors), or the shipped `default`, missing in an install without data."""
+    if data in hub_presets:
+        return DataSpec(**{"path": data, **hub_presets[data], "limit": limit})
+    try:
+        path = resolve_data_path(data or default, [Path.cwd(), *shipped_dirs()])
+    except ValueError as err:
+        if data is None:
+            raise SuiteUnavailableError(f"no held-out set ({default} not found); pass {option} FILE") from None
+        raise AlignError(f"{option}: {err}") from None
+    return DataSpec(path=path, limit=limit)

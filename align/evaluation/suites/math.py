@@ -6,12 +6,8 @@ those columns, or a hub dataset for users with access: `openai/gsm8k` (test spli
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tqdm.auto import tqdm
 
-from align.config.load import shipped_dirs
-from align.config.paths import resolve_data_path
 from align.config.schema import DataSpec
 from align.data.load import load_prompts
 from align.evaluation.groups import group_labels
@@ -24,8 +20,7 @@ from align.evaluation.metrics import (
     sample_counts,
 )
 from align.evaluation.settings import EvalSettings
-from align.evaluation.suites.base import PreparedSuite, SuiteUnavailableError, examples
-from align.runtime.errors import AlignError
+from align.evaluation.suites.base import PreparedSuite, data_spec, examples
 from reward import Verdict, get_verifier
 
 DEFAULT_DATA = "data/math/eval.jsonl"
@@ -37,21 +32,6 @@ HUB_PRESETS = {
 }
 
 
-def data_spec(data: str | None, limit: int | None) -> DataSpec:
-    if data in HUB_PRESETS:
-        return DataSpec(**{"path": data, **HUB_PRESETS[data], "limit": limit})
-    search = [Path.cwd(), *shipped_dirs()]
-    try:
-        path = resolve_data_path(data or DEFAULT_DATA, search)
-    except ValueError as err:
-        if data is None:
-            raise SuiteUnavailableError(
-                f"no held-out math set ({DEFAULT_DATA} not found); pass --math-data FILE"
-            ) from None
-        raise AlignError(f"--math-data: {err}") from None
-    return DataSpec(path=path, limit=limit)
-
-
 def reference(answer: object) -> str:
     """GSM8K answers are worked solutions ending in `#### 72`; the number after the marker is the answer."""
     text = str(answer)
@@ -59,7 +39,10 @@ def reference(answer: object) -> str:
 
 
 def prepare(settings: EvalSettings) -> PreparedSuite:
-    return prepare_rows("math", data_spec(settings.math_data, settings.limit), settings)
+    spec = data_spec(
+        settings.math_data, settings.limit, default=DEFAULT_DATA, option="--math-data", hub_presets=HUB_PRESETS
+    )
+    return prepare_rows("math", spec, settings)
 
 
 def prepare_rows(name: str, spec: DataSpec, settings: EvalSettings) -> PreparedSuite:
