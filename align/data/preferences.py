@@ -14,6 +14,7 @@ turn and an assistant reply, which is what the policy's chat template will show 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from align.runtime.errors import AlignError
@@ -33,23 +34,25 @@ def _messages(value: Any, role: str) -> Messages | None:
     return None
 
 
-def _split_text(chosen: str, rejected: str) -> tuple[str, str, str]:
+def _shared_prefix(chosen: Sequence[object], rejected: Sequence[object]) -> int:
+    """How many leading items (characters or turns) the two answers share."""
     common = 0
     for a, b in zip(chosen, rejected, strict=False):
         if a != b:
             break
         common += 1
+    return common
+
+
+def _split_text(chosen: str, rejected: str) -> tuple[str, str, str]:
+    common = _shared_prefix(chosen, rejected)
     # Cut at a word boundary, so the prompt never ends inside a word the two answers share ("4" vs "42").
     cut = max(chosen.rfind(" ", 0, common), chosen.rfind("\n", 0, common)) + 1
     return chosen[:cut], chosen[cut:], rejected[cut:]
 
 
 def _split_turns(chosen: Messages, rejected: Messages) -> tuple[Messages, Messages, Messages]:
-    common = 0
-    for a, b in zip(chosen, rejected, strict=False):
-        if a != b:
-            break
-        common += 1
+    common = _shared_prefix(chosen, rejected)
     return chosen[:common], chosen[common:], rejected[common:]
 
 
