@@ -6,6 +6,9 @@ solved by all k samples and one answered "2" fails them all. At temperature 1 "2
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ import yaml
 from align.config.load import load_recipe
 from align.runner import run_recipe
 from align.runtime.errors import AlignError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _recipe(tmp_path: Path, model: str, solved: dict | None) -> Path:
@@ -54,3 +59,24 @@ def test_solved_prompts_pair_the_right_answer_with_a_hot_wrong_one(tmp_path: Pat
 def test_without_solved_prompts_the_same_samples_give_no_pair(tmp_path: Path, digit_model: str):
     with pytest.raises(AlignError, match="no pairs"):
         run_recipe(load_recipe(_recipe(tmp_path, digit_model, None)), tmp_path / "run")
+
+
+def test_a_run_killed_after_a_batch_resumes_to_the_same_pairs(tmp_path: Path, digit_model: str):
+    # The hot samples are part of the stored batch and seeded by its index: a resumed stage writes the same bytes.
+    path = _recipe(tmp_path, digit_model, {"extra_samples": 24, "temperature": 1.0})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+
+    def align_run(run_dir: Path, crash_at: str | None) -> int:
+        command = [sys.executable, "-m", "align", "run", str(path), "--run-dir", str(run_dir)]
+        extra = {"ALIGN_CRASH_AT": crash_at} if crash_at else {}
+        # Its own process group: the crash point kills the whole group, as `kill -9 -<pgid>` would.
+        done = subprocess.run(command, cwd=REPO, env=env | extra, capture_output=True, start_new_session=True)
+        return done.returncode
+
+    assert align_run(tmp_path / "killed", "pairs:batch") != 0
+    assert [p.name for p in (tmp_path / "killed/pairs/batches").iterdir()] == ["batch-00000.json"]
+    assert align_run(tmp_path / "killed", None) == 0
+    assert align_run(tmp_path / "whole", None) == 0
+    resumed = json.loads((tmp_path / "killed/pairs/manifest.json").read_text())["metrics"]
+    assert resumed["batches_resumed"] == 1 and resumed["pairs_from_solved"] == 3
+    assert (tmp_path / "killed/pairs/pairs.jsonl").read_bytes() == (tmp_path / "whole/pairs/pairs.jsonl").read_bytes()
