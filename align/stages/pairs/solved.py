@@ -11,45 +11,38 @@ nothing about this one. A prompt that stays right even hot gives no pair.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from align.config.schema import PairsStage, SolvedPrompts
+from align.config.schema import SolvedPrompts
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs
 from align.stages.pairs.verify import verify
-
-if TYPE_CHECKING:
-    from align.generation.backend import Sampler
 
 SOLVED = "all_passed"  # select_pairs' reason for a prompt whose samples all passed
 
 
+# (prompt rows, samples per prompt, temperature) -> each prompt's answers: the batch's own seeded sampler.
+Draw = Callable[[list[dict[str, Any]], int, float], list[list[str]]]
+
+
 def resample_solved(
     spec: SolvedPrompts,
-    stage: PairsStage,
-    sampler: Sampler,
+    verifier: str,
+    draw: Draw,
     rows: list[dict[str, Any]],
     samples: list[list[Sample]],
     reasons: list[str | None],
     rules: SelectionRules,
-    seed: int,
 ) -> dict[int, tuple[list[float | None], list[Pair]]]:
     """For each solved prompt of a batch (by its offset): the scores of its hot samples and the pairs they give.
 
-    `samples`/`reasons` are the prompts' first k samples and select_pairs' verdicts on them. Seeded like the
-    batch, so a resumed stage draws the same hot samples."""
+    `samples`/`reasons` are the prompts' first k samples and select_pairs' verdicts on them."""
     solved = [i for i, reason in enumerate(reasons) if reason == SOLVED]
     if not solved:
         return {}
     chosen_rows = [rows[i] for i in solved]
-    hot = sampler.sample(
-        [row["prompt"] for row in chosen_rows],
-        n=spec.extra_samples,
-        temperature=spec.temperature,
-        top_p=stage.top_p,
-        max_new_tokens=stage.max_new_tokens,
-        seed=seed,
-    )
-    verdicts = verify(stage.verifier, chosen_rows, hot)
+    hot = draw(chosen_rows, spec.extra_samples, spec.temperature)
+    verdicts = verify(verifier, chosen_rows, hot)
     result = {}
     for i, texts, judged in zip(solved, hot, verdicts, strict=True):
         wrong = [

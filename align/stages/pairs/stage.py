@@ -70,15 +70,20 @@ def pair_stats(prompts: Sequence[dict[str, Any]], kept: Sequence[Sequence[dict[s
 
 def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: int, seed: int) -> dict[str, Any]:
     """Sample, verify and select one batch of prompts; everything the stage's stats need, as plain JSON."""
+
+    def draw(prompts: list[dict[str, Any]], n: int, temperature: float) -> list[list[str]]:
+        # Every draw of the batch is seeded by its index, so a resumed stage redraws the same samples.
+        return sampler.sample(
+            [r["prompt"] for r in prompts],
+            n=n,
+            temperature=temperature,
+            top_p=stage.top_p,
+            max_new_tokens=stage.max_new_tokens,
+            seed=seed,
+        )
+
     started = time.monotonic()
-    completions = sampler.sample(
-        [r["prompt"] for r in rows],
-        n=stage.k,
-        temperature=stage.temperature,
-        top_p=stage.top_p,
-        max_new_tokens=stage.max_new_tokens,
-        seed=seed,
-    )
+    completions = draw(rows, stage.k, stage.temperature)
     sampling_s = time.monotonic() - started
     verdicts = verify(stage.verifier, rows, completions)
     rules = SelectionRules(
@@ -91,7 +96,7 @@ def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: i
     selected = [select_pairs(group, rules) for group in samples]
     reasons = [reason for _, reason in selected]
     solved = stage.solved_prompts
-    hot = resample_solved(solved, stage, sampler, rows, samples, reasons, rules, seed) if solved else {}
+    hot = resample_solved(solved, stage.verifier, draw, rows, samples, reasons, rules) if solved else {}
     prompts = []
     for offset, (row, judged, (pairs, reason)) in enumerate(zip(rows, verdicts, selected, strict=True)):
         prompt: dict[str, Any] = {"scores": [v.score for v in judged], "reason": reason}
