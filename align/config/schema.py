@@ -250,6 +250,23 @@ class SamplingKeys(Strict):
     )
 
 
+class SolvedPrompts(Strict):
+    """Pairs from prompts whose k samples all pass: sampled again, hotter, until a wrong answer of their own appears."""
+
+    extra_samples: int = Field(
+        8,
+        gt=0,
+        description="Samples drawn again for each prompt whose k samples all passed; a wrong one among them is "
+        "rejected against one of the prompt's right answers from the first k.",
+    )
+    temperature: float = Field(
+        1.2,
+        gt=0,
+        description="Temperature of those samples: above the stage's, so the policy's likely mistakes on a prompt "
+        "it solves show up in a few samples.",
+    )
+
+
 class PairsStage(StageBase, SamplingKeys):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo")}
 
@@ -292,6 +309,11 @@ class PairsStage(StageBase, SamplingKeys):
         None,
         description="Balance prompts and pairs across the groups of a prompt column (`{by: level, "
         "pairs_per_group: 16}`); without it pairs come from wherever the policy fails, which may be one group.",
+    )
+    solved_prompts: SolvedPrompts | None = Field(
+        None,
+        description="Also build pairs on prompts the policy already solves (`{extra_samples: 8, temperature: 1.2}`): "
+        "without it they give none, and DPO may unlearn what they ask for; stats.json counts `pairs_from_solved`.",
     )
 
 

@@ -17,12 +17,15 @@ def pair_groups_text(by: str, groups: dict[str, dict[str, Any]]) -> str:
             counts.get("prompts_with_pairs"),
             counts.get("pairs_built"),
             counts.get("pairs"),
+            counts.get("pairs_from_solved", 0),
             f"{counts.get('pairs', 0) / total:.0%}",
         ]
         for group, counts in groups.items()
     ]
-    headers = [by, "prompts", "pass rate", "prompts with pairs", "pairs built", "pairs written", "share of pairs"]
+    headers = [by, "prompts", "pass rate", "prompts with pairs", "pairs built", "pairs written"]
+    headers += ["from solved prompts", "share of pairs"]
     return (
         f"Pairs by `{by}` (a group whose share of the pairs is small is one DPO may unlearn; `balance` in the "
-        "pairs stage caps the others):\n\n" + table(headers, rows)
+        "pairs stage caps the others; `solved_prompts` makes pairs where every sample passed):\n\n"
+        + table(headers, rows)
     )

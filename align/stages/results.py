@@ -97,6 +97,7 @@ class PairsResult(StageResult):
     samples: int
     pass_rate: float
     pairs: int
+    pairs_from_solved: int  # pairs whose rejected answer came from re-sampling a prompt the policy had solved
     user_pairs: int
     undecided_samples: int
     samples_per_s: float | None

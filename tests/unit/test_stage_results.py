@@ -57,6 +57,7 @@ def test_recipe_keyed_mappings_are_spliced_flat_and_empty_ones_add_nothing():
         samples=8,
         pass_rate=0.5,
         pairs=1,
+        pairs_from_solved=0,
         user_pairs=0,
         undecided_samples=0,
         samples_per_s=None,

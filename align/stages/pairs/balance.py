@@ -14,8 +14,8 @@ from typing import Any
 from align.config.schema import PairBalance
 from align.data.groups import dealt, group_name, grouped
 
-# pair_stats of the stage: (scores, reasons, pairs written) -> its stats.json counts.
-Summary = Callable[[list[float | None], list[str | None], int], dict[str, Any]]
+# pair_stats of the stage: (prompts' stored results, pairs written from each) -> their stats.json counts.
+Summary = Callable[[Sequence[dict[str, Any]], Sequence[Sequence[dict[str, Any]]]], dict[str, Any]]
 
 
 def balanced_prompts(rows: list[dict[str, Any]], balance: PairBalance | None) -> list[dict[str, Any]]:
@@ -57,8 +57,7 @@ def group_stats(
     per_group = {}
     for indexes in members.values():
         value = rows[indexes[0]][balance.by]
-        scores = [s for i in indexes for s in prompts[i]["scores"]]
-        counts = summary(scores, [prompts[i]["reason"] for i in indexes], sum(len(kept[i]) for i in indexes))
+        counts = summary([prompts[i] for i in indexes], [kept[i] for i in indexes])
         counts["pairs_built"] = sum(len(prompts[i]["pairs"]) for i in indexes)
         per_group[group_name(value)] = counts
     return {"by": balance.by, "groups": per_group}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from align.artifacts.contract import PAIR_STATS, PAIRS_FILE, write_json_atomic
@@ -26,6 +26,7 @@ from align.stages.init_adapter import init_adapter
 from align.stages.pairs.balance import balanced_prompts, group_stats, kept_pairs, pairs_per_group
 from align.stages.pairs.batches import load_done, save_batch, write_lines_atomic
 from align.stages.pairs.selection import Pair, Sample, SelectionRules, select_pairs, skip_counts
+from align.stages.pairs.solved import resample_solved
 from align.stages.pairs.verify import FAILED, first_failure, flag_counts, verify
 from align.stages.results import PairsResult
 from reward import get_verifier
@@ -47,8 +48,12 @@ def pair_row(prompt: Any, pair: Pair, index: int) -> dict[str, Any]:
     }
 
 
-def pair_stats(scores: list[float | None], reasons: list[str | None], written: int) -> dict[str, Any]:
-    """stats.json's verdict and pair counts; undecided samples (None) are counted and left out of the rates."""
+def pair_stats(prompts: Sequence[dict[str, Any]], kept: Sequence[Sequence[dict[str, Any]]]) -> dict[str, Any]:
+    """stats.json's verdict and pair counts over some prompts (their stored results and the pairs written from
+    each); undecided samples (None) are counted and left out of the rates. Hot samples of solved prompts are not
+    in the rates either: they were drawn at another temperature."""
+    scores = [s for p in prompts for s in p["scores"]]
+    reasons = [p["reason"] for p in prompts]
     decided = [s for s in scores if s is not None]
     return {
         "prompts": len(reasons),
@@ -56,38 +61,52 @@ def pair_stats(scores: list[float | None], reasons: list[str | None], written: i
         "undecided_samples": len(scores) - len(decided),
         "pass_rate": sum(s >= 1.0 for s in decided) / len(decided) if decided else 0.0,
         "mean_score": sum(decided) / len(decided) if decided else 0.0,
-        "pairs": written,
+        "pairs": sum(len(pairs) for pairs in kept),
         "prompts_with_pairs": sum(r is None for r in reasons),
         "skipped": skip_counts(reasons),
+        "solved_resampled": sum("hot_scores" in p for p in prompts),
+        "pairs_from_solved": sum(len(pairs) for p, pairs in zip(prompts, kept, strict=True) if "hot_scores" in p),
     }
 
 
 def build_batch(stage: PairsStage, sampler, rows: list[dict[str, Any]], first: int, seed: int) -> dict[str, Any]:
     """Sample, verify and select one batch of prompts; everything the stage's stats need, as plain JSON."""
+
+    def draw(prompts: list[dict[str, Any]], n: int, temperature: float) -> list[list[str]]:
+        # Every draw of the batch is seeded by its index, so a resumed stage redraws the same samples.
+        return sampler.sample(
+            [r["prompt"] for r in prompts],
+            n=n,
+            temperature=temperature,
+            top_p=stage.top_p,
+            max_new_tokens=stage.max_new_tokens,
+            seed=seed,
+        )
+
     started = time.monotonic()
-    completions = sampler.sample(
-        [r["prompt"] for r in rows],
-        n=stage.k,
-        temperature=stage.temperature,
-        top_p=stage.top_p,
-        max_new_tokens=stage.max_new_tokens,
-        seed=seed,
-    )
+    completions = draw(rows, stage.k, stage.temperature)
     sampling_s = time.monotonic() - started
     verdicts = verify(stage.verifier, rows, completions)
     rules = SelectionRules(
         max_pairs=stage.max_pairs_per_prompt, prefer_shortest=stage.prefer_shortest, drop_identical=stage.drop_identical
     )
+    samples = [
+        [Sample(t, v) for t, v in zip(texts, judged, strict=True)]
+        for texts, judged in zip(completions, verdicts, strict=True)
+    ]
+    selected = [select_pairs(group, rules) for group in samples]
+    reasons = [reason for _, reason in selected]
+    solved = stage.solved_prompts
+    hot = resample_solved(solved, stage.verifier, draw, rows, samples, reasons, rules) if solved else {}
     prompts = []
-    for offset, (row, texts, judged) in enumerate(zip(rows, completions, verdicts, strict=True)):
-        pairs, reason = select_pairs([Sample(t, v) for t, v in zip(texts, judged, strict=True)], rules)
-        prompts.append(
-            {
-                "scores": [v.score for v in judged],
-                "reason": reason,
-                "pairs": [pair_row(row["prompt"], pair, first + offset) for pair in pairs],
-            }
-        )
+    for offset, (row, judged, (pairs, reason)) in enumerate(zip(rows, verdicts, selected, strict=True)):
+        prompt: dict[str, Any] = {"scores": [v.score for v in judged], "reason": reason}
+        if offset in hot:
+            # `hot_scores` marks a solved prompt sampled again; its pairs (if any) count as pairs_from_solved.
+            prompt["hot_scores"], pairs = hot[offset]
+            prompt["reason"] = None if pairs else reason
+        prompt["pairs"] = [pair_row(row["prompt"], pair, first + offset) for pair in pairs]
+        prompts.append(prompt)
     return {
         "first": first,
         "sampling_s": sampling_s,
@@ -153,7 +172,7 @@ def run(ctx: StageContext) -> PairsResult:
     lines += [json.dumps({**pair, "source": "user"}, sort_keys=True) + "\n" for pair in user]
     if distributed.is_main():
         write_lines_atomic(ctx.stage_dir / PAIRS_FILE, lines)
-    stats = pair_stats([s for p in per_prompt for s in p["scores"]], [p["reason"] for p in per_prompt], written)
+    stats = pair_stats(per_prompt, kept)
     sampling_s = sum(done[i]["sampling_s"] for i in range(len(starts)))
     stats |= {
         "user_pairs": len(user),
@@ -188,6 +207,7 @@ def run(ctx: StageContext) -> PairsResult:
         samples=stats["samples"],
         pass_rate=stats["pass_rate"],
         pairs=stats["pairs"],
+        pairs_from_solved=stats["pairs_from_solved"],
         user_pairs=stats["user_pairs"],
         undecided_samples=stats["undecided_samples"],
         samples_per_s=stats["samples_per_s"],
