@@ -186,6 +186,28 @@ class TrainStage(StageBase):
         return None if value == "auto" else value
 
 
+BUILTIN_TOOLS = ("python", "tests")
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+TOOLS_DESCRIPTION = (
+    "Tools the model may call: `python` (runs its code in the sandbox, returns stdout or the error), `tests` (runs "
+    "its code against the prompt row's `visible_tests`, returns which failed and how; never the held-out `tests`), "
+    "a function `module:function` or an environment `module:Class` (one instance per episode; its public methods "
+    "are the tools, `reset(**row)` starts an episode). The chat template renders them (docs/agents.md)."
+)
+
+
+def check_tool_names(stage: str, tools: list[str]) -> list[str]:
+    for index, name in enumerate(tools):
+        if name not in BUILTIN_TOOLS and not _IMPORT_PATH.match(name):
+            raise ValueError(
+                f"stages.{stage}.tools[{index}]: {name!r} is neither a built-in tool ({', '.join(BUILTIN_TOOLS)}) "
+                "nor an import path `module:function` / `module:Class`"
+            )
+    if len(set(tools)) != len(tools):
+        raise ValueError(f"stages.{stage}.tools: a tool is named twice")
+    return tools
+
+
 class SFTStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft",)}
 
@@ -209,6 +231,17 @@ class SFTStage(TrainStage):
         description="Liger's fused kernels (CUDA, needs liger_kernel). Off by default for SFT: measured 0.85x "
         "stock tokens/s on an H200 (README, Performance).",
     )
+    tools: list[str] = Field(
+        [],
+        description="Train on multi-turn tool conversations (`messages` rows with assistant `tool_calls` and `tool` "
+        "turns) rendered with these tools' schemas, as a GRPO stage with the same `tools` shows them; the loss "
+        "is on the assistant turns only. Names as in a GRPO stage's `tools`.",
+    )
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> SFTStage:
+        check_tool_names(self.name, self.tools)
+        return self
 
 
 class PairBalance(Strict):
@@ -555,6 +588,21 @@ class GRPOStage(TrainStage, SamplingKeys):
         "(CUDA graphs; the first rollout pays the compile); finished answers then stay in the batch.",
     )
     log_completions_steps: int = Field(5, gt=0, description="Write a completions table every N steps.")
+    tools: list[str] = Field([], description=TOOLS_DESCRIPTION)
+    max_turns: int = Field(
+        4,
+        ge=2,
+        description="Assistant turns per episode with tools: the model's last turn gets no more tool results "
+        "(an episode still calling a tool then is counted as cut by the turn limit).",
+    )
+    tool_output_tokens: int = Field(
+        256, gt=0, description="A tool result longer than this many tokens is cut, saying how much was left out."
+    )
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> GRPOStage:
+        check_tool_names(self.name, self.tools)
+        return self
 
     @model_validator(mode="after")
     def _check_rewards(self) -> GRPOStage:
