@@ -50,8 +50,8 @@ def python_tool(code: str, limits: Limits = DEFAULT_LIMITS) -> ToolRun:
     """Run `code`; the text is its stdout, then the traceback or why it was stopped."""
     result = run_program(_code(code), limits=limits)
     out = result.stdout
-    if result.status == "ok":
-        return ToolRun(out if out.strip() else "(no output)", False, result)
+    if result.status == "ok":  # the template closes the result on its own line: a final newline would double it
+        return ToolRun(out.rstrip("\n") if out.strip() else "(no output)", False, result)
     if result.status in ("failed", "syntax_error") and result.stderr.strip():
         why = _traceback(result.stderr)
     elif result.status == "sandbox_error":

@@ -599,9 +599,29 @@ class GRPOStage(TrainStage, SamplingKeys):
         256, gt=0, description="A tool result longer than this many tokens is cut, saying how much was left out."
     )
 
+    tool_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A user's tool that has not answered after this many seconds gets the episode an error message "
+        "instead (the built-in tools stop at the sandbox's own limits).",
+    )
+
     @model_validator(mode="after")
     def _check_tools(self) -> GRPOStage:
         check_tool_names(self.name, self.tools)
+        if not self.tools:
+            return self
+        # Both sample single-turn answers without tools: they would rank prompts by what the tool policy never does.
+        if self.prompt_selection.enabled:
+            raise ValueError(
+                f"stages.{self.name}.prompt_selection: prompts are ranked by single-turn samples without tools; "
+                "set `prompt_selection: {enabled: false}` on a stage with tools"
+            )
+        if self.rollouts.mode == "server":
+            raise ValueError(
+                f"stages.{self.name}.rollouts.mode: a stage with tools generates through TRL's tool loop in this "
+                "process; a vLLM server is not supported with tools"
+            )
         return self
 
     @model_validator(mode="after")

@@ -109,9 +109,7 @@ def _is_check(node: ast.stmt) -> bool:
 def _wrap(node: ast.stmt, index: int, emit: str) -> ast.stmt:
     report = f"{emit}({index}, True, '')"
     failure = f"{emit}({index}, False, type(__align_error).__name__)"
-    template = ast.parse(
-        f"try:\n    pass\nexcept BaseException as __align_error:\n    {failure}\nelse:\n    {report}"
-    )
+    template = ast.parse(f"try:\n    pass\nexcept BaseException as __align_error:\n    {failure}\nelse:\n    {report}")
     wrapped = template.body[0]
     assert isinstance(wrapped, ast.Try)
     wrapped.body = [node]
