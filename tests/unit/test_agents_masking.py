@@ -114,8 +114,8 @@ def test_logged_logprobs_are_the_policys_on_the_same_tokens(trainer):
     # The tokens trained on are the episode as the chat template renders it: no drift from re-tokenising.
     tokenizer = trainer.processing_class
     episode = tokenizer.apply_chat_template(
-        PROMPT + [{"role": "assistant", "content": "", "tool_calls": [_call()]}, _result()],
-        tools=[getattr(trainer.environments[0], "python")],
+        [*PROMPT, {"role": "assistant", "content": "", "tool_calls": [_call()]}, _result()],
+        tools=[trainer.environments[0].python],
         add_generation_prompt=True,
         tokenize=True,
         return_dict=False,
