@@ -137,7 +137,7 @@ class Toolbox:
             self.signatures[tool.name] = inspect.Signature(params[1:] if tool.owner else params)
         methods = {tool.name: _tool_method(tool) for tool in tools}
         self.episode_class: type[Episode] = type("Episode", (Episode,), {"_toolbox": self, **methods})
-        self._check_describable(where)
+        tool_schemas(tools, where)  # refuse a tool the model could not be shown before any model loads
 
     @property
     def names(self) -> list[str]:
@@ -151,15 +151,20 @@ class Toolbox:
         kept = self.tokenizer.decode(ids[: self.output_tokens])
         return f"{kept}\n... [cut: {len(ids) - self.output_tokens} more tokens]"
 
-    def _check_describable(self, where: str) -> None:
-        from transformers.utils import get_json_schema
 
-        probe = object.__new__(self.episode_class)  # bound methods, as TRL renders them; no environment built
-        for tool in self.tools:
-            try:
-                get_json_schema(getattr(probe, tool.name))
-            except Exception as err:  # transformers' DocstringParsingException / TypeHintParsingException
-                raise AlignError(
-                    f"{where}: tool {tool.name!r} cannot be described to the model ({first_line(err)}); give every "
-                    "argument a type hint and a line under `Args:` in its docstring"
-                ) from None
+def tool_schemas(tools: list[Tool], where: str) -> list[dict[str, Any]]:
+    """The JSON schemas the chat template renders for `tools`: those of the episode's bound methods, exactly as TRL
+    renders them in GRPO, so SFT demonstrations show the model the same system prompt."""
+    from transformers.utils import get_json_schema
+
+    probe = object.__new__(type("Episode", (Episode,), {t.name: _tool_method(t) for t in tools}))
+    schemas = []
+    for tool in tools:
+        try:
+            schemas.append(get_json_schema(getattr(probe, tool.name)))
+        except Exception as err:  # transformers' DocstringParsingException / TypeHintParsingException
+            raise AlignError(
+                f"{where}: tool {tool.name!r} cannot be described to the model ({first_line(err)}); give every "
+                "argument a type hint and a line under `Args:` in its docstring"
+            ) from None
+    return schemas
