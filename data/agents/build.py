@@ -1,4 +1,4 @@
-"""Build the tool-use demonstrations and prompts: data/agents/{math_sft,math_prompts,math_eval,code_sft,code_prompts}.jsonl
+"""Build the tool-use demonstrations and prompts (data/agents/*.jsonl).
 
     python data/agents/build.py
 

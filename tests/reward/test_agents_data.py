@@ -49,7 +49,7 @@ def test_tool_results_in_the_demonstrations_are_the_tools_own() -> None:
         call, output = row["messages"][1], row["messages"][2]
         assert reward.python_tool(call["tool_calls"][0]["arguments"]["code"]).text == output["content"]
     for row in [r for r in _rows("code_sft") if sum(m["role"] == "tool" for m in r["messages"]) == 2][:5]:
-        for call, output in zip(row["messages"][1::2], row["messages"][2::2]):
+        for call, output in zip(row["messages"][1::2], row["messages"][2::2], strict=False):
             code = call["tool_calls"][0]["arguments"]["code"]
             run = reward.tests_tool(code, row["visible_tests"], entry_point=row["entry_point"])
             assert run.text == output["content"]

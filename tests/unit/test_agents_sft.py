@@ -55,12 +55,12 @@ def test_only_the_assistants_turns_carry_labels(tiny_model: str, tmp_path: Path)
     ("messages", "message"),
     [
         (
-            EPISODE[:1] + [{"role": "assistant", "content": "", "tool_calls": [{"name": "calc"}]}],
+            [*EPISODE[:1], {"role": "assistant", "content": "", "tool_calls": [{"name": "calc"}]}],
             "no tool named 'calc'",
         ),
         ([EPISODE[0], EPISODE[2], EPISODE[3]], "messages[1]: a tool result with no tool call before it"),
         (
-            EPISODE[:1] + [{"role": "assistant", "tool_calls": [{"name": "python", "arguments": "[1]"}]}],
+            [*EPISODE[:1], {"role": "assistant", "tool_calls": [{"name": "python", "arguments": "[1]"}]}],
             "messages[1].tool_calls[0]: arguments must be a JSON object",
         ),
         (EPISODE[:1], "has no assistant turn"),
