@@ -15,14 +15,6 @@ from align.agents.resolve import resolve_tools
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "agents.md"
 
 
-class WordTokenizer:
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": text.split(" ")}
-
-    def decode(self, ids):
-        return " ".join(ids)
-
-
 @pytest.fixture
 def my_tools(monkeypatch: pytest.MonkeyPatch) -> str:
     blocks = re.findall(r"^```python\n(.*?)^```", PAGE.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
@@ -33,9 +25,9 @@ def my_tools(monkeypatch: pytest.MonkeyPatch) -> str:
     return "my_tools:Shop"
 
 
-def test_the_environment_example_runs_as_the_page_says(my_tools: str):
+def test_the_environment_example_runs_as_the_page_says(my_tools: str, word_tokenizer):
     tools = resolve_tools([my_tools, "python"], "tools")
-    box = Toolbox(tools, WordTokenizer(), 256, 30.0, "tools")
+    box = Toolbox(tools, word_tokenizer, 256, 30.0, "tools")
     assert box.names == ["buy", "price", "python"]
     schemas = {s["function"]["name"]: s["function"] for s in tool_schemas(tools, "tools")}
     assert schemas["buy"]["parameters"]["properties"]["count"]["type"] == "integer"

@@ -157,7 +157,7 @@ def tool_schemas(tools: list[Tool], where: str) -> list[dict[str, Any]]:
     renders them in GRPO, so SFT demonstrations show the model the same system prompt."""
     from transformers.utils import get_json_schema
 
-    probe = object.__new__(type("Episode", (Episode,), {t.name: _tool_method(t) for t in tools}))
+    probe: Any = object.__new__(type("Episode", (Episode,), {t.name: _tool_method(t) for t in tools}))
     schemas = []
     for tool in tools:
         try:

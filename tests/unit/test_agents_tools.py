@@ -64,16 +64,6 @@ def undocumented(x):
 '''
 
 
-class WordTokenizer:
-    """Whitespace tokens: enough to test the output budget without a model."""
-
-    def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": text.split(" ")}
-
-    def decode(self, ids):
-        return " ".join(ids)
-
-
 @pytest.fixture
 def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (tmp_path / "my_tools.py").write_text(ENVIRONMENT)
@@ -81,11 +71,15 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "my_tools"
 
 
-def toolbox(names: list[str], budget: int = 50, timeout_s: float = 0.2) -> Toolbox:
-    return Toolbox(resolve_tools(names, "stages.g.tools"), WordTokenizer(), budget, timeout_s, "stages.g.tools")
+@pytest.fixture
+def toolbox(word_tokenizer):
+    def make(names: list[str], budget: int = 50, timeout_s: float = 0.2) -> Toolbox:
+        return Toolbox(resolve_tools(names, "stages.g.tools"), word_tokenizer, budget, timeout_s, "stages.g.tools")
+
+    return make
 
 
-def test_an_environment_class_gets_one_instance_per_episode(user_module: str):
+def test_an_environment_class_gets_one_instance_per_episode(user_module: str, toolbox):
     box = toolbox([f"{user_module}:Counter"])
     assert box.names == ["add"]
     first, second = box.episode_class(), box.episode_class()
@@ -96,7 +90,7 @@ def test_an_environment_class_gets_one_instance_per_episode(user_module: str):
     assert box.stats.calls == 3 and box.stats.errors == 0
 
 
-def test_bad_calls_are_answered_with_errors_and_counted(user_module: str):
+def test_bad_calls_are_answered_with_errors_and_counted(user_module: str, toolbox):
     box = toolbox([f"{user_module}:shout"], budget=5)
     episode = box.episode_class()
     episode.reset(prompt=[])
@@ -110,7 +104,7 @@ def test_bad_calls_are_answered_with_errors_and_counted(user_module: str):
     assert taken.calls == 4 and box.stats.calls == 0
 
 
-def test_a_tool_that_hangs_times_out_and_the_episode_goes_on(user_module: str):
+def test_a_tool_that_hangs_times_out_and_the_episode_goes_on(user_module: str, toolbox):
     box = toolbox([f"{user_module}:hang", f"{user_module}:shout"], timeout_s=0.2)
     episode = box.episode_class()
     episode.reset(prompt=[])
@@ -119,7 +113,7 @@ def test_a_tool_that_hangs_times_out_and_the_episode_goes_on(user_module: str):
     assert box.stats.errors == 1  # the abandoned thread is a daemon waiting on an Event: it ends with the tests
 
 
-def test_the_python_tool_times_out_in_the_sandbox_and_the_episode_goes_on():
+def test_the_python_tool_times_out_in_the_sandbox_and_the_episode_goes_on(toolbox):
     box = toolbox(["python"], budget=100)
     episode = box.episode_class()
     episode.reset(prompt=[])
@@ -128,7 +122,7 @@ def test_the_python_tool_times_out_in_the_sandbox_and_the_episode_goes_on():
     assert box.stats.errors == 1 and box.stats.calls == 2
 
 
-def test_the_tests_tool_reads_the_rows_visible_tests_only():
+def test_the_tests_tool_reads_the_rows_visible_tests_only(toolbox):
     box = toolbox(["tests"], budget=100)
     episode = box.episode_class()
     visible = "def check(candidate):\n    assert candidate(2) == 4\n"
@@ -147,7 +141,7 @@ def test_the_tests_tool_reads_the_rows_visible_tests_only():
         ("my_tools:NEVER", "stages.g.tools[0]: my_tools:NEVER is neither a function nor a class"),
     ],
 )
-def test_unusable_tools_are_one_line_errors(user_module: str, name: str, expected: str):
+def test_unusable_tools_are_one_line_errors(user_module: str, name: str, expected: str, toolbox):
     with pytest.raises(AlignError) as err:
         toolbox([name])
     assert str(err.value).startswith(expected)
