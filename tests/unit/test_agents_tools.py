@@ -201,3 +201,23 @@ def test_bad_tool_keys_are_refused(tmp_path: Path, extra: dict, message: str):
     with pytest.raises(AlignError) as err:
         load_recipe(grpo_recipe(tmp_path, **extra))
     assert message in str(err.value)
+
+
+def test_the_report_shows_every_turn_of_a_logged_episode(tmp_path: Path):
+    import json
+
+    from align.artifacts.contract import COMPLETIONS, StageFolder
+    from align.report.sections import samples_section
+
+    turns = [
+        {"role": "assistant", "content": "", "tool_calls": [{"name": "python", "arguments": {"code": "print(2)"}}]},
+        {"role": "tool", "name": "python", "content": "2"},
+        {"role": "assistant", "content": "<tool_call>{", "malformed_call": "no closing </tool_call>"},
+        {"role": "assistant", "content": "The answer is 2."},
+    ]
+    row = {"step": 1, "prompt": "1+1?", "completion": "The answer is 2.", "total": 1.0, "transcript": turns}
+    (tmp_path / COMPLETIONS).write_text(json.dumps(row) + "\n")
+    section = samples_section(None, [StageFolder("grpo", tmp_path, None, True)])
+    assert '[calls python({"code": "print(2)"})]' in section
+    assert "[python returned] 2" in section and "malformed call: no closing" in section
+    assert "The answer is 2." in section
