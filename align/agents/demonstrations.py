@@ -16,15 +16,37 @@ from align.runtime.errors import AlignError
 IGNORE = -100
 
 
+def training_template(tokenizer: Any) -> str | None:
+    """The template to render demonstrations with: the tokenizer's when it marks the assistant's tokens, else TRL's
+    training variant of it (Qwen2.5's own template, for one, has no `{% generation %}` markers)."""
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    if has_generation_markers(tokenizer.chat_template):
+        return None
+    try:
+        return get_training_chat_template(tokenizer)
+    except ValueError:
+        raise AlignError(
+            "model: its chat template does not mark the assistant's tokens ({% generation %}) and TRL has no "
+            "training variant of it, so SFT on tool conversations cannot put the loss on the assistant's turns"
+        ) from None
+
+
 def tokenize_conversations(
     conversations: list[list[dict[str, Any]]], tokenizer: Any, schemas: list[dict[str, Any]], max_length: int
 ) -> tuple[list[dict[str, list[int]]], list[int]]:
     """(rows of input_ids and labels, the indices of those cut to max_length)."""
     rows: list[dict[str, list[int]]] = []
     cut: list[int] = []
+    template = training_template(tokenizer)
     for index, messages in enumerate(conversations):
         rendered = tokenizer.apply_chat_template(
-            messages, tools=schemas, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+            messages,
+            tools=schemas,
+            chat_template=template,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
         )
         ids, mask = list(rendered["input_ids"]), list(rendered["assistant_masks"])
         if not any(mask):

@@ -36,7 +36,9 @@ def with_tool_template(tokenizer: Any) -> str:
         try:
             add_response_schema(tokenizer)
         except ValueError:
-            if getattr(tokenizer, "response_template", None) is None:
+            if getattr(tokenizer, "response_template", None) is None and not getattr(
+                tokenizer, "response_schema", None
+            ):
                 raise AlignError(
                     "model: its chat template renders tools but align cannot parse its tool calls; give the "
                     "tokenizer a `response_template` (transformers' response parsing) or use a ChatML model"

@@ -51,6 +51,22 @@ def test_only_the_assistants_turns_carry_labels(tiny_model: str, tmp_path: Path)
     assert '"name": "python", "description": "Run a Python program' in ignored  # the tool schema in the system prompt
 
 
+def test_a_model_with_its_own_tool_template_keeps_it(tiny_model: str, tmp_path: Path):
+    """Qwen2.5's template renders tools but marks no assistant tokens: TRL's training variant of it does."""
+    from transformers import AutoTokenizer
+    from trl.chat_template_utils import qwen2_5_chat_template
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = qwen2_5_chat_template
+    assert with_tool_template(tokenizer) == "model" and tokenizer.chat_template == qwen2_5_chat_template
+    spec = write_rows(tmp_path / "d.jsonl", [{"messages": EPISODE}])
+    conversation = load_tool_conversations(spec, ["python"])
+    (row,), _ = tokenize_conversations(conversation, tokenizer, tool_schemas(resolve_tools(["python"], "t"), "t"), 4096)
+    trained = tokenizer.decode([t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != IGNORE])
+    assert trained.startswith('\n<tool_call>\n{"name": "python"') and "You are Qwen" not in trained
+    assert trained.endswith("The answer is \\boxed{408}.<|im_end|>\n")
+
+
 @pytest.mark.parametrize(
     ("messages", "message"),
     [
