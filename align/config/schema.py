@@ -196,15 +196,15 @@ TOOLS_DESCRIPTION = (
 )
 
 
-def check_tool_names(stage: str, tools: list[str]) -> list[str]:
+def check_tool_names(where: str, tools: list[str]) -> list[str]:
     for index, name in enumerate(tools):
         if name not in BUILTIN_TOOLS and not _IMPORT_PATH.match(name):
             raise ValueError(
-                f"stages.{stage}.tools[{index}]: {name!r} is neither a built-in tool ({', '.join(BUILTIN_TOOLS)}) "
+                f"{where}[{index}]: {name!r} is neither a built-in tool ({', '.join(BUILTIN_TOOLS)}) "
                 "nor an import path `module:function` / `module:Class`"
             )
     if len(set(tools)) != len(tools):
-        raise ValueError(f"stages.{stage}.tools: a tool is named twice")
+        raise ValueError(f"{where}: a tool is named twice")
     return tools
 
 
@@ -240,7 +240,7 @@ class SFTStage(TrainStage):
 
     @model_validator(mode="after")
     def _check_tools(self) -> SFTStage:
-        check_tool_names(self.name, self.tools)
+        check_tool_names(f"stages.{self.name}.tools", self.tools)
         return self
 
 
@@ -608,7 +608,7 @@ class GRPOStage(TrainStage, SamplingKeys):
 
     @model_validator(mode="after")
     def _check_tools(self) -> GRPOStage:
-        check_tool_names(self.name, self.tools)
+        check_tool_names(f"stages.{self.name}.tools", self.tools)
         if not self.tools:
             return self
         # Both sample single-turn answers without tools: they would rank prompts by what the tool policy never does.
@@ -706,6 +706,19 @@ class EvalSpec(Strict):
         "counts, each policy's metric, and each stage's paired change per group, flagged when it is negative "
         "outside noise (eval.json `by_group` and `group_changes`, a table in report.md).",
     )
+    tools: list[str] = Field(
+        [],
+        description="Answer in tool-using episodes with these tools (as a GRPO stage's `tools`; `tests` not yet): "
+        "`align eval --tools` (docs/agents.md).",
+    )
+    max_turns: int = Field(4, ge=2, description="Assistant turns per episode when `tools` is set.")
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> EvalSpec:
+        check_tool_names("eval.tools", self.tools)
+        if "tests" in self.tools:
+            raise ValueError("eval.tools: the evaluation suites' rows carry no visible_tests; `tests` is not supported")
+        return self
 
 
 class Recipe(Strict):

@@ -221,3 +221,14 @@ def test_the_report_shows_every_turn_of_a_logged_episode(tmp_path: Path):
     assert '[calls python({"code": "print(2)"})]' in section
     assert "[python returned] 2" in section and "malformed call: no closing" in section
     assert "The answer is 2." in section
+
+
+def test_the_eval_block_takes_tools(tmp_path: Path):
+    path = grpo_recipe(tmp_path, tools=["python"], prompt_selection={"enabled": False})
+    recipe = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**recipe, "eval": {"tools": ["python"], "max_turns": 3}}))
+    assert load_recipe(path).eval.tools == ["python"]
+    path.write_text(yaml.safe_dump({**recipe, "eval": {"tools": ["tests"]}}))
+    with pytest.raises(AlignError) as err:
+        load_recipe(path)
+    assert "eval.tools" in str(err.value)
