@@ -223,7 +223,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             group_by=spec.group_by,
             tools=spec.tools,
             max_turns=spec.max_turns,
-            **({"backend": "hf"} if spec.tools else {}),  # episodes are generated with HF generate
+            backend="hf" if spec.tools else "auto",  # episodes are generated with HF generate
         )
     if main_process:
         from align.report import build_report

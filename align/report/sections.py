@@ -3,6 +3,7 @@ holds nothing for that section)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
