@@ -15,6 +15,7 @@ from align.agents.calls import guard_tool_calls
 from align.agents.episode import Toolbox
 from align.agents.resolve import resolve_tools
 from align.models.tool_template import with_tool_template
+from align.stages.trl_private import generate_and_score
 
 CALL = '<tool_call>\n{"name": "python", "arguments": {"code": "print(6 * 7)"}}\n</tool_call><|im_end|>'
 ANSWERS = ["The answer is 42.<|im_end|>", "The answer is 41.<|im_end|>"]
@@ -65,7 +66,7 @@ def trainer(tiny_model: str, tmp_path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_tool_results_are_in_the_context_but_get_no_gradient(trainer):
-    batch = trainer._generate_and_score_completions([{"prompt": PROMPT}, {"prompt": PROMPT}])
+    batch = generate_and_score(trainer, [{"prompt": PROMPT}, {"prompt": PROMPT}])
     tool_mask, completion_mask = batch["tool_mask"], batch["completion_mask"]
     tokenizer = trainer.processing_class
     text = tokenizer.decode(batch["completion_ids"][0][tool_mask[0].bool()])
@@ -100,7 +101,7 @@ def test_tool_results_are_in_the_context_but_get_no_gradient(trainer):
 
 
 def test_logged_logprobs_are_the_policys_on_the_same_tokens(trainer):
-    batch = trainer._generate_and_score_completions([{"prompt": PROMPT}, {"prompt": PROMPT}])
+    batch = generate_and_score(trainer, [{"prompt": PROMPT}, {"prompt": PROMPT}])
     ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
     attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
     width = batch["completion_ids"].shape[1]
