@@ -4,9 +4,11 @@ path."""
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from align.runtime.errors import AlignError, first_line
@@ -84,6 +86,11 @@ def resolve_tools(names: list[str], where: str) -> list[Tool]:
 
 def _import(path: str, at: str) -> Any:
     module_name, _, attribute = path.partition(":")
+    # The `align` console script's sys.path starts at its own bin folder, not the working folder: put the working
+    # folder first, as `python -m` does, so a tools module next to the recipe imports.
+    folder = str(Path.cwd())
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     try:
         module = import_module(module_name)
     except Exception as err:  # the user's module: anything it raises on import is theirs to see

@@ -3,6 +3,7 @@ outputs, malformed-call parsing, and the recipe keys."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,10 @@ def test_the_eval_block_takes_tools(tmp_path: Path):
     with pytest.raises(AlignError) as err:
         load_recipe(path)
     assert "eval.tools" in str(err.value)
+
+
+def test_a_tools_module_in_the_working_folder_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toolbox):
+    (tmp_path / "folder_tools.py").write_text(ENVIRONMENT)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    assert toolbox(["folder_tools:shout"]).names == ["shout"]
