@@ -202,8 +202,12 @@ def run_suite(
         )
         sampled = distributed.gather(sampled)
     result = suite.score(greedy, sampled)
-    if isinstance(sampler, EpisodeSampler):  # per greedy and sampled episode together
-        result["tools"] = dict(sorted(sampler.counts.items()))
+    if isinstance(sampler, EpisodeSampler):
+        result["tools"] = dict(sorted(sampler.counts.items()))  # greedy and sampled episodes together
+        # The same policy on the same prompts answering at once, for the paired change tools make (stats.py).
+        plain = samplers.get(policy).sample(prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=length, seed=seed)
+        without = suite.score(distributed.gather([texts[0] for texts in plain]), None)
+        result["without_tools"] = {"metrics": without["metrics"], "per_problem": without["per_problem"]}
     return {**result, "source": suite.source, "seconds": round(time.monotonic() - started, 1)}
 
 

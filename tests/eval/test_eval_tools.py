@@ -58,8 +58,12 @@ def test_align_eval_with_tools_writes_the_counts(tiny_model: str, tmp_path: Path
     assert main(["eval", *args, "--backend", "hf", "--max-new-tokens", "8", "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert results["settings"]["tools"] == ["python"] and results["settings"]["max_turns"] == 2
-    suite = next(iter(results["models"].values()))["suites"]["math"]
+    ((name, entry),) = results["models"].items()
+    suite = entry["suites"]["math"]
     assert suite["tools"]["episodes"] == 2 and suite["tools"]["turns"] >= 2
+    assert len(suite["without_tools"]["per_problem"]["accuracy"]) == 2
+    (change,) = [c for c in results["comparisons"] if c["model"] == f"{name} with tools"]
+    assert change["against"] == f"{name} without tools" and change["n"] == 2 and change["metric"] == "accuracy"
 
 
 def test_eval_refuses_the_tests_tool(tiny_model: str, capsys):
