@@ -215,7 +215,15 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
         spec = recipe.eval
         evaluate(
-            run_dir, spec.suites, spec.samples, spec.limit, max_new_tokens=spec.max_new_tokens, group_by=spec.group_by
+            run_dir,
+            spec.suites,
+            spec.samples,
+            spec.limit,
+            max_new_tokens=spec.max_new_tokens,
+            group_by=spec.group_by,
+            tools=spec.tools,
+            max_turns=spec.max_turns,
+            backend="hf" if spec.tools else "auto",  # episodes are generated with HF generate
         )
     if main_process:
         from align.report import build_report

@@ -8,8 +8,10 @@ This module is the package's public face; `align` imports nothing from `reward` 
   `SOURCES` / `build_rewards(specs, inputs)` turning a recipe's reward specs into reward functions.
 - One aggregation rule: `aggregate(scores, weights)` / `row_total`, equal to what TRL optimises.
 - The reward model: `RewardModel`, `RewardConfig`, `train_reward_model` (torch-backed names load on first use).
-The sandbox (`reward.sandbox`) is the only code in the project that executes model output; only the code
-verifier runs it.
+- Tools: `python_tool` / `tests_tool` run a model's tool call in the sandbox and return a `ToolRun` (the text the
+  model reads next).
+The sandbox (`reward.sandbox`) is the only code in the project that executes model output; the code verifier and
+the built-in tools run it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from reward.model.artifact import NotARewardModelError, RewardConfig
 from reward.result import Verdict
 from reward.shipped import shipped_root
 from reward.sources import SOURCES, BuiltReward, SourceInputs, build_rewards
+from reward.tools import ToolRun, python_tool, tests_tool
 from reward.usage import OneLineParser, UsageError, report_usage_errors
 from reward.verifiers import VERIFIERS, Verifier, VerifierName, get_verifier
 from reward.verifiers.ifeval import ConstraintResult, check_constraints
@@ -49,6 +52,7 @@ __all__ = [
     "RewardConfig",
     "RewardModel",
     "SourceInputs",
+    "ToolRun",
     "UsageError",
     "Verdict",
     "Verifier",
@@ -61,11 +65,13 @@ __all__ = [
     "get_verifier",
     "load_humaneval",
     "prompt_text",
+    "python_tool",
     "read_jsonl",
     "read_jsonl_numbered",
     "report_usage_errors",
     "row_total",
     "shipped_root",
+    "tests_tool",
     "train_reward_model",
 ]
 

@@ -36,11 +36,13 @@ Text = str | Sequence[Mapping[str, Any]]
 
 
 def completion_text(completion: Text) -> str:
-    """The assistant's text: TRL passes a string, or for conversational data a list of messages."""
+    """The assistant's answer: TRL passes a string, or for conversational data a list of messages. In an episode
+    with tools (assistant turns, tool results, ...) the answer is the last assistant turn; reward functions that
+    want the whole transcript read the messages themselves."""
     if isinstance(completion, str):
         return completion
     assistant = [m for m in completion if m.get("role") == "assistant"]
-    return "\n".join(str(m.get("content", "")) for m in (assistant or completion))
+    return str((assistant or list(completion) or [{}])[-1].get("content") or "")
 
 
 def prompt_text(prompt: Text) -> str:

@@ -257,3 +257,18 @@ def train_sft():
 def logits_gap():
     """`logits_gap(base, stage_dir, merged_dir)`: (max |merged - base+adapter|, max |base+adapter - base|)."""
     return _logits_gap
+
+
+class WordTokenizer:
+    """Whitespace tokens: enough to test a token budget (tool outputs) without a model."""
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[str]]:
+        return {"input_ids": text.split(" ")}
+
+    def decode(self, ids: list[str]) -> str:
+        return " ".join(ids)
+
+
+@pytest.fixture
+def word_tokenizer() -> WordTokenizer:
+    return WordTokenizer()

@@ -191,6 +191,28 @@ class TrainStage(StageBase):
         return None if value == "auto" else value
 
 
+BUILTIN_TOOLS = ("python", "tests")
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+TOOLS_DESCRIPTION = (
+    "Tools the model may call: `python` (runs its code in the sandbox, returns stdout or the error), `tests` (runs "
+    "its code against the prompt row's `visible_tests`, returns which failed and how; never the held-out `tests`), "
+    "a function `module:function` or an environment `module:Class` (one instance per episode; its public methods "
+    "are the tools, `reset(**row)` starts an episode). The chat template renders them (docs/agents.md)."
+)
+
+
+def check_tool_names(where: str, tools: list[str]) -> list[str]:
+    for index, name in enumerate(tools):
+        if name not in BUILTIN_TOOLS and not _IMPORT_PATH.match(name):
+            raise ValueError(
+                f"{where}[{index}]: {name!r} is neither a built-in tool ({', '.join(BUILTIN_TOOLS)}) "
+                "nor an import path `module:function` / `module:Class`"
+            )
+    if len(set(tools)) != len(tools):
+        raise ValueError(f"{where}: a tool is named twice")
+    return tools
+
+
 class SFTStage(TrainStage):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft",)}
 
@@ -214,6 +236,17 @@ class SFTStage(TrainStage):
         description="Liger's fused kernels (CUDA, needs liger_kernel). Off by default for SFT: measured 0.85x "
         "stock tokens/s on an H200 (README, Performance).",
     )
+    tools: list[str] = Field(
+        [],
+        description="Train on multi-turn tool conversations (`messages` rows with assistant `tool_calls` and `tool` "
+        "turns) rendered with these tools' schemas, as a GRPO stage with the same `tools` shows them; the loss "
+        "is on the assistant turns only. Names as in a GRPO stage's `tools`.",
+    )
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> SFTStage:
+        check_tool_names(f"stages.{self.name}.tools", self.tools)
+        return self
 
 
 class PairBalance(Strict):
@@ -588,6 +621,41 @@ class GRPOStage(TrainStage, SamplingKeys):
         "(CUDA graphs; the first rollout pays the compile); finished answers then stay in the batch.",
     )
     log_completions_steps: int = Field(5, gt=0, description="Write a completions table every N steps.")
+    tools: list[str] = Field([], description=TOOLS_DESCRIPTION)
+    max_turns: int = Field(
+        4,
+        ge=2,
+        description="Assistant turns per episode with tools: the model's last turn gets no more tool results "
+        "(an episode still calling a tool then is counted as cut by the turn limit).",
+    )
+    tool_output_tokens: int = Field(
+        256, gt=0, description="A tool result longer than this many tokens is cut, saying how much was left out."
+    )
+
+    tool_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A user's tool that has not answered after this many seconds gets the episode an error message "
+        "instead (the built-in tools stop at the sandbox's own limits).",
+    )
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> GRPOStage:
+        check_tool_names(f"stages.{self.name}.tools", self.tools)
+        if not self.tools:
+            return self
+        # Both sample single-turn answers without tools: they would rank prompts by what the tool policy never does.
+        if self.prompt_selection.enabled:
+            raise ValueError(
+                f"stages.{self.name}.prompt_selection: prompts are ranked by single-turn samples without tools; "
+                "set `prompt_selection: {enabled: false}` on a stage with tools"
+            )
+        if self.rollouts.mode == "server":
+            raise ValueError(
+                f"stages.{self.name}.rollouts.mode: a stage with tools generates through TRL's tool loop in this "
+                "process; a vLLM server is not supported with tools"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_rewards(self) -> GRPOStage:
@@ -673,6 +741,19 @@ class EvalSpec(Strict):
         "counts, each policy's metric, and each stage's paired change per group, flagged when it is negative "
         "outside noise (eval.json `by_group` and `group_changes`, a table in report.md).",
     )
+    tools: list[str] = Field(
+        [],
+        description="Answer in tool-using episodes with these tools (as a GRPO stage's `tools`; `tests` not yet): "
+        "`align eval --tools` (docs/agents.md).",
+    )
+    max_turns: int = Field(4, ge=2, description="Assistant turns per episode when `tools` is set.")
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> EvalSpec:
+        check_tool_names("eval.tools", self.tools)
+        if "tests" in self.tools:
+            raise ValueError("eval.tools: the evaluation suites' rows carry no visible_tests; `tests` is not supported")
+        return self
 
 
 class Recipe(Strict):

@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(GROUP_BY),
         help="comma-separated row columns each suite is broken down by, where its rows carry them ('' for none)",
     )
+    parser.add_argument(
+        "--tools", default="", help="comma-separated tools (python, module:function, module:Class): answer in episodes"
+    )
+    parser.add_argument("--max-turns", type=int, default=4, help="assistant turns per episode with --tools")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -83,6 +87,8 @@ def _run(argv: list[str]) -> int:
         backend=args.backend,
         seed=args.seed,
         group_by=[c.strip() for c in args.group_by.split(",") if c.strip()],
+        tools=[t.strip() for t in args.tools.split(",") if t.strip()],
+        max_turns=args.max_turns,
     )
     return 0
 

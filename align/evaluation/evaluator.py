@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from align.agents.resolve import resolve_tools
+from align.agents.rollout import EpisodeSampler
 from align.artifacts.contract import (
     read_json_artifact,
     read_manifest,
@@ -35,6 +37,7 @@ from align.evaluation.stats import add_statistics
 from align.evaluation.suites import PreparedSuite, SuiteUnavailableError
 from align.evaluation.table import print_results
 from align.evaluation.targets import Policy, Target, resolve_target
+from align.evaluation.tool_episodes import episode_sampler
 from align.generation.backend import BackendName
 from align.runtime import distributed
 from align.runtime.crashpoints import crash_point
@@ -63,6 +66,8 @@ def evaluate(
     seed: int = 0,
     show: bool = True,
     group_by: Sequence[str] = GROUP_BY,
+    tools: Sequence[str] = (),
+    max_turns: int = 4,
 ) -> dict[str, Any]:
     """Results as {"target", "target_kind", "settings", "created_at", "models": {name: {..., "suites"}}}."""
     resolved = resolve_target(target)
@@ -83,9 +88,12 @@ def evaluate(
             reward_version=reward_version,
             judge=judge,
             group_by=tuple(group_by),
+            tools=tuple(tools),
+            max_turns=max_turns,
         )
     except ValueError as err:
         raise AlignError(str(err)) from None
+    resolve_tools(list(settings.tools), "--tools")  # a tool that cannot be imported fails before any model loads
     out_path = out or resolved.default_out
     partial = _partial_path(out_path)
     stored = _stored_and_partial(out_path, partial, settings)
@@ -176,6 +184,8 @@ def run_suite(
     log.info("evaluating %s on %s: %d prompts", policy.name, name, len(suite.prompts))
     started = time.monotonic()
     sampler = samplers.get(policy)
+    if settings.tools:
+        sampler = episode_sampler(sampler, settings)
     length, seed = suite.max_new_tokens, settings.seed
     # Under several processes each rank answers its slice of the prompts; the gathered answers are in prompt
     # order, so scoring sees what a one-process run would.
@@ -194,6 +204,12 @@ def run_suite(
         )
         sampled = distributed.gather(sampled)
     result = suite.score(greedy, sampled)
+    if isinstance(sampler, EpisodeSampler):
+        result["tools"] = dict(sorted(sampler.counts.items()))  # greedy and sampled episodes together
+        # The same policy on the same prompts answering at once, for the paired change tools make (stats.py).
+        plain = samplers.get(policy).sample(prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=length, seed=seed)
+        without = suite.score(distributed.gather([texts[0] for texts in plain]), None)
+        result["without_tools"] = {"metrics": without["metrics"], "per_problem": without["per_problem"]}
     return {**result, "source": suite.source, "seconds": round(time.monotonic() - started, 1)}
 
 

@@ -36,6 +36,9 @@ class EvalSettings:
     # Row columns each suite's results are broken down by (align.evaluation.groups). Part of the question: results
     # stored without a column's labels cannot be broken down by it, so a new column re-evaluates.
     group_by: tuple[str, ...] = GROUP_BY
+    # Answers as the last turn of tool-using episodes (align.agents): the tools, and assistant turns per episode.
+    tools: tuple[str, ...] = ()
+    max_turns: int = 4
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.suites if s not in SUITE_NAMES]
@@ -43,11 +46,20 @@ class EvalSettings:
             raise ValueError(f"unknown suite {', '.join(unknown)} (one of: {', '.join(SUITE_NAMES)})")
         if self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
+        if "tests" in self.tools:
+            raise ValueError("--tools tests: the evaluation suites' rows carry no visible_tests yet")
+        if self.max_turns < 2:
+            raise ValueError(f"max_turns must be at least 2, got {self.max_turns}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "suites": list(self.suites), "group_by": list(self.group_by)}
+        return {
+            **asdict(self),
+            "suites": list(self.suites),
+            "group_by": list(self.group_by),
+            "tools": list(self.tools),
+        }
 
     def same_question(self, other: dict[str, Any] | None) -> bool:
         """Whether results computed under `other` (a stored to_json) answer these settings, suites aside."""

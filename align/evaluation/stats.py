@@ -253,6 +253,7 @@ def add_statistics(results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
         if change is not None:
             where = {"model": pair.model, "against": pair.against, "suite": pair.suite, "metric": pair.metric}
             comparisons.append(where | asdict(change))
+    comparisons += tool_comparisons(models, seed)
     results["comparisons"] = comparisons
     results["statistics"] = {"level": LEVEL, "resamples": RESAMPLES, "seed": seed}
     return results
@@ -261,3 +262,27 @@ def add_statistics(results: dict[str, Any], seed: int = 0) -> dict[str, Any]:
 def is_judged(value: float | None) -> bool:
     """Whether a per-problem value counts: None (could not be judged) and NaN do not."""
     return value is not None and not math.isnan(value)
+
+
+def tool_comparisons(models: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """Each policy evaluated with tools against itself answering without them, on the same problems (`align eval
+    --tools` stores both): one comparison per metric, as "<policy> with tools" against "<policy> without tools"."""
+    found = []
+    for name, entry in models.items():
+        for suite, result in entry.get("suites", {}).items():
+            without = (result.get("without_tools") or {}).get("per_problem") or {}
+            for metric, values in (result.get("per_problem") or {}).items():
+                if metric not in without or len(without[metric]) != len(values):
+                    continue
+                change = paired_change(
+                    without[metric],
+                    values,
+                    binary=metric in BINARY_METRICS,
+                    clusters=result.get("clusters"),
+                    seed=seed,
+                    labels=(name, suite, metric, "tools"),
+                )
+                if change is not None:
+                    where = {"model": f"{name} with tools", "against": f"{name} without tools", "suite": suite}
+                    found.append(where | {"metric": metric} | asdict(change))
+    return found

@@ -3,6 +3,7 @@ holds nothing for that section)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +194,7 @@ def samples_section(results: dict[str, Any] | None, stages: list[StageFolder]) -
             # The last rows logged: what the policy wrote by the end of training.
             logged = _read_jsonl(stage.path / COMPLETIONS)[-SHOWN_COMPLETIONS:]
             if logged:
-                shown = [
-                    [r.get("step"), _text(r.get("prompt")), _text(r.get("completion")), r.get("total")] for r in logged
-                ]
+                shown = [[r.get("step"), _text(r.get("prompt")), _logged_answer(r), r.get("total")] for r in logged]
                 headers = ["step", "prompt", "completion", "reward total"]
                 parts.append(f"### {stage.name} (logged during training)\n\n" + table(headers, shown))
     return "## Sample completions\n\n" + "\n\n".join(parts) if parts else ""
@@ -205,6 +204,23 @@ def _answer(example: dict[str, Any]) -> str:
     verdict = next((example[k] for k in ("correct", "passed") if k in example), None)
     mark = "" if verdict is None else ("✓ " if verdict else "✗ ")
     return mark + str(example.get("completion") or "")
+
+
+def _logged_answer(row: dict[str, Any]) -> str:
+    """The completion, or every turn of an episode with tools: calls, tool results and the final answer."""
+    turns = row.get("transcript")
+    if not isinstance(turns, list):
+        return _text(row.get("completion"))
+    lines = []
+    for turn in turns:
+        if turn.get("role") == "tool":
+            lines.append(f"[{turn.get('name')} returned] {turn.get('content')}")
+            continue
+        calls = [f"{c.get('name')}({json.dumps(c.get('arguments'))})" for c in turn.get("tool_calls") or []]
+        if turn.get("malformed_call"):
+            calls.append(f"malformed call: {turn['malformed_call']}")
+        lines.append(" ".join([str(turn.get("content") or ""), *(f"[calls {c}]" for c in calls)]).strip())
+    return "\n".join(lines)
 
 
 def _text(value: object) -> str:

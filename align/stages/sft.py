@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from align.agents.demonstrations import tool_demonstrations
 from align.config.schema import SFTStage
 from align.data.load import load_chat, load_located_rows
 from align.models.load import load_policy, load_tokenizer, lora_config
@@ -23,10 +24,14 @@ def run(ctx: StageContext) -> SFTResult:
 
     stage = ctx.typed_stage(SFTStage)
     tokenizer = load_tokenizer(ctx.base_model)
-    train = load_chat(stage.data)
-    evaluation = load_chat(stage.eval_data) if stage.eval_data else None
+    if stage.tools:  # multi-turn tool conversations, the loss on the assistant's turns (align.agents)
+        train, evaluation, long_rows = tool_demonstrations(stage, tokenizer)
+    else:
+        train = load_chat(stage.data)
+        evaluation = load_chat(stage.eval_data) if stage.eval_data else None
+        long_rows = too_long(train, tokenizer, stage.max_length)
     truncated = check_cuts(
-        too_long(train, tokenizer, stage.max_length),
+        long_rows,
         len(train),
         stage.max_length,
         stage.data.strict,

@@ -24,6 +24,14 @@ METHODS = {
     ("GRPOTrainer", "_generate_and_score_completions"): ["inputs"],
     ("GRPOTrainer", "_tokenize_prompts"): ["prompts"],
     ("GRPOTrainer", "_get_train_sampler"): ["dataset"],
+    # Scripted in tests/unit/test_agents_masking.py, where a random model must make a well-formed tool call.
+    ("GRPOTrainer", "_generate_single_turn"): [
+        "prompt_ids",
+        "images",
+        "multimodal_fields",
+        "num_generations",
+        "has_tool_images",
+    ],
     ("SFTTrainer", "_prepare_inputs"): ["inputs"],
     ("DPOTrainer", "_prepare_inputs"): ["inputs"],
 }

@@ -40,7 +40,7 @@ class CodeItem:
 
 
 @dataclass(frozen=True)
-class _Job:
+class Job:
     program: str
     harness: str
     nonce: str
@@ -109,9 +109,7 @@ def _is_check(node: ast.stmt) -> bool:
 def _wrap(node: ast.stmt, index: int, emit: str) -> ast.stmt:
     report = f"{emit}({index}, True, '')"
     failure = f"{emit}({index}, False, type(__align_error).__name__)"
-    template = ast.parse(
-        f"try:\n    pass\nexcept BaseException as __align_error:\n    {failure}\nelse:\n    {report}"
-    )
+    template = ast.parse(f"try:\n    pass\nexcept BaseException as __align_error:\n    {failure}\nelse:\n    {report}")
     wrapped = template.body[0]
     assert isinstance(wrapped, ast.Try)
     wrapped.body = [node]
@@ -153,7 +151,7 @@ def build_harness(tests: str, entry_point: str | None, nonce: str) -> tuple[str,
     return emitter + ast.unparse(module) + "\n" + call, tuple(checks)
 
 
-def _prepare(item: CodeItem) -> _Job | Verdict:
+def prepare_job(item: CodeItem) -> Job | Verdict:
     entry_point = item.entry_point or _last_function(item.prompt)
     program = extract_code(item.completion, prompt=item.prompt, entry_point=entry_point)
     if program is None:
@@ -167,7 +165,7 @@ def _prepare(item: CodeItem) -> _Job | Verdict:
         harness, checks = build_harness(item.tests, entry_point, nonce)
     except SyntaxError as exc:
         return Verdict(None, f"tests do not parse: {exc}")
-    return _Job(program=program, harness=harness, nonce=nonce, checks=checks)
+    return Job(program=program, harness=harness, nonce=nonce, checks=checks)
 
 
 def _last_function(source: str) -> str | None:
@@ -179,14 +177,14 @@ def _last_function(source: str) -> str | None:
     return names[-1] if names else None
 
 
-def _score(job: _Job, result: SandboxResult) -> Verdict:
+def _score(job: Job, result: SandboxResult) -> Verdict:
     verdict = _judge(job, result)
     if result.namespaces_missing:  # the score stands; that it ran less isolated is counted, never silent
         return Verdict(verdict.score, verdict.reason, (*verdict.flags, UNISOLATED))
     return verdict
 
 
-def _judge(job: _Job, result: SandboxResult) -> Verdict:
+def _judge(job: Job, result: SandboxResult) -> Verdict:
     if result.status in ("sandbox_error", "harness_error"):
         return Verdict(None, f"{result.status}: {result.reason}")
     if result.status == "syntax_error":
@@ -194,12 +192,7 @@ def _judge(job: _Job, result: SandboxResult) -> Verdict:
     if not job.checks:
         outcome = "passed" if result.passed else f"failed ({result.status}: {result.reason})"
         return Verdict(1.0 if result.passed else 0.0, f"tests have no assert; ran as one check: {outcome}")
-    outcomes: dict[int, tuple[bool, str]] = {}
-    pattern = re.compile(rf"^{job.nonce} (\d+) (ok|fail) ?(\S*)$", re.MULTILINE)
-    for match in pattern.finditer(result.stdout):
-        index = int(match.group(1))
-        if index < len(job.checks):
-            outcomes.setdefault(index, (match.group(2) == "ok", match.group(3)))
+    outcomes = check_outcomes(job, result)
     passed = sum(ok for ok, _ in outcomes.values())
     total = len(job.checks)
     reason = f"{passed}/{total} tests passed"
@@ -214,6 +207,17 @@ def _judge(job: _Job, result: SandboxResult) -> Verdict:
     return Verdict(passed / total, reason)
 
 
+def check_outcomes(job: Job, result: SandboxResult) -> dict[int, tuple[bool, str]]:
+    """(passed, exception type) of each check that reported; a check missing here was never reached."""
+    outcomes: dict[int, tuple[bool, str]] = {}
+    pattern = re.compile(rf"^{job.nonce} (\d+) (ok|fail) ?(\S*)$", re.MULTILINE)
+    for match in pattern.finditer(result.stdout):
+        index = int(match.group(1))
+        if index < len(job.checks):
+            outcomes.setdefault(index, (match.group(2) == "ok", match.group(3)))
+    return outcomes
+
+
 def verify_code(
     completion: str,
     tests: str,
@@ -223,7 +227,7 @@ def verify_code(
     limits: Limits = DEFAULT_LIMITS,
 ) -> Verdict:
     """Score `completion` by the fraction of `tests`' checks it passes (see the module docstring)."""
-    job = _prepare(CodeItem(completion, tests, entry_point, prompt))
+    job = prepare_job(CodeItem(completion, tests, entry_point, prompt))
     if isinstance(job, Verdict):
         return job
     return _score(job, run_program(job.program, harness=job.harness, limits=limits))
@@ -231,8 +235,8 @@ def verify_code(
 
 def verify_code_batch(items: Iterable[CodeItem], pool: SandboxPool) -> list[Verdict]:
     """verify_code for many items, run in parallel on `pool` (with its limits); results in order."""
-    jobs = [_prepare(item) for item in items]
-    runnable = [job for job in jobs if isinstance(job, _Job)]
+    jobs = [prepare_job(item) for item in items]
+    runnable = [job for job in jobs if isinstance(job, Job)]
     results = iter(pool.map((job.program, job.harness) for job in runnable))
     return [job if isinstance(job, Verdict) else _score(job, next(results)) for job in jobs]
 

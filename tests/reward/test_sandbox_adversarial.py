@@ -23,6 +23,7 @@ from string import Template
 
 import pytest
 
+from reward import python_tool
 from reward.sandbox import Limits, SandboxResult, run_program
 
 REPO = Path(__file__).resolve().parents[2]
@@ -418,3 +419,21 @@ def test_host_checks_can_fail(host: Host) -> None:
     while host.leftovers() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert host.leftovers() == []
+
+
+TOOL_CASES = [c for c in CASES if c.harness is None]
+
+
+@pytest.mark.parametrize("hostile", TOOL_CASES, ids=[c.name for c in TOOL_CASES])
+def test_hostile_program_through_the_python_tool(hostile: Case, host: Host) -> None:
+    """The same programs sent as a model's python tool call: contained the same way, answered with a message."""
+    code = Template(hostile.code).substitute(host.values)
+    run = python_tool(code, limits=hostile.limits)
+    assert run.result is not None
+    assert run.result.status in hostile.statuses, f"{run.result.status}: {run.result.reason}"
+    for check in hostile.checks:
+        check(run.result)
+    host.assert_unharmed(run.result)
+    assert run.error == (run.result.status != "ok")
+    assert host.secret not in run.text
+    assert len(run.text.encode()) <= 2 * LIMITS.output_bytes  # stdout and the reason, each capped by the sandbox

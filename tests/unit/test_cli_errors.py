@@ -56,6 +56,8 @@ CASES = [
     (["eval", MODEL, "--max-new-tokens", "x"], "--max-new-tokens: invalid int value"),
     (["eval", MODEL, "--backend", "tpu"], "--backend: invalid choice: 'tpu'"),
     (["eval", MODEL, "--seed", "x"], "--seed: invalid int value"),
+    (["eval", MODEL, "--tools", "python", "--max-turns", "1"], "max_turns must be at least 2"),
+    (["eval", MODEL, "--tools", "shell"], "--tools[0]: cannot import shell"),
     (["eval", MODEL, "--suite", "poetry"], "unknown suite poetry"),
     (["eval", MODEL, "--math-data", "/no/file.jsonl"], "--math-data: file not found"),
     (["eval", MODEL, "--reward", "/no/folder"], "--reward: /no/folder: no such folder"),

@@ -10,6 +10,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from align.agents.transcript import is_episode, transcript
 from reward import completion_text, prompt_text, row_total
 
 
@@ -57,6 +58,7 @@ class CompletionsLog(TrainerCallback):
                     "completion": completion_text(completion),
                     "rewards": row_scores,
                     "total": row_total(row_scores, self.weights),
+                    **({"transcript": transcript(completion)} if is_episode(completion) else {}),
                 }
             )
         return out

@@ -5,7 +5,7 @@ prompts dropped, as in the Qwen2.5 report. Rollouts go through a `rollout_func` 
 vLLM it serves the current adapter (saved after every optimiser step, loaded under a new LoRA id); without it,
 align's decoder samples from a copy of the policy with the adapter merged, re-synced every step. `merged_rollouts:
 false` leaves generation to TRL, as does an adapter the copy cannot merge exactly (e.g. LoRA on a MoE's expert
-parameters; the manifest's notes say why).
+parameters; the manifest's notes say why). A stage with `tools` runs TRL's tool loop instead (grpo/tools.py).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from align.stages.grpo.rollouts.record import RolloutLog
 from align.stages.grpo.safe_reward import SafeReward
 from align.stages.grpo.scoring import named_weights, reward_flags, reward_metrics, score_groups, stage_rewards
 from align.stages.grpo.selection import select_by_variance
+from align.stages.grpo.tools import tool_callbacks, tool_training
 from align.stages.init_adapter import init_adapter, trainable_policy
 from align.stages.results import GRPOResult
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
@@ -120,7 +121,7 @@ def run(ctx: StageContext) -> GRPOResult:
     init = init_adapter(ctx, stage.init)
     precision = resolve_precision(stage.precision)
     on_server = stage.rollouts.mode == "server"
-    vllm_rollouts = not on_server and resolve_backend(stage.backend) == "vllm"
+    vllm_rollouts = not on_server and not stage.tools and resolve_backend(stage.backend) == "vllm"
     sampler = (
         selection_sampler(stage, ctx, precision, dataset["prompt"], init)
         if vllm_rollouts or (stage.prompt_selection.enabled and saved_selection(ctx) is None)
@@ -138,10 +139,11 @@ def run(ctx: StageContext) -> GRPOResult:
     if not isinstance(sampler, VLLMSampler):
         sampler = None  # vLLM rollouts keep their engine; an HF sampling copy is freed before training loads
 
-    model = trainable_policy(ctx, init, precision)
-    rollout = make_rollout(sampler, stage, ctx, record, tokenizer, model)
-    sampler = None
     last = LastBatch()
+    tooling = tool_training(stage, ctx, tokenizer, dataset.to_list(), last)
+    model = trainable_policy(ctx, init, precision)
+    rollout = None if tooling else make_rollout(sampler, stage, ctx, record, tokenizer, model)
+    sampler = None
     trainer_class, online = online_filtering(
         stage, ctx, GRPOTrainer, pool, dataset.to_list(), lambda r, g: score_groups(rewards, r, g)
     )
@@ -156,8 +158,11 @@ def run(ctx: StageContext) -> GRPOResult:
         train_dataset=dataset,
         processing_class=tokenizer,
         rollout_func=rollout,
-        callbacks=[*completions_log(stage, ctx, rewards, last), *online, *callbacks, health],
+        callbacks=[*completions_log(stage, ctx, rewards, last), *online, *callbacks, health, *tool_callbacks(tooling)],
+        **(tooling.trainer_kwargs() if tooling else {}),
     )
+    if tooling:
+        tooling.callback.attach(trainer)
     trainer.train(resume_from_checkpoint=str(ctx.resume_from) if ctx.resume_from else None)
     guard.raise_if_stopped(ctx.checkpoint_dir)
     health.raise_if_stopped(ctx.checkpoint_dir)
@@ -175,6 +180,7 @@ def run(ctx: StageContext) -> GRPOResult:
         reward_failures=dict(sorted(failures.items())),
         reward_flags=reward_flags(built),
         rollouts=rollout_metrics(rollout, record),
+        tools=tooling.callback.metrics() if tooling else {},
     )
 
 
@@ -210,6 +216,7 @@ def grpo_config(stage: GRPOStage, ctx: StageContext, rewards: list[BuiltReward])
         # The variance order is the curriculum; shuffling would undo it.
         shuffle_dataset=not stage.prompt_selection.enabled,
         use_vllm=False,
+        max_tool_calling_iterations=stage.max_turns - 1 if stage.tools else None,
     )
 
 

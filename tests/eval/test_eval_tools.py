@@ -1,0 +1,71 @@
+"""`align eval --tools`: answers are the last turns of episodes run like GRPO's, and eval.json counts them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from align.agents.calls import guard_tool_calls
+from align.agents.episode import Toolbox
+from align.agents.resolve import resolve_tools
+from align.agents.rollout import EpisodeSampler, tool_suffix_ids
+from align.cli import main
+from align.models.tool_template import with_tool_template
+
+CALL = '<tool_call>\n{"name": "python", "arguments": {"code": "print(6 * 7)"}}\n</tool_call><|im_end|>'
+BROKEN = '<tool_call>\n{"name": "python", "arguments": {"code": "print(1)"\n</tool_call><|im_end|>'
+
+
+def test_an_episode_calls_the_tool_reads_it_and_answers(tiny_model: str, monkeypatch: pytest.MonkeyPatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import align.agents.rollout as rollout
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    with_tool_template(tokenizer)
+    toolbox = Toolbox(resolve_tools(["python"], "t"), tokenizer, 64, 5.0, "t")
+    guard_tool_calls(tokenizer, toolbox.names)
+    seen: list[list[int]] = []
+    turns = iter([[CALL, BROKEN], ["The answer is \\boxed{42}.<|im_end|>", CALL]])
+
+    def scripted(model, prompts, **kwargs):
+        seen.extend(list(p) for p in prompts)
+        return [[tokenizer(text)["input_ids"]] for text in next(turns)]
+
+    monkeypatch.setattr(rollout, "sample_ids", scripted)
+    sampler = EpisodeSampler(AutoModelForCausalLM.from_pretrained(tiny_model), tokenizer, toolbox, max_turns=2)
+    prompts = [[{"role": "user", "content": "6 × 7?"}], [{"role": "user", "content": "1?"}]]
+    answers = sampler.sample(prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=32, seed=0)
+    assert answers[0] == ["The answer is \\boxed{42}."]
+    assert answers[1] == [""]  # still calling a tool at the turn limit: no answer, counted as cut
+    first_turn, second_turn = seen[0], seen[2]
+    expected = first_turn + tokenizer(CALL)["input_ids"] + tool_suffix_ids(tokenizer, [_result("42")])
+    assert second_turn == expected  # the model's own tokens, then the template's rendering of the result
+    assert "error: malformed tool call" in tokenizer.decode(seen[3])
+    counts = dict(sampler.counts)
+    assert counts == {"turns": 4, "cut_by_turn_limit": 1, "episodes": 2, "calls": 2, "errors": 1, "malformed": 1}
+
+
+def _result(content: str) -> dict:
+    return {"role": "tool", "name": "python", "content": content}
+
+
+def test_align_eval_with_tools_writes_the_counts(tiny_model: str, tmp_path: Path):
+    out = tmp_path / "eval.json"
+    args = [tiny_model, "--suite", "math", "--limit", "2", "--tools", "python", "--max-turns", "2"]
+    assert main(["eval", *args, "--backend", "hf", "--max-new-tokens", "8", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["settings"]["tools"] == ["python"] and results["settings"]["max_turns"] == 2
+    ((name, entry),) = results["models"].items()
+    suite = entry["suites"]["math"]
+    assert suite["tools"]["episodes"] == 2 and suite["tools"]["turns"] >= 2
+    assert len(suite["without_tools"]["per_problem"]["accuracy"]) == 2
+    (change,) = [c for c in results["comparisons"] if c["model"] == f"{name} with tools"]
+    assert change["against"] == f"{name} without tools" and change["n"] == 2 and change["metric"] == "accuracy"
+
+
+def test_eval_refuses_the_tests_tool(tiny_model: str, capsys):
+    assert main(["eval", tiny_model, "--tools", "tests", "--backend", "hf"]) == 2
+    assert "--tools tests" in capsys.readouterr().err
