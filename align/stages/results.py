@@ -123,4 +123,4 @@ class GRPOResult(StageResult):
     reward_failures: Mapping[str, int]
     reward_flags: Mapping[str, int]
     rollouts: Mapping[str, Any] = field(metadata=SPLICED)  # the rollout_func's record; empty when TRL generated
-    tools: Mapping[str, Any] = field(metadata=SPLICED)  # {"tools": the episodes' totals} for a stage with tools
+    tools: Mapping[str, Any] = field(default_factory=dict, metadata=SPLICED)  # {"tools": totals}; a stage with tools
