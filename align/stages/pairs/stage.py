@@ -124,59 +124,19 @@ def run(ctx: StageContext) -> PairsResult:
     # Checked before sampling: a bad user row should fail in seconds, not after minutes of generation.
     user = preference_rows(load_rows(stage.user_pairs), stage.user_pairs.path) if stage.user_pairs else []
     starts = list(range(0, len(rows), stage.batch_prompts))
-    done = load_done(ctx.stage_dir) if ctx.resuming else {}
-    done = {i: b for i, b in done.items() if i < len(starts) and b.get("first") == starts[i]}
-    resumed = len(done)
-    if done:
-        log.info("pairs: %d of %d batches done by the interrupted run; sampling the rest", len(done), len(starts))
-    sampler = None
-    # Under several processes each rank builds a contiguous share of the batches left; a batch is seeded by its
-    # index, so the pairs equal a one-process run's. Every rank keeps its own finished batches on disk (distinct
-    # files), so a kill of any rank costs only its batch in flight; the main process alone writes the results.
-    mine = distributed.shard([i for i in range(len(starts)) if i not in done])
-    built = {}
-    for index in mine:
-        first = starts[index]
-        if sampler is None:
-            sampler = recipe_sampler(
-                ctx.recipe,
-                stage.backend,
-                ctx.base_model,
-                resolve_precision("auto"),
-                init_adapter(ctx, stage.init),
-                [r["prompt"] for r in rows],
-                stage.max_new_tokens,
-                stage.sample_batch,
-            )
-        # Seeded by batch index: the same batches give the same samples whether or not a kill came between.
-        batch = build_batch(stage, sampler, rows[first : first + stage.batch_prompts], first, stage.seed + index)
-        save_batch(ctx.stage_dir, index, batch)
-        built[index] = batch
-        crash_point(f"{stage.name}:batch")
-    done.update(dict(distributed.gather(list(built.items()))))
+    batches, resumed, backend = _sample_batches(ctx, stage, rows, starts)
 
-    per_prompt = [p for i in range(len(starts)) for p in done[i]["prompts"]]
-    flags = _total_flags(done[i].get("flags", {}) for i in range(len(starts)))
+    per_prompt = [p for batch in batches for p in batch["prompts"]]
+    flags = _total_flags(batch.get("flags", {}) for batch in batches)
     failures = flags.pop(FAILED, 0)
-    samples = sum(len(p["scores"]) for p in per_prompt)
-    if samples and failures == samples:
-        error = next(done[i]["verifier_error"] for i in range(len(starts)) if done[i].get("verifier_error"))
-        raise AlignError(
-            f"stages.{stage.name}: verifier '{stage.verifier}' failed on all {samples} samples (first: {error}); "
-            f"fix it and delete {ctx.stage_dir} to judge the samples again"
-        )
-    # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
+    _stop_if_the_verifier_never_worked(ctx, stage, batches, per_prompt, failures)
     kept = kept_pairs(per_prompt, rows, stage.balance)
-    lines = [json.dumps(pair, sort_keys=True) + "\n" for pairs in kept for pair in pairs]
-    written = len(lines)
-    lines += [json.dumps({**pair, "source": "user"}, sort_keys=True) + "\n" for pair in user]
-    if distributed.is_main():
-        write_lines_atomic(ctx.stage_dir / PAIRS_FILE, lines)
+    written = _write_pairs(ctx, kept, user)
     stats = pair_stats(per_prompt, kept)
-    sampling_s = sum(done[i]["sampling_s"] for i in range(len(starts)))
+    sampling_s = sum(batch["sampling_s"] for batch in batches)
     stats |= {
         "user_pairs": len(user),
-        "backend": sampler.name if sampler else "resumed",
+        "backend": backend,
         "batches": len(starts),
         "batches_resumed": resumed,
         "verifier_failures": failures,
@@ -217,6 +177,68 @@ def run(ctx: StageContext) -> PairsResult:
         verifier_flags=flags,
         per_group=pairs_per_group(stats),
     )
+
+
+def _sample_batches(
+    ctx: StageContext, stage: PairsStage, rows: list[dict[str, Any]], starts: list[int]
+) -> tuple[list[dict[str, Any]], int, str]:
+    """Every batch in order — those an interrupted run stored, then the rest, sampled and verified now — with how
+    many were resumed and the backend that sampled ("resumed" when none had to be)."""
+    done = load_done(ctx.stage_dir) if ctx.resuming else {}
+    done = {i: b for i, b in done.items() if i < len(starts) and b.get("first") == starts[i]}
+    resumed = len(done)
+    if done:
+        log.info("pairs: %d of %d batches done by the interrupted run; sampling the rest", len(done), len(starts))
+    sampler = None
+    # Under several processes each rank builds a contiguous share of the batches left; a batch is seeded by its
+    # index, so the pairs equal a one-process run's. Every rank keeps its own finished batches on disk (distinct
+    # files), so a kill of any rank costs only its batch in flight; the main process alone writes the results.
+    mine = distributed.shard([i for i in range(len(starts)) if i not in done])
+    built = {}
+    for index in mine:
+        first = starts[index]
+        if sampler is None:
+            sampler = recipe_sampler(
+                ctx.recipe,
+                stage.backend,
+                ctx.base_model,
+                resolve_precision("auto"),
+                init_adapter(ctx, stage.init),
+                [r["prompt"] for r in rows],
+                stage.max_new_tokens,
+                stage.sample_batch,
+            )
+        # Seeded by batch index: the same batches give the same samples whether or not a kill came between.
+        batch = build_batch(stage, sampler, rows[first : first + stage.batch_prompts], first, stage.seed + index)
+        save_batch(ctx.stage_dir, index, batch)
+        built[index] = batch
+        crash_point(f"{stage.name}:batch")
+    done.update(dict(distributed.gather(list(built.items()))))
+    return [done[i] for i in range(len(starts))], resumed, sampler.name if sampler else "resumed"
+
+
+def _stop_if_the_verifier_never_worked(
+    ctx: StageContext, stage: PairsStage, batches: list[dict[str, Any]], per_prompt: list, failures: int
+) -> None:
+    """A verifier that failed on some samples leaves them undecided; one that failed on every sample is broken."""
+    samples = sum(len(p["scores"]) for p in per_prompt)
+    if samples and failures == samples:
+        error = next(batch["verifier_error"] for batch in batches if batch.get("verifier_error"))
+        raise AlignError(
+            f"stages.{stage.name}: verifier '{stage.verifier}' failed on all {samples} samples (first: {error}); "
+            f"fix it and delete {ctx.stage_dir} to judge the samples again"
+        )
+
+
+def _write_pairs(ctx: StageContext, kept: list[list[dict[str, Any]]], user: list[dict[str, Any]]) -> int:
+    """pairs.jsonl: the built pairs, then the user's; returns how many were built."""
+    # Sorted keys: rows built now and rows reloaded from a stored batch must serialise to the same bytes.
+    lines = [json.dumps(pair, sort_keys=True) + "\n" for pairs in kept for pair in pairs]
+    written = len(lines)
+    lines += [json.dumps({**pair, "source": "user"}, sort_keys=True) + "\n" for pair in user]
+    if distributed.is_main():
+        write_lines_atomic(ctx.stage_dir / PAIRS_FILE, lines)
+    return written
 
 
 def _total_flags(per_batch: Iterable[dict[str, int]]) -> dict[str, int]:
