@@ -66,7 +66,7 @@ def test_math_rewards_see_the_answer_column(prompts_file: Path, tmp_path: Path, 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"rewards": {"correctness": {"source": "verifier"}}}, "needs `verifier: math|code`"),
+        ({"rewards": {"correctness": {"source": "verifier"}}}, "needs `verifier: <name>`"),
         ({"rewards": {"helpfulness": {"source": "model"}}}, "needs `reward: <reward stage>`"),
         ({"rewards": {"relevance": {"source": "rule"}}}, "exists for conciseness only"),
         ({"rewards": {"style": {"source": "rule"}}}, "unknown reward"),
