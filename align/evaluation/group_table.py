@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from align.evaluation.stats import BINARY_METRICS
-from align.evaluation.table import format_p
+from align.evaluation.table import change_cells
 
 WORSE = "▼ worse"  # a change whose whole 95 % interval lies below zero
 GROUP_HEADERS = ["suite metric", "group", "n"]
@@ -66,9 +66,7 @@ def group_change_rows(results: dict[str, Any], only_worse: bool = False) -> list
                 f"{c['suite']} {c['metric']}",
                 f"{c['column']} = {c['group']}",
                 str(c["n"]),
-                f"{c['before']:.3f} → {c['after']:.3f}",
-                f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]",
-                format_p(c["p"]),
+                *change_cells(c),
                 WORSE if c["worse"] else "",
             ]
         )

@@ -53,9 +53,7 @@ def change_rows(results: dict[str, Any]) -> list[list[str]]:
                 f"{c['against']} → {c['model']}",
                 f"{c['suite']} {c['metric']}",
                 str(c["n"]),
-                f"{c['before']:.3f} → {c['after']:.3f}",
-                f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]",
-                format_p(c["p"]),
+                *change_cells(c),
                 test,
             ]
         )
@@ -114,3 +112,12 @@ def print_results(results: dict[str, Any], written_to: str | None, more: Sequenc
         console.print(Text.assemble((f"{suite} skipped", "yellow"), f": {reason}"))
     if written_to:
         console.print(f"results: {written_to}")
+
+
+def change_cells(change: dict) -> list[str]:
+    """A paired change as the tables print it: before → after, the difference with its interval, p."""
+    return [
+        f"{change['before']:.3f} → {change['after']:.3f}",
+        f"{change['diff']:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}]",
+        format_p(change["p"]),
+    ]
