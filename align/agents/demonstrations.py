@@ -40,15 +40,7 @@ def tokenize_conversations(
     cut: list[int] = []
     template = training_template(tokenizer)
     for index, messages in enumerate(conversations):
-        rendered = tokenizer.apply_chat_template(
-            messages,
-            tools=schemas,
-            chat_template=template,
-            tokenize=True,
-            return_dict=True,
-            return_assistant_tokens_mask=True,
-        )
-        ids, mask = list(rendered["input_ids"]), list(rendered["assistant_masks"])
+        ids, mask = render(messages, tokenizer, schemas, template)
         if not any(mask):
             raise AlignError(
                 f"row {index + 1}: the chat template marks no assistant tokens ({{% generation %}}); align cannot "
@@ -61,21 +53,49 @@ def tokenize_conversations(
     return rows, cut
 
 
-def tool_demonstrations(stage: Any, tokenizer: Any) -> tuple[Any, Any, list[int]]:
-    """An SFT stage's train and eval rows with `tools` (a tool template on `tokenizer` first), and the indices of
-    the train rows cut to max_length (the stage counts them, or refuses them under `strict`)."""
-    from datasets import Dataset
+def render(
+    messages: list[dict[str, Any]],
+    tokenizer: Any,
+    schemas: list[dict[str, Any]],
+    template: str | None,
+    add_generation_prompt: bool = False,
+) -> tuple[list[int], list[int]]:
+    """The token ids of `messages` with the tool schemas in the system prompt, and 1 on each token the template marks
+    as the assistant's (`template`: from `training_template`)."""
+    rendered = tokenizer.apply_chat_template(
+        messages,
+        tools=schemas,
+        chat_template=template,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+        add_generation_prompt=add_generation_prompt,
+    )
+    return list(rendered["input_ids"]), list(rendered["assistant_masks"])
 
+
+def tool_setup(stage: Any, tokenizer: Any) -> tuple[list[str], list[dict[str, Any]], str]:
+    """A stage's tool names and schemas, `tokenizer` given a template that renders them, and which template that is
+    (`with_tool_template`: "model" or "align")."""
     from align.agents.episode import tool_schemas
     from align.agents.resolve import resolve_tools
-    from align.data.conversations import load_tool_conversations
     from align.models.tool_template import with_tool_template
 
     where = f"stages.{stage.name}.tools"
     tools = resolve_tools(stage.tools, where)
     schemas = tool_schemas(tools, where)
-    with_tool_template(tokenizer)
-    names = [t.name for t in tools]
+    template = with_tool_template(tokenizer)
+    return [t.name for t in tools], schemas, template
+
+
+def tool_demonstrations(stage: Any, tokenizer: Any) -> tuple[Any, Any, list[int]]:
+    """An SFT stage's train and eval rows with `tools` (a tool template on `tokenizer` first), and the indices of
+    the train rows cut to max_length (the stage counts them, or refuses them under `strict`)."""
+    from datasets import Dataset
+
+    from align.data.conversations import load_tool_conversations
+
+    names, schemas, _ = tool_setup(stage, tokenizer)
     conversations = load_tool_conversations(stage.data, names)
     train, cut = tokenize_conversations(conversations, tokenizer, schemas, stage.max_length)
     evaluation = None

@@ -389,6 +389,14 @@ class DPOStage(TrainStage):
         None, description="One weight per entry of loss_type (default 1 each), e.g. [1.0, 0.2]."
     )
 
+    tools: list[str] = Field(
+        [],
+        description="Train on tool conversations: `prompt`, `chosen` and `rejected` are message lists whose assistant "
+        "turns may carry `tool_calls`, with `tool` results after them, rendered with these tools' schemas as an SFT "
+        "or GRPO stage with the same `tools` renders them; tool results inside a completion are left out of the "
+        "log-probs (docs/agents.md). Names as in a GRPO stage's `tools`.",
+    )
+
     @model_validator(mode="after")
     def _one_weight_per_loss(self) -> DPOStage:
         # TRL's DPOConfig refuses the same mismatch, but only once the stage runs, after the model has loaded;
@@ -398,6 +406,11 @@ class DPOStage(TrainStage):
             raise ValueError("loss_type: give at least one loss")
         if self.loss_weights is not None and len(self.loss_weights) != len(losses):
             raise ValueError(f"loss_weights: {len(self.loss_weights)} weights for {len(losses)} losses in loss_type")
+        return self
+
+    @model_validator(mode="after")
+    def _check_tools(self) -> DPOStage:
+        check_tool_names(f"stages.{self.name}.tools", self.tools)
         return self
 
     @property

@@ -1,5 +1,5 @@
-"""Multi-turn tool conversations for SFT: `messages` rows with assistant `tool_calls` and `tool` results, checked
-and normalised to the form chat templates render (`{"type": "function", "function": {"name", "arguments"}}`).
+"""Multi-turn tool conversations for SFT and DPO: messages with assistant `tool_calls` and `tool` results, checked and
+normalised to the form chat templates render (`{"type": "function", "function": {"name", "arguments"}}`).
 
 A row that a template would render wrongly or that teaches a call no tool answers is refused with its row and turn
 named: an unknown tool, arguments that are not an object, a tool result with no call before it, no assistant turn.
@@ -8,6 +8,7 @@ named: an unknown tool, arguments that are not an object, a tool result with no 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from align.config.schema import DataSpec
@@ -26,33 +27,42 @@ def tool_conversation(row: dict[str, Any], column: str, tools: list[str], where:
     messages = row.get(column)
     if not isinstance(messages, list) or not messages:
         raise AlignError(f"{where}: a stage with tools trains on '{column}': a list of chat messages")
+    out, _ = tool_messages(messages, tools, lambda index: f"{where}: {column}[{index}]")
+    if not any(m["role"] == "assistant" for m in out):
+        raise AlignError(f"{where}: '{column}' has no assistant turn to train on")
+    return out
+
+
+def tool_messages(
+    messages: list[Any], tools: list[str], at: Callable[[int], str], pending: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """`messages` checked and normalised, and how many calls of the last assistant turn are still unanswered;
+    `pending` carries that count over from the messages before these (a DPO prompt before its completion);
+    `at(index)` names a message in an error."""
     out = []
-    pending = 0  # calls of the last assistant turn not yet answered by a tool message
     for index, message in enumerate(messages):
-        at = f"{where}: {column}[{index}]"
         if not isinstance(message, dict) or message.get("role") not in ROLES:
-            raise AlignError(f"{at}: a message needs a role ({', '.join(ROLES)})")
+            raise AlignError(f"{at(index)}: a message needs a role ({', '.join(ROLES)})")
         role = message["role"]
         content = message.get("content") or ""
         if not isinstance(content, str):
-            raise AlignError(f"{at}: content must be text")
+            raise AlignError(f"{at(index)}: content must be text")
         normal: dict[str, Any] = {"role": role, "content": content}
         if role == "assistant" and message.get("tool_calls"):
-            normal["tool_calls"] = [
-                _call(c, tools, f"{at}.tool_calls[{i}]") for i, c in enumerate(message["tool_calls"])
-            ]
+            calls = message["tool_calls"]
+            if not isinstance(calls, list):
+                raise AlignError(f"{at(index)}.tool_calls: a list of tool calls")
+            normal["tool_calls"] = [_call(c, tools, f"{at(index)}.tool_calls[{i}]") for i, c in enumerate(calls)]
             pending = len(normal["tool_calls"])
         elif role == "tool":
             if pending == 0:
-                raise AlignError(f"{at}: a tool result with no tool call before it")
+                raise AlignError(f"{at(index)}: a tool result with no tool call before it")
             pending -= 1
             normal["name"] = message.get("name") or ""
         else:
             pending = 0
         out.append(normal)
-    if not any(m["role"] == "assistant" for m in out):
-        raise AlignError(f"{where}: '{column}' has no assistant turn to train on")
-    return out
+    return out, pending
 
 
 def _call(call: Any, tools: list[str], at: str) -> dict[str, Any]:

@@ -10,16 +10,23 @@ Accepted rows (the formats TRL's DPOTrainer documents), extra keys ignored:
 Every row comes out conversational — `prompt` a message list, `chosen`/`rejected` one assistant message each —
 the shape a `pairs` stage writes, so user pairs and built pairs mix in one DPO dataset. Plain text becomes a user
 turn and an assistant reply, which is what the policy's chat template will show it at sampling time.
+
+A DPO stage with `tools` reads conversational rows whose turns may carry tool calls and tool results instead
+(`tool_preference_row`): `chosen`/`rejected` are then each a list of assistant and tool turns ending with an assistant
+turn, checked as an SFT stage checks its tool conversations (`align.data.conversations`). A row with tool calls
+reaching a stage without `tools` is refused rather than read without them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from align.data.conversations import tool_messages
 from align.runtime.errors import AlignError
 
 Messages = list[dict[str, str]]
+PARTS = ("prompt", "chosen", "rejected")
 
 
 def _messages(value: Any, role: str) -> Messages | None:
@@ -80,15 +87,27 @@ def _reply(value: Any, key: str, where: str) -> Messages:
     return messages
 
 
-def preference_row(row: Any, where: str) -> dict[str, Messages]:
-    """One row as {"prompt": messages, "chosen": [assistant], "rejected": [assistant]}; errors name `where`."""
+def _sides(row: Any, where: str) -> tuple[Any, Any]:
     if not isinstance(row, dict):
         raise AlignError(f"{where}: expected an object with 'chosen' and 'rejected', got {type(row).__name__}")
     missing = [k for k in ("chosen", "rejected") if row.get(k) is None]
     if missing:
         found = ", ".join(k for k, v in row.items() if v is not None) or "none"
         raise AlignError(f"{where}: missing {' and '.join(repr(k) for k in missing)} (found: {found})")
-    chosen, rejected = row["chosen"], row["rejected"]
+    return row["chosen"], row["rejected"]
+
+
+def _uses_tools(value: Any) -> bool:
+    return isinstance(value, list) and any(
+        isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")) for m in value
+    )
+
+
+def preference_row(row: Any, where: str) -> dict[str, Messages]:
+    """One row as {"prompt": messages, "chosen": [assistant], "rejected": [assistant]}; errors name `where`."""
+    chosen, rejected = _sides(row, where)
+    if any(_uses_tools(row.get(k)) for k in PARTS):
+        raise AlignError(f"{where}: has tool calls or tool results; give the dpo stage the `tools` they use")
     if row.get("prompt") is None:
         prompt, chosen, rejected = _implicit(chosen, rejected, where)
     else:
@@ -104,6 +123,49 @@ def preference_row(row: Any, where: str) -> dict[str, Messages]:
     return out
 
 
-def preference_rows(rows: list[Any], name: str) -> list[dict[str, Messages]]:
-    """Every row normalised; the first bad one stops with its 1-based row number."""
+def _turns(value: Any, role: str, where: str, key: str) -> list[Any]:
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    if not isinstance(value, list) or not value:
+        raise AlignError(f"{where}: {key!r} must be a string or a list of chat messages")
+    return value
+
+
+def _naming(part: str) -> Callable[[int], str]:
+    return lambda index: f"{part}[{index}]"
+
+
+def tool_preference_row(row: Any, where: str, tools: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """One row of a DPO stage with `tools`: the prompt (system/user turns, earlier assistant turns with their tool
+    calls and results) and each completion (assistant turns, tool results between them, an assistant turn last),
+    checked as one conversation each — a result in `chosen` may answer a call the prompt's last turn made."""
+    chosen, rejected = _sides(row, where)
+    chosen, rejected = _turns(chosen, "assistant", where, "chosen"), _turns(rejected, "assistant", where, "rejected")
+    if row.get("prompt") is None:  # implicit: the turns both conversations share
+        given, chosen, rejected = _split_turns(chosen, rejected)
+        if not given:
+            raise AlignError(f"{where}: no 'prompt' and 'chosen'/'rejected' share no prompt to extract")
+    else:
+        given = _turns(row["prompt"], "user", where, "prompt")
+    prompt, pending = tool_messages(given, tools, _naming(f"{where}: prompt"))
+    if prompt[-1]["role"] == "assistant":
+        raise AlignError(f"{where}: the prompt must end with a user or tool turn, not an assistant one")
+    out: dict[str, list[dict[str, Any]]] = {"prompt": prompt}
+    for key, value in (("chosen", chosen), ("rejected", rejected)):
+        turns, _ = tool_messages(value, tools, _naming(f"{where}: {key}"), pending)
+        if not turns or turns[-1]["role"] != "assistant" or any(m["role"] not in ("assistant", "tool") for m in turns):
+            raise AlignError(f"{where}: {key!r} must be assistant turns and tool results, the last an assistant one")
+        if not (turns[-1]["content"].strip() or turns[-1].get("tool_calls")):
+            raise AlignError(f"{where}: {key!r} ends with an empty assistant turn")
+        out[key] = turns
+    if out["chosen"] == out["rejected"]:
+        raise AlignError(f"{where}: 'chosen' and 'rejected' are identical (no preference to learn)")
+    return out
+
+
+def preference_rows(rows: list[Any], name: str, tools: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every row normalised (as tool conversations when `tools` names the stage's tools); the first bad one stops
+    with its 1-based row number."""
+    if tools:
+        return [tool_preference_row(row, f"{name}: row {n}", tools) for n, row in enumerate(rows, start=1)]
     return [preference_row(row, f"{name}: row {number}") for number, row in enumerate(rows, start=1)]

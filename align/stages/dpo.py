@@ -1,5 +1,6 @@
 """DPO on the pairs a `pairs` stage built, or on the user's own preference data (`align.data.preferences`),
 continuing the init adapter against a frozen copy of it (or, without init, a fresh adapter against the base).
+With `tools`, the pairs are tool conversations (docs/agents.md, "DPO on tool conversations").
 
 TRL, given a PeftModel that already carries an adapter, adds a frozen "ref" copy of that adapter and computes
 reference log-probs through it: the reference is the SFT policy itself, on the same base weights — no second model.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from align.agents.demonstrations import tool_setup
+from align.agents.preferences import ToolPreferenceCollator, tokenize_preferences
 from align.artifacts.contract import PAIRS_FILE
 from align.config.schema import DataSpec, DPOStage
 from align.data.load import load_located_rows, load_rows
@@ -28,6 +31,7 @@ from align.stages.training import (
     save_policy,
     trainer_kwargs,
 )
+from align.stages.trl_private import with_tokenized_rows
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -40,15 +44,36 @@ def mean_of(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def preference_data(stage: DPOStage, ctx: StageContext) -> list[dict[str, Any]]:
-    """A pairs stage's pairs.jsonl, or the user's preference rows (validated, normalised the same way)."""
+def preference_data(stage: DPOStage, ctx: StageContext, tools: list[str] | None = None) -> list[dict[str, Any]]:
+    """A pairs stage's pairs.jsonl, or the user's preference rows (validated, normalised the same way); with `tools`,
+    tool conversations whose calls may use those tool names."""
     if isinstance(stage.pairs, DataSpec):
-        return preference_rows(load_rows(stage.pairs), stage.pairs.path)
+        return preference_rows(load_rows(stage.pairs), stage.pairs.path, tools)
     pairs_file = ctx.artifact(stage.pairs) / PAIRS_FILE
     rows = [{c: r[c] for c in PREFERENCE_COLUMNS} for r in load_rows(DataSpec(path=str(pairs_file)))]
     if not rows:
         raise AlignError(f"{pairs_file}: no pairs to train on")
-    return rows
+    return preference_rows(rows, str(pairs_file), tools) if tools else rows
+
+
+def training_inputs(stage: DPOStage, ctx: StageContext, tokenizer: Any) -> tuple[Any, int, list[int], type, Any]:
+    """(the dataset TRL trains on, its number of pairs, the indices of pairs longer than max_length, the trainer
+    class, its collator). With `tools`, align tokenises the pairs itself so that tool results inside a completion
+    stay out of the log-probs (align.agents.preferences); without, TRL renders the conversational rows."""
+    from datasets import Dataset
+    from trl import DPOTrainer
+
+    if not stage.tools:
+        rows = preference_data(stage, ctx)
+        dataset = Dataset.from_list(rows)
+        long_rows = too_long(dataset, tokenizer, stage.max_length, completions=("chosen", "rejected"))
+        return dataset, len(rows), long_rows, DPOTrainer, None
+    names, schemas, template = tool_setup(stage, tokenizer)
+    rows = preference_data(stage, ctx, names)
+    tokenized, long_rows = tokenize_preferences(rows, tokenizer, schemas, stage.max_length)
+    ctx.notes["tools"] = {"tools": names, "chat_template": template}
+    collator = ToolPreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=stage.max_length)
+    return Dataset.from_list(tokenized), len(rows), long_rows, with_tokenized_rows(DPOTrainer), collator
 
 
 def pairs_location(stage: DPOStage, ctx: StageContext, index: int) -> str:
@@ -58,28 +83,25 @@ def pairs_location(stage: DPOStage, ctx: StageContext, index: int) -> str:
 
 
 def run(ctx: StageContext) -> DPOResult:
-    from datasets import Dataset
-    from trl import DPOTrainer
-
     stage = ctx.typed_stage(DPOStage)
-    rows = preference_data(stage, ctx)
-    init = init_adapter(ctx, stage.init)
     tokenizer = load_tokenizer(ctx.base_model)
-    dataset = Dataset.from_list(rows)
+    dataset, pairs, long_rows, trainer_class, collator = training_inputs(stage, ctx, tokenizer)
+    init = init_adapter(ctx, stage.init)
     truncated = check_cuts(
-        too_long(dataset, tokenizer, stage.max_length, completions=("chosen", "rejected")),
-        len(rows),
+        long_rows,
+        pairs,
         stage.max_length,
         isinstance(stage.pairs, DataSpec) and stage.pairs.strict,
         lambda i: pairs_location(stage, ctx, i),
     )
     model = trainable_policy(ctx, init, resolve_precision(stage.precision))
     callbacks, guard = guarded_callbacks(stage)
-    trainer = DPOTrainer(
+    trainer = trainer_class(
         model=model,
         args=dpo_config(stage, ctx),
         train_dataset=dataset,
         processing_class=tokenizer,
+        data_collator=collator,
         callbacks=callbacks,
     )
     load_resumed_adapter(trainer.model, ctx.resume_from)
@@ -94,7 +116,7 @@ def run(ctx: StageContext) -> DPOResult:
     )
     return DPOResult(
         losses=loss_metrics(history),
-        pairs=len(rows),
+        pairs=pairs,
         truncated_rows=truncated,
         steps=trainer.state.global_step,
         reward_accuracy_first=accuracies[0] if accuracies else None,
@@ -122,5 +144,7 @@ def dpo_config(stage: DPOStage, ctx: StageContext):
         beta=stage.beta,
         loss_type=stage.losses,
         loss_weights=stage.loss_weights,
+        # The collator of a stage with tools reads each completion's mask, a column TRL would otherwise drop.
+        remove_unused_columns=not stage.tools,
         **dpo_speed_kwargs(precompute_ref=precompute, batch_size=stage.batch_size),
     )

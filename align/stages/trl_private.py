@@ -1,10 +1,11 @@
 """Every use align makes of TRL's private API, in one place, written against one TRL version (`PINNED`).
 
 TRL offers no public hook for what these do — re-generating a GRPO batch (dynamic sampling), logging an extra
-metric beside its own, reading its prompt tokenisation, ordering its training sampler — and its next minor version
-may rename or change any underscored name without notice. Code elsewhere in align (and the tests) calls the
-functions here, never the underscored names, so an upgrade breaks in this file; `problems()` lists what no longer
-matches and tests/unit/test_trl_private.py turns that into one failure naming the pinned version.
+metric beside its own, reading its prompt tokenisation, ordering its training sampler, giving DPO rows already
+tokenised — and its next minor version may rename or change any underscored name without notice. Code elsewhere
+in align (and the tests) calls the functions here, never the underscored names, so an upgrade breaks in this file;
+`problems()` lists what no longer matches and tests/unit/test_trl_private.py turns that into one failure naming the
+pinned version.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ METHODS = {
     ],
     ("SFTTrainer", "_prepare_inputs"): ["inputs"],
     ("DPOTrainer", "_prepare_inputs"): ["inputs"],
+    ("DPOTrainer", "_prepare_dataset"): ["dataset", "processing_class", "args", "dataset_name"],
 }
 # Attributes a GRPOTrainer instance carries: its metric buffers and its processing class's tokenizer.
 ATTRIBUTES = ("_metrics", "_logs", "_tokenizer")
@@ -92,6 +94,17 @@ def with_train_sampler(trainer_class: type[T], make: Callable[[Any, Any], Any]) 
             return make(self, self.train_dataset if dataset is None else dataset)
 
     return SampledTrainer
+
+
+def with_tokenized_rows(trainer_class: type[T]) -> type[T]:
+    """A DPO trainer subclass that trains on rows already tokenised (`prompt_ids`, `chosen_ids`, `rejected_ids` and
+    what its collator reads besides): TRL 1.16 always re-renders the rows' messages, leaving no room for a mask."""
+
+    class TokenizedTrainer(trainer_class):  # type: ignore[valid-type, misc]
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            return dataset
+
+    return TokenizedTrainer
 
 
 def problems(trainer: Any | None = None) -> list[str]:
