@@ -6,7 +6,8 @@ and offers no per-token mask: its tokenisation re-renders the messages, and its 
 the whole completion. So align tokenises the pairs itself and hands TRL `prompt_ids`/`chosen_ids`/`rejected_ids` with
 a mask per completion (1 where the template marks the assistant's tokens), and `ToolPreferenceCollator` multiplies
 that mask into TRL's `completion_mask` — which TRL uses for the policy's log-probs, the reference's (precomputed or
-per step) and its logged metrics alike.
+per step) and its logged metrics alike. The messages never sit in a `datasets` table either, which would merge every
+tool's argument names into one struct (as for SFT, align.agents.demonstrations).
 """
 
 from __future__ import annotations

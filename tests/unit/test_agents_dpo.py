@@ -46,12 +46,13 @@ LATER_TURN = {
 ROWS = [pair(a) for a in (4, 6, 8)] + [LATER_TURN]
 
 
-def tokenized(tiny_model: str, rows: list) -> tuple:
+def tokenized(tiny_model: str, rows: list, chat_template: str | None = None, expected: str = "align") -> tuple:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.chat_template = chat_template or tokenizer.chat_template
     names, schemas, template = tool_setup(SimpleNamespace(name="dpo", tools=["python"]), tokenizer)
-    assert template == "align"  # the tiny model has SmolLM2's template, which has no tool syntax
+    assert template == expected  # the tiny model has SmolLM2's template, which has no tool syntax
     out, cut = tokenize_preferences(preference_rows(rows, "prefs.jsonl", names), tokenizer, schemas, 4096)
     assert cut == []
     return tokenizer, out
@@ -79,6 +80,17 @@ def test_tool_results_in_a_completion_are_masked(tiny_model: str):
     assert "148" not in scored.replace("\\boxed{148}", "")
     assert "<tool_response>\n148\n</tool_response>" in masked
     assert all(rows[0]["rejected_mask"])  # a one-turn answer is the model's throughout
+
+
+def test_a_model_with_its_own_tool_template_keeps_it(tiny_model: str):
+    from trl.chat_template_utils import qwen2_5_chat_template
+
+    tokenizer, (row, *_) = tokenized(tiny_model, ROWS, qwen2_5_chat_template, expected="model")
+    ids, mask = row["chosen_ids"], row["chosen_mask"]
+    assert "You are Qwen" in tokenizer.decode(row["prompt_ids"])  # Qwen2.5's own system prompt, not align's
+    scored = tokenizer.decode([t for t, m in zip(ids, mask, strict=True) if m])
+    assert scored.startswith('<tool_call>\n{"name": "python"') and "<tool_response>" not in scored
+    assert "<tool_response>\n148\n</tool_response>" in tokenizer.decode(ids)
 
 
 def test_a_tool_result_token_gets_no_gradient_in_dpo(tiny_model: str, tmp_path: Path):
