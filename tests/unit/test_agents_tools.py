@@ -224,15 +224,23 @@ def test_the_report_shows_every_turn_of_a_logged_episode(tmp_path: Path):
     assert "The answer is 2." in section
 
 
-def test_the_eval_block_takes_tools(tmp_path: Path):
+def test_the_eval_block_takes_tools_and_the_tests_tool_with_a_code_set(tmp_path: Path):
     path = grpo_recipe(tmp_path, tools=["python"], prompt_selection={"enabled": False})
     recipe = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump({**recipe, "eval": {"tools": ["python"], "max_turns": 3}}))
     assert load_recipe(path).eval.tools == ["python"]
-    path.write_text(yaml.safe_dump({**recipe, "eval": {"tools": ["tests"]}}))
-    with pytest.raises(AlignError) as err:
-        load_recipe(path)
-    assert "eval.tools" in str(err.value)
+    tests_eval = {"tools": ["tests"], "suites": ["code"], "code_data": "data/agents/code_eval.jsonl"}
+    path.write_text(yaml.safe_dump({**recipe, "eval": tests_eval}))
+    assert load_recipe(path).eval.code_data == "data/agents/code_eval.jsonl"
+    refused = {
+        "suites [math, code]": ({**tests_eval, "suites": ["math", "code"]}, "suite(s) math have none"),
+        "no code_data": ({"tools": ["tests"], "suites": ["code"]}, "needs eval.code_data"),
+    }
+    for case, (spec, message) in refused.items():
+        path.write_text(yaml.safe_dump({**recipe, "eval": spec}))
+        with pytest.raises(AlignError) as err:
+            load_recipe(path)
+        assert "eval.tools" in str(err.value) and message in str(err.value), case
 
 
 def test_a_tools_module_in_the_working_folder_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toolbox):
