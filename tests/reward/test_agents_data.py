@@ -72,5 +72,6 @@ def test_tool_results_in_the_demonstrations_are_the_tools_own() -> None:
             code = call["tool_calls"][0]["arguments"]["code"]
             run = reward.tests_tool(code, row["visible_tests"], entry_point=row["entry_point"])
             assert run.text == output["content"]
-    for row in _rows("code_prompts") + _rows("code_eval"):  # the visible tests are some of the held-out checks, never others
+    # The visible tests are some of the held-out checks, never others.
+    for row in _rows("code_prompts") + _rows("code_eval"):
         assert set(row["visible_tests"].splitlines()[1:]) <= set(row["tests"].splitlines())
