@@ -11,7 +11,7 @@ import yaml
 
 from align.agents.calls import malformed_reason
 from align.agents.episode import MALFORMED, Toolbox
-from align.agents.resolve import resolve_tools
+from align.agents.resolve import require_visible_tests, resolve_tools
 from align.config.load import load_recipe
 from align.runtime.errors import AlignError
 from align.stages.grpo.tools import episode_counts
@@ -121,6 +121,14 @@ def test_the_python_tool_times_out_in_the_sandbox_and_the_episode_goes_on(toolbo
     assert "error: timeout" in episode.python(code="while True:\n    pass")
     assert episode.python(code="print(6 * 7)") == "42"
     assert box.stats.errors == 1 and box.stats.calls == 2
+
+
+def test_rows_without_visible_tests_are_refused_only_for_the_tests_tool():
+    rows = [{"visible_tests": "def check(candidate):\n    pass\n"}, {"tests": "assert True"}]
+    require_visible_tests(["python"], rows, "prompts.jsonl")  # the python tool reads no row column
+    with pytest.raises(AlignError) as err:
+        require_visible_tests(["python", "tests"], rows, "prompts.jsonl")
+    assert str(err.value).startswith("prompts.jsonl: row 2: no 'visible_tests'")
 
 
 def test_the_tests_tool_reads_the_rows_visible_tests_only(toolbox):
