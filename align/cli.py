@@ -221,6 +221,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             spec.limit,
             max_new_tokens=spec.max_new_tokens,
             group_by=spec.group_by,
+            math_data=spec.math_data,
+            code_data=spec.code_data,
             tools=spec.tools,
             max_turns=spec.max_turns,
             backend="hf" if spec.tools else "auto",  # episodes are generated with HF generate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -54,6 +54,19 @@ def builtin_call(name: str, row: dict[str, Any], code: str) -> ToolRun:
     if name == "python":
         return python_tool(code)
     return tests_tool(code, row[VISIBLE_TESTS], entry_point=row.get("entry_point"), prompt=row.get("code_prompt") or "")
+
+
+def require_visible_tests(tools: Sequence[str], rows: Sequence[Mapping[str, Any]], source: str) -> None:
+    """Refuse prompt rows the `tests` tool could not run on (when `tools` has it): the tool runs the model's code
+    against the row's `visible_tests` and nothing else, so a row without them has nothing to show the model."""
+    if "tests" not in tools:
+        return
+    for index, row in enumerate(rows):
+        if not isinstance(row.get(VISIBLE_TESTS), str):
+            raise AlignError(
+                f"{source}: row {index + 1}: no '{VISIBLE_TESTS}' (the `tests` tool runs the model's code against "
+                "it; the held-out `tests` stay the reward's)"
+            )
 
 
 def resolve_tools(names: list[str], where: str) -> list[Tool]:

@@ -9,6 +9,7 @@ assistant turns. The answer scored is the last turn's text.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from align.agents.episode import Toolbox, tool_schemas
@@ -36,9 +37,20 @@ class EpisodeSampler:
 
     name = "hf+tools"
 
-    def __init__(self, model: Any, tokenizer: Any, toolbox: Toolbox, max_turns: int, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        toolbox: Toolbox,
+        max_turns: int,
+        batch_size: int = 32,
+        rows: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """`rows`: the prompt rows of the prompts `sample` is given, in order; each episode starts with
+        `reset(**row)` as in GRPO, so the `tests` tool runs that row's `visible_tests`. None: no row columns."""
         self.model, self.tokenizer, self.toolbox = model, tokenizer, toolbox
         self.max_turns, self.batch_size = max_turns, batch_size
+        self.rows = rows
         self.schemas = tool_schemas(toolbox.tools, "tools")
         self.counts: Counter[str] = Counter()
 
@@ -48,9 +60,11 @@ class EpisodeSampler:
     def sample(self, prompts, *, n, temperature, top_p, max_new_tokens, seed, progress=True):
         from trl.chat_template_utils import parse_response
 
+        if self.rows is not None and len(self.rows) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(self.rows)} rows")
         episodes = [(i, self.toolbox.episode_class()) for i in range(len(prompts)) for _ in range(n)]
-        for _, episode in episodes:
-            episode.reset()
+        for i, episode in episodes:
+            episode.reset(**(self.rows[i] if self.rows is not None else {}))
         ids = [
             list(
                 self.tokenizer.apply_chat_template(

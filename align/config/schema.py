@@ -754,9 +754,18 @@ class EvalSpec(Strict):
         "counts, each policy's metric, and each stage's paired change per group, flagged when it is negative "
         "outside noise (eval.json `by_group` and `group_changes`, a table in report.md).",
     )
+    math_data: str | None = Field(
+        None, description="The math suite's problems, as `align eval --math-data` (default: the shipped held-out set)."
+    )
+    code_data: str | None = Field(
+        None,
+        description="The code suite's problems, as `align eval --code-data` (default: the shipped held-out set); "
+        "with the `tests` tool, a file with a `visible_tests` column such as data/agents/code_eval.jsonl.",
+    )
     tools: list[str] = Field(
         [],
-        description="Answer in tool-using episodes with these tools (as a GRPO stage's `tools`; `tests` not yet): "
+        description="Answer in tool-using episodes with these tools (as a GRPO stage's `tools`), for every suite; "
+        "`tests` runs a code problem's `visible_tests`, so it takes the code suite alone and `code_data`: "
         "`align eval --tools` (docs/agents.md).",
     )
     max_turns: int = Field(4, ge=2, description="Assistant turns per episode when `tools` is set.")
@@ -765,7 +774,19 @@ class EvalSpec(Strict):
     def _check_tools(self) -> EvalSpec:
         check_tool_names("eval.tools", self.tools)
         if "tests" in self.tools:
-            raise ValueError("eval.tools: the evaluation suites' rows carry no visible_tests; `tests` is not supported")
+            # Only a code problem can carry visible tests, and the shipped default code set has none: refused here,
+            # at load time, rather than at the end of a run.
+            others = [s for s in self.suites if s != "code"]
+            if others:
+                raise ValueError(
+                    f"eval.tools: `tests` runs a code problem's visible_tests; suite(s) {', '.join(others)} have none "
+                    "(evaluate them with other tools in a second `align eval`)"
+                )
+            if self.code_data is None:
+                raise ValueError(
+                    "eval.tools: `tests` needs eval.code_data, a file with a `visible_tests` column "
+                    "(e.g. data/agents/code_eval.jsonl); the default code set has none"
+                )
         return self
 
 

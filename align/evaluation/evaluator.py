@@ -12,6 +12,7 @@ eval.json, with its statistics, is written. eval.json itself is only ever writte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from align.agents.resolve import resolve_tools
+from align.agents.resolve import require_visible_tests, resolve_tools
 from align.agents.rollout import EpisodeSampler
 from align.artifacts.contract import (
     read_json_artifact,
@@ -98,6 +99,10 @@ def evaluate(
     partial = _partial_path(out_path)
     stored = _stored_and_partial(out_path, partial, settings)
     prepared = _PreparedSuites(settings)
+    if "tests" in settings.tools:  # rows without visible tests fail before any model loads, not after a suite
+        for name in settings.suites:
+            with contextlib.suppress(SuiteUnavailableError):  # a suite without inputs is skipped later, as ever
+                prepared.get(name)
     samplers = PolicySamplers(backend)
     models = {}
     for policy in resolved.policies:
@@ -185,7 +190,7 @@ def run_suite(
     started = time.monotonic()
     sampler = samplers.get(policy)
     if settings.tools:
-        sampler = episode_sampler(sampler, settings)
+        sampler = episode_sampler(sampler, settings, distributed.shard(episode_rows(suite)))
     length, seed = suite.max_new_tokens, settings.seed
     # Under several processes each rank answers its slice of the prompts; the gathered answers are in prompt
     # order, so scoring sees what a one-process run would.
@@ -213,6 +218,11 @@ def run_suite(
     return {**result, "source": suite.source, "seconds": round(time.monotonic() - started, 1)}
 
 
+def episode_rows(suite: PreparedSuite) -> list[dict[str, Any]]:
+    """The row each of the suite's prompts starts its episode with (empty where the suite hands over none)."""
+    return suite.rows if suite.rows is not None else [{} for _ in suite.prompts]
+
+
 class _PreparedSuites:
     """Suites are prepared on first use (data read, reward model loaded) and shared by every policy."""
 
@@ -223,10 +233,13 @@ class _PreparedSuites:
     def get(self, name: str) -> PreparedSuite:
         if name not in self.done:
             try:
-                self.done[name] = suite_registry.prepare(name, self.settings)
+                suite = suite_registry.prepare(name, self.settings)
             except SuiteUnavailableError as skipped:
                 log.warning("%s suite skipped: %s", name, skipped)
                 self.done[name] = skipped
+            else:
+                require_visible_tests(self.settings.tools, episode_rows(suite), f"--suite {name}: {suite.source}")
+                self.done[name] = suite
         found = self.done[name]
         if isinstance(found, SuiteUnavailableError):
             raise found

@@ -46,8 +46,6 @@ class EvalSettings:
             raise ValueError(f"unknown suite {', '.join(unknown)} (one of: {', '.join(SUITE_NAMES)})")
         if self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
-        if "tests" in self.tools:
-            raise ValueError("--tools tests: the evaluation suites' rows carry no visible_tests yet")
         if self.max_turns < 2:
             raise ValueError(f"max_turns must be at least 2, got {self.max_turns}")
         if self.limit is not None and self.limit < 1:

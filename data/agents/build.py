@@ -12,7 +12,9 @@ model will read in GRPO.
 - code: data/code's function families; the demonstration writes a first version with the parameter off by one,
   runs the `tests` tool on the prompt's *visible* tests (the docstring example and one more case), reads which
   failed, fixes it and answers; a third of them get it right first and check once. Rows carry `visible_tests`
-  (what the tool runs) apart from `tests` (the held-out checks the reward runs). Keys split sft / prompts.
+  (what the tool runs) apart from `tests` (the held-out checks the reward runs). Keys split sft / prompts / eval
+  (`code_eval`: the held-out set of `align eval --suite code --tools tests --code-data data/agents/code_eval.jsonl`).
+- sft: math_sft and code_sft in one file, interleaved, so one SFT stage teaches both tools.
 Deterministic: one seeded RNG, a re-run writes the same bytes.
 """
 
@@ -36,7 +38,7 @@ MATH_INSTRUCTION = "Use the python tool to compute it, then put the final answer
 CODE_HINT = "Check your function with the tests tool before you answer."
 MATH_SIZES = {"eval": 100, "prompts": 120}  # the rest (of MATH_KEYS) are demonstrations
 MATH_KEYS = 400
-CODE_PROMPT_SHARE = 0.4
+CODE_SHARES = {"prompts": 0.3, "eval": 0.23}  # of each family's keys (about 130 and 100 rows); sft gets the rest
 RIGHT_FIRST = 3  # every third code demonstration gets it right at once
 
 
@@ -126,21 +128,29 @@ def buggy(family: Family, problem: Problem, params: object) -> str | None:
 
 def code_rows(rng: random.Random) -> dict[str, list[dict]]:
     sft: list[dict] = []
-    prompts: list[dict] = []
+    held_out: dict[str, list[dict]] = {"prompts": [], "eval": []}
     for family in FAMILIES:
-        size = round(len(family.params) * CODE_PROMPT_SHARE)
-        chosen = split_keys(family.params, rng, {"prompts": size}, rest="sft")
+        sizes = {name: round(len(family.params) * share) for name, share in CODE_SHARES.items()}
+        chosen = split_keys(family.params, rng, sizes, rest="sft")
         made = {name: [(make(family, p, rng), p) for p in params] for name, params in chosen.items()}
         check_keys_disjoint(family.kind, {n: [pr for pr, _ in v] for n, v in made.items()})
-        for problem, _ in made["prompts"]:
-            prompts.append(_prompt_row(family, problem))
+        for name, rows in held_out.items():
+            rows.extend(_prompt_row(family, problem) for problem, _ in made[name])
         for problem, params in made["sft"]:
             row = _demonstration(family, problem, params, first_right=len(sft) % RIGHT_FIRST == 0)
             if row is not None:
                 sft.append(row)
     rng.shuffle(sft)
-    rng.shuffle(prompts)
-    return {"code_sft": sft, "code_prompts": prompts}
+    for rows in held_out.values():
+        rng.shuffle(rows)
+    return {"code_sft": sft, "code_prompts": held_out["prompts"], "code_eval": held_out["eval"]}
+
+
+def interleaved(*parts: list[dict]) -> list[dict]:
+    """Every part's rows, spread evenly through one list (row i of n sits at (i + 0.5) / n; ties in part order), so
+    each stretch of one SFT epoch teaches every part's tool, not one tool and then the other."""
+    placed = [((i + 0.5) / len(rows), k, row) for k, rows in enumerate(parts) for i, row in enumerate(rows)]
+    return [row for _, _, row in sorted(placed, key=lambda p: p[:2])]
 
 
 def _prompt_row(family: Family, problem: Problem) -> dict:
@@ -192,7 +202,8 @@ def _demonstration(family: Family, problem: Problem, params: object, first_right
 
 def build() -> dict[str, list[dict]]:
     rng = random.Random(SEED)
-    return math_rows(rng) | code_rows(rng)
+    splits = math_rows(rng) | code_rows(rng)
+    return splits | {"sft": interleaved(splits["math_sft"], splits["code_sft"])}
 
 
 if __name__ == "__main__":

@@ -66,6 +66,72 @@ def test_align_eval_with_tools_writes_the_counts(tiny_model: str, tmp_path: Path
     assert change["against"] == f"{name} without tools" and change["n"] == 2 and change["metric"] == "accuracy"
 
 
-def test_eval_refuses_the_tests_tool(tiny_model: str, capsys):
-    assert main(["eval", tiny_model, "--tools", "tests", "--backend", "hf"]) == 2
-    assert "--tools tests" in capsys.readouterr().err
+VISIBLE = "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(0) == 0\n"
+HELD_OUT = VISIBLE + "    assert candidate(5) == 10\n"
+# Fails only the first visible check / only the held-out check.
+FAILS_VISIBLE = "def double(x):\n    return 5 if x == 2 else 2 * x\n"
+FAILS_HELD_OUT = "def double(x):\n    return 2 * x if x < 5 else 0\n"
+RIGHT = "def double(x):\n    return 2 * x\n"
+
+
+def _code_rows(path: Path, **columns: str) -> Path:
+    row = {"prompt": "Write double(x).", "code_prompt": "def double(x):\n", "tests": HELD_OUT, "entry_point": "double"}
+    path.write_text("".join(json.dumps({**row, "task_id": str(i), **columns}) + "\n" for i in range(2)))
+    return path
+
+
+def _tests_call(code: str) -> str:
+    call = {"name": "tests", "arguments": {"code": code}}
+    return f"<tool_call>\n{json.dumps(call)}\n</tool_call><|im_end|>"
+
+
+def test_the_tests_tool_in_eval_runs_each_rows_visible_tests(
+    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Two feedback-reading episodes on the code suite: the tool shows the failing visible check to the candidate
+    that fails one, and "2/2 visible tests passed" to the one that fails only a held-out check; pass@1 with tools is
+    then paired with the same policy answering in one turn."""
+    from transformers import AutoTokenizer
+
+    import align.agents.rollout as rollout
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    data = _code_rows(tmp_path / "code.jsonl", visible_tests=VISIBLE)
+    seen: list[list[int]] = []
+    fenced = "```python\n{}```<|im_end|>".format
+    turns = iter([[_tests_call(FAILS_VISIBLE), _tests_call(FAILS_HELD_OUT)], [fenced(RIGHT), fenced(FAILS_HELD_OUT)]])
+
+    def scripted(model, prompts, **kwargs):
+        seen.extend(list(p) for p in prompts)
+        return [[tokenizer(text)["input_ids"]] for text in next(turns)]
+
+    monkeypatch.setattr(rollout, "sample_ids", scripted)
+    out = tmp_path / "eval.json"
+    args = [tiny_model, "--suite", "code", "--code-data", str(data), "--tools", "tests", "--max-turns", "3"]
+    assert main(["eval", *args, "--backend", "hf", "--max-new-tokens", "8", "--out", str(out)]) == 0
+    first_feedback, second_feedback = (tokenizer.decode(ids) for ids in seen[2:4])
+    assert "1/2 visible tests passed\nFAILED assert candidate(2) == 4 -> AssertionError" in first_feedback
+    assert "2/2 visible tests passed" in second_feedback and "candidate(5)" not in second_feedback
+    results = json.loads(out.read_text())
+    ((name, entry),) = results["models"].items()
+    suite = entry["suites"]["code"]
+    assert suite["per_problem"]["pass@1"] == [1.0, 0.0]  # scored on the held-out tests
+    assert suite["tools"]["calls"] == 2 and suite["tools"]["episodes"] == 2
+    assert len(suite["without_tools"]["per_problem"]["pass@1"]) == 2
+    (change,) = [c for c in results["comparisons"] if c["model"] == f"{name} with tools"]
+    assert change["against"] == f"{name} without tools" and change["metric"] == "pass@1" and change["n"] == 2
+
+
+@pytest.mark.parametrize(
+    ("suite", "data", "named"),
+    [("code", "code.jsonl", "code.jsonl: row 1: no 'visible_tests'"), ("math", None, "--suite math")],
+)
+def test_eval_refuses_the_tests_tool_on_rows_without_visible_tests(
+    tiny_model: str, tmp_path: Path, capsys, suite: str, data: str | None, named: str
+):
+    args = ["eval", tiny_model, "--suite", suite, "--tools", "tests", "--backend", "hf", "--out", str(tmp_path / "e")]
+    if data is not None:
+        args += ["--code-data", str(_code_rows(tmp_path / data))]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert named in err and "visible_tests" in err and len(err.strip().splitlines()) == 1

@@ -35,6 +35,25 @@ def test_math_keys_are_split() -> None:
     assert not keys["math_prompts"] & keys["math_eval"]
 
 
+def test_code_eval_is_held_out_from_training_and_prompts() -> None:
+    rows = _rows("code_eval")
+    assert 80 <= len(rows) <= 120
+    for row in rows:
+        assert {"prompt", "code_prompt", "tests", "visible_tests", "entry_point", "key"} <= row.keys()
+    keys = {split: {r["key"] for r in _rows(split)} for split in ("code_sft", "code_prompts", "code_eval")}
+    assert len(keys["code_eval"]) == len(rows)  # each held-out problem once
+    assert not keys["code_eval"] & keys["code_sft"] and not keys["code_eval"] & keys["code_prompts"]
+
+
+def test_the_combined_sft_file_holds_both_tools_demonstrations_interleaved() -> None:
+    combined = _rows("sft")
+    parts = _rows("math_sft") + _rows("code_sft")
+    assert sorted(map(json.dumps, combined)) == sorted(map(json.dumps, parts))
+    tools = [r["messages"][1]["tool_calls"][0]["name"] for r in combined]
+    assert {"python", "tests"} == set(tools[:10])  # spread through the file, not one tool then the other
+    assert {"python", "tests"} == set(tools[-10:])
+
+
 def test_code_demonstrations_show_a_failing_test_read_and_fixed() -> None:
     rows = _rows("code_sft")
     fixed = [r for r in rows if sum(m["role"] == "tool" for m in r["messages"]) == 2]
@@ -53,5 +72,6 @@ def test_tool_results_in_the_demonstrations_are_the_tools_own() -> None:
             code = call["tool_calls"][0]["arguments"]["code"]
             run = reward.tests_tool(code, row["visible_tests"], entry_point=row["entry_point"])
             assert run.text == output["content"]
-    for row in _rows("code_prompts"):  # the visible tests are some of the held-out checks, never others
+    # The visible tests are some of the held-out checks, never others.
+    for row in _rows("code_prompts") + _rows("code_eval"):
         assert set(row["visible_tests"].splitlines()[1:]) <= set(row["tests"].splitlines())

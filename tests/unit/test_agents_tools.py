@@ -11,7 +11,7 @@ import yaml
 
 from align.agents.calls import malformed_reason
 from align.agents.episode import MALFORMED, Toolbox
-from align.agents.resolve import resolve_tools
+from align.agents.resolve import require_visible_tests, resolve_tools
 from align.config.load import load_recipe
 from align.runtime.errors import AlignError
 from align.stages.grpo.tools import episode_counts
@@ -123,6 +123,14 @@ def test_the_python_tool_times_out_in_the_sandbox_and_the_episode_goes_on(toolbo
     assert box.stats.errors == 1 and box.stats.calls == 2
 
 
+def test_rows_without_visible_tests_are_refused_only_for_the_tests_tool():
+    rows = [{"visible_tests": "def check(candidate):\n    pass\n"}, {"tests": "assert True"}]
+    require_visible_tests(["python"], rows, "prompts.jsonl")  # the python tool reads no row column
+    with pytest.raises(AlignError) as err:
+        require_visible_tests(["python", "tests"], rows, "prompts.jsonl")
+    assert str(err.value).startswith("prompts.jsonl: row 2: no 'visible_tests'")
+
+
 def test_the_tests_tool_reads_the_rows_visible_tests_only(toolbox):
     box = toolbox(["tests"], budget=100)
     episode = box.episode_class()
@@ -224,15 +232,23 @@ def test_the_report_shows_every_turn_of_a_logged_episode(tmp_path: Path):
     assert "The answer is 2." in section
 
 
-def test_the_eval_block_takes_tools(tmp_path: Path):
+def test_the_eval_block_takes_tools_and_the_tests_tool_with_a_code_set(tmp_path: Path):
     path = grpo_recipe(tmp_path, tools=["python"], prompt_selection={"enabled": False})
     recipe = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump({**recipe, "eval": {"tools": ["python"], "max_turns": 3}}))
     assert load_recipe(path).eval.tools == ["python"]
-    path.write_text(yaml.safe_dump({**recipe, "eval": {"tools": ["tests"]}}))
-    with pytest.raises(AlignError) as err:
-        load_recipe(path)
-    assert "eval.tools" in str(err.value)
+    tests_eval = {"tools": ["tests"], "suites": ["code"], "code_data": "data/agents/code_eval.jsonl"}
+    path.write_text(yaml.safe_dump({**recipe, "eval": tests_eval}))
+    assert load_recipe(path).eval.code_data == "data/agents/code_eval.jsonl"
+    refused = {
+        "suites [math, code]": ({**tests_eval, "suites": ["math", "code"]}, "suite(s) math have none"),
+        "no code_data": ({"tools": ["tests"], "suites": ["code"]}, "needs eval.code_data"),
+    }
+    for case, (spec, message) in refused.items():
+        path.write_text(yaml.safe_dump({**recipe, "eval": spec}))
+        with pytest.raises(AlignError) as err:
+            load_recipe(path)
+        assert "eval.tools" in str(err.value) and message in str(err.value), case
 
 
 def test_a_tools_module_in_the_working_folder_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toolbox):

@@ -35,6 +35,9 @@ class PreparedSuite:
     max_new_tokens: int
     source: str  # where the prompts came from, recorded with the results
     sampled: bool = True  # whether pass@k sampling means anything for this suite
+    # The prompts' rows, for tool-using episodes (`reset(**row)`, as in GRPO): the `tests` tool runs a row's
+    # `visible_tests`. None: the suite hands its tools no row columns.
+    rows: list[dict[str, Any]] | None = None
 
 
 def as_chat(prompt: str | Chat) -> Chat:

@@ -132,4 +132,5 @@ def prepare(settings: EvalSettings) -> PreparedSuite:
         score,
         settings.max_new_tokens or MAX_NEW_TOKENS,
         source,
+        rows=rows,
     )

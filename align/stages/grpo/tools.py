@@ -15,11 +15,10 @@ from transformers import TrainerCallback
 
 from align.agents.calls import guard_tool_calls
 from align.agents.episode import Toolbox
-from align.agents.resolve import VISIBLE_TESTS, resolve_tools
+from align.agents.resolve import require_visible_tests, resolve_tools
 from align.config.schema import GRPOStage
 from align.models.tool_template import with_tool_template
 from align.runtime.context import StageContext
-from align.runtime.errors import AlignError
 from align.stages.grpo.completions import LastBatch
 from align.stages.trl_private import log_metric
 
@@ -111,13 +110,7 @@ def tool_training(
         return None
     where = f"stages.{stage.name}.tools"
     tools = resolve_tools(stage.tools, where)
-    if "tests" in stage.tools:
-        for index, row in enumerate(rows):
-            if not isinstance(row.get(VISIBLE_TESTS), str):
-                raise AlignError(
-                    f"{stage.prompts.path}: row {index + 1}: no '{VISIBLE_TESTS}' (the `tests` tool runs the "
-                    "model's code against it; the held-out `tests` stay the reward's)"
-                )
+    require_visible_tests(stage.tools, rows, stage.prompts.path)
     template = with_tool_template(tokenizer)
     toolbox = Toolbox(tools, tokenizer, stage.tool_output_tokens, stage.tool_timeout_s, where)
     guard_tool_calls(tokenizer, toolbox.names)
