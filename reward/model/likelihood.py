@@ -17,6 +17,12 @@ head: 89). The per-token mean ranks more pairs right (11, 86) but pays for brevi
 chat SFT's answers cut to their first sentence scored +11.9 higher on average (their spread: 9.3), and GRPO's
 answers fell from 43 to 15 words; summed, the cut scores 2.7 lower.
 
+Truthfulness without world knowledge: with a reference answer shipped beside the prompt (as MT-Bench grades
+maths and reasoning), `reference_guided` is how much the response's mean token log-prob rises when the
+reference is in the context — a response that agrees with the reference is easier to predict after reading it,
+a flipped one harder. The LM then only needs to read, not to know. Measured on data/reward/polarity.jsonl in
+docs/rewards.md.
+
 Like a PEFT adapter's `base_model_name_or_path`, the config names the LM (a folder or hub name) instead of
 copying it: a 7B policy would otherwise be duplicated into every reward artifact.
 """
@@ -36,6 +42,14 @@ from reward.model.rows import Pair
 # PMI's baseline: the response after an empty user turn, so the chat template and system prompt are the same
 # on both sides and only the question's words differ.
 UNPROMPTED = ""
+
+
+def with_reference(prompt: str, reference: str) -> str:
+    """The user turn that shows `reference`: the question first, then the reference between MT-Bench's markers
+    (its reference-guided judge prompt shows "[User Question]", then "[The Start of Reference Answer]" ...).
+    Question first keeps the reference nearest the response, and the markers tell the LM the block is an answer
+    to read, not more of the question; the response itself stays the assistant's turn, as in the plain score."""
+    return f"{prompt}\n\n[The Start of Reference Answer]\n{reference}\n[The End of Reference Answer]"
 
 
 class LikelihoodScorer:
@@ -120,6 +134,22 @@ class LikelihoodScorer:
             return per_token
         # Both passes score the same tokens, so the sum is the mean difference times their count.
         return per_token * torch.tensor([len(self._body(r)) for r in responses], dtype=per_token.dtype)
+
+    def reference_guided(
+        self,
+        prompts: Sequence[str],
+        responses: Sequence[str],
+        references: Sequence[str],
+        batch_size: int = 16,
+        prompted: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """mean log p(response | prompt with the reference shown) - mean log p(response | prompt); `prompted`,
+        the second term, when the caller has it already. The mean, like the plain truthfulness score, so a long
+        response does not earn more for repeating the reference at length."""
+        if prompted is None:
+            prompted = self.mean_logprob(prompts, responses, batch_size)
+        shown = [with_reference(p, r) for p, r in zip(prompts, references, strict=True)]
+        return self.mean_logprob(shown, responses, batch_size) - prompted
 
 
 def fit_scale(chosen: torch.Tensor, rejected: torch.Tensor, steps: int = 200) -> float:

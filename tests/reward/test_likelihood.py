@@ -14,12 +14,13 @@ from torch.nn import functional
 from reward.dimensions import DIMENSIONS
 from reward.jsonl import read_jsonl
 from reward.model import RewardModel
-from reward.model.likelihood import UNPROMPTED, LikelihoodScorer, fit_scale
+from reward.model.likelihood import UNPROMPTED, LikelihoodScorer, fit_scale, with_reference
 from reward.model.rows import parse_rows
 from reward.model.train import evaluate, train_reward_model
 
 EVAL = Path(__file__).resolve().parents[2] / "data" / "reward" / "eval.jsonl"
 PROBE = EVAL.with_name("probe.jsonl")
+POLARITY = EVAL.with_name("polarity.jsonl")
 
 
 def _sums(*dimensions: str) -> list[dict]:
@@ -123,6 +124,28 @@ def test_pmi_is_the_prompted_minus_the_unprompted_log_prob(tiny_model: str) -> N
     assert torch.allclose(scorer.pointwise_mi(prompts, responses), pmi * tokens, atol=1e-4)
 
 
+def test_reference_guided_is_the_rise_in_mean_log_prob_with_the_reference_shown_whatever_the_batch(
+    tiny_model: str,
+) -> None:
+    scorer = LikelihoodScorer.load(tiny_model, max_length=96)
+    prompts = ["Is the Sun a planet?", "Name a colour, please, any colour you like."]
+    responses = ["No.", "Blue is a colour, and so is a deep shade of green."]
+    references = ["It is a star.", "Red, for example."]
+    batched = scorer.reference_guided(prompts, responses, references, batch_size=2)
+    alone = torch.cat(
+        [
+            scorer.reference_guided([p], [r], [x], batch_size=1)
+            for p, r, x in zip(prompts, responses, references, strict=True)
+        ]
+    )
+    assert torch.allclose(batched, alone, atol=1e-4)  # padding changes nothing
+    shown = scorer.mean_logprob([with_reference(p, x) for p, x in zip(prompts, references, strict=True)], responses)
+    assert torch.allclose(batched, shown - scorer.mean_logprob(prompts, responses), atol=1e-5)
+    assert not torch.allclose(batched, torch.zeros(2), atol=1e-4)  # the reference is really in the context
+    prompted = scorer.mean_logprob(prompts, responses)
+    assert torch.allclose(scorer.reference_guided(prompts, responses, references, prompted=prompted), batched)
+
+
 def test_pmi_dimension_replaces_its_head_beside_a_likelihood_one_and_survives_save_and_load(
     tiny_bert_path: Path, tiny_model: str, tmp_path: Path
 ) -> None:
@@ -205,3 +228,29 @@ def test_the_default_model_tells_an_answer_from_one_to_another_question(builtin_
         rejected = scorer.pointwise_mi(prompts, [p["rejected"] for p in pairs])
         assert len(pairs) >= 10
         assert (chosen > rejected).float().mean().item() >= least, path.name
+
+
+def test_a_reference_answer_in_context_ranks_yes_no_flips_the_plain_scores_cannot(builtin_model: str) -> None:
+    """The measurement in docs/rewards.md (reference-guided likelihood): on the 12 polarity questions, untrained,
+    the LM's log-prob ranks the true answer above its flip on fewer than half, and PMI on half; the rise with a
+    paraphrased reference answer shown ranks 9 right, with a one-sentence fact (no Yes/No) 7."""
+    pairs = [r for r in read_jsonl(POLARITY) if r["dimension"] == "truthfulness"]
+    references = {r["prompt"]: r for r in read_jsonl(POLARITY.with_name("polarity_reference.jsonl"))}
+    assert len(pairs) == len(references) == 12 and {p["prompt"] for p in pairs} == set(references)
+    scorer = LikelihoodScorer.load(builtin_model, max_length=256)
+    prompts = [p["prompt"] for p in pairs]
+    sides = [p["chosen"] for p in pairs], [p["rejected"] for p in pairs]
+    plain = [scorer.mean_logprob(prompts, side) for side in sides]
+    pmi = [scorer.pointwise_mi(prompts, side, prompted=given) for side, given in zip(sides, plain, strict=True)]
+
+    def right(scores: list[torch.Tensor]) -> int:
+        return int((scores[0] > scores[1]).sum())
+
+    def guided(column: str) -> int:
+        shown = [references[p][column] for p in prompts]
+        return right(
+            [scorer.reference_guided(prompts, s, shown, prompted=g) for s, g in zip(sides, plain, strict=True)]
+        )
+
+    assert right(plain) <= 4 and right(pmi) <= 6
+    assert guided("reference") >= 9 and guided("fact") >= 7
