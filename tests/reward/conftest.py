@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Threads for tests that train or score a real model. torch splits a reduction across its threads, so the
+# order of the float additions (and with it which side of a near-tie a held-out pair lands) follows the thread
+# count, which by default is the machine's core count: a fixed count gives every machine the same numbers.
+REAL_MODEL_THREADS = 2
+
+
+@pytest.fixture
+def fixed_threads() -> Iterator[None]:
+    """torch on REAL_MODEL_THREADS threads and deterministic kernels for one test; restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(REAL_MODEL_THREADS)
+    # warn_only: an op with no deterministic kernel should warn, not turn a quality test into an error.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
 
 # --- reward model fixtures ---------------------------------------------------------------------------
 

@@ -10,11 +10,13 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig, LlamaConfig, LlamaModel
 
+from align.evaluation.stats import mcnemar_exact
 from reward.dimensions import DIMENSIONS, model_dimensions
 from reward.model import NotARewardModelError, RewardConfig, RewardModel, train_reward_model
 from reward.model.heads import RewardHeads, default_pooling
 from reward.model.loss import bradley_terry_loss, ratings_loss
 from reward.model.rows import Pair, Rated, parse_rows
+from reward.model.train import build_model
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "reward"
 
@@ -218,34 +220,57 @@ def test_model_dimension_for_an_unknown_head_is_an_error(tiny_reward_model_path:
         model_dimensions(tiny_reward_model_path, names=["politeness"])
 
 
-def test_real_minilm_learns_the_dimensions_above_chance(minilm_path: Path, tmp_path: Path) -> None:
+# The real-model tests judge the dimensions the heads can learn: on held-out facts MiniLM stays near chance on
+# truthfulness however long it trains (it lacks the world knowledge; see data/reward/README.md).
+LEARNABLE = [d for d in DIMENSIONS if d != "truthfulness"]
+# Held-out pairs per dimension in the short run: with 40, a dimension passes the sign test below at 29 right
+# (0.725); the run gets 36-40 of 40 on each, so a few pairs flipping on another machine do not change the verdict.
+SHORT_RUN_PAIRS = 40
+SIGNIFICANCE = 0.01
+
+
+def wins(model: RewardModel, pairs: list[dict[str, str]]) -> list[bool]:
+    """Per pair: whether its dimension's head scores the chosen response above the rejected one (a tie loses)."""
+    texts = list(dict.fromkeys((p["prompt"], p[side]) for p in pairs for side in ("chosen", "rejected")))
+    scores = model.score_tensor([t[0] for t in texts], [t[1] for t in texts], batch_size=32, dimensions=())
+    row = {text: i for i, text in enumerate(texts)}
+    return [
+        bool(scores[row[p["prompt"], p["chosen"]], d] > scores[row[p["prompt"], p["rejected"]], d])
+        for p in pairs
+        for d in [DIMENSIONS.index(p["dimension"])]
+    ]
+
+
+def test_real_minilm_learns_the_dimensions_above_chance(minilm_path: Path, tmp_path: Path, fixed_threads) -> None:
     """A short run on the shipped data; held-out pairs use other questions and other templates.
 
-    Truthfulness is left out of the assertion: on held-out facts MiniLM stays near chance however long it
-    trains (it lacks the world knowledge; see data/reward/README.md), so a bound there would only be noise.
+    Judged by tests on the counts, not by an accuracy threshold: each learnable dimension beats chance (exact
+    sign test), and the trained model beats itself before training on the same pairs (exact McNemar), the
+    comparison that rules out a random head that happens to prefer, say, the longer answer.
     """
     train = [json.loads(line) for line in (DATA / "train.jsonl").read_text().splitlines()]
     held_out = [json.loads(line) for line in (DATA / "eval.jsonl").read_text().splitlines()]
-    per_dimension = {d: [r for r in held_out if r["dimension"] == d][:12] for d in DIMENSIONS}
-    metrics = train_reward_model(
-        minilm_path,
-        train,
-        [r for rows in per_dimension.values() for r in rows],
-        output_dir=tmp_path,
-        learning_rate=1e-4,
-        epochs=1,
-        batch_size=16,
-        max_length=128,
-        seed=0,
-        max_steps=12,
-        progress=False,
-    )
-    accuracies = {d: metrics[f"accuracy/{d}"] for d in DIMENSIONS if d != "truthfulness"}
-    assert all(a > 0.6 for a in accuracies.values()), accuracies  # chance is 0.5; 12 pairs each
+    pairs = [r for d in LEARNABLE for r in [r for r in held_out if r["dimension"] == d][:SHORT_RUN_PAIRS]]
+    options = {"learning_rate": 3e-4, "epochs": 1, "batch_size": 16, "max_length": 128, "max_steps": 12}
+    train_reward_model(minilm_path, train, [], output_dir=tmp_path, seed=0, progress=False, **options)
+    after = wins(RewardModel.load(tmp_path), pairs)
+    torch.manual_seed(0)  # as train_reward_model seeds before building its model: these are its starting weights
+    before = wins(build_model(minilm_path, DIMENSIONS, None, options["max_length"]), pairs)
+
+    right = {d: sum(w for w, p in zip(after, pairs, strict=True) if p["dimension"] == d) for d in LEARNABLE}
+    # The two-sided exact sign test against chance is McNemar's exact test with "right" and "wrong" as the counts.
+    chance = {d: mcnemar_exact(right[d], SHORT_RUN_PAIRS - right[d]) for d in LEARNABLE}
+    improved = sum(a and not b for a, b in zip(after, before, strict=True))
+    worsened = sum(b and not a for a, b in zip(after, before, strict=True))
+    print(f"right of {SHORT_RUN_PAIRS}: {right}; sign-test p: {chance}; fixed {improved}, broke {worsened}")
+    assert all(right[d] > SHORT_RUN_PAIRS / 2 and chance[d] < SIGNIFICANCE for d in LEARNABLE), (right, chance)
+    assert improved > worsened and mcnemar_exact(improved, worsened) < SIGNIFICANCE, (improved, worsened)
 
 
 @pytest.mark.slow
-def test_default_recipe_reaches_the_documented_held_out_accuracy(minilm_path: Path, tmp_path: Path) -> None:
+def test_default_recipe_reaches_the_documented_held_out_accuracy(
+    minilm_path: Path, tmp_path: Path, fixed_threads
+) -> None:
     """The recipe measured in data/reward/README.md: 60 steps of 16 pairs, every held-out pair."""
     metrics = train_reward_model(
         minilm_path,

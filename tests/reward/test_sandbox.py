@@ -113,10 +113,13 @@ def test_status_follows_the_exception_when_shutdown_outlasts_the_deadline() -> N
     """A program that already died of MemoryError is "memory" even if its exit is slow (a loaded machine
     freeing a memory bomb): here an atexit handler that sleeps past the deadline makes that certain."""
     program = "import atexit, time\natexit.register(time.sleep, 60)\nraise MemoryError('bomb')"
-    result = run_program(program, limits=QUICK)
+    # The exception must come before the deadline: 1 s could pass while a loaded machine starts the sandbox,
+    # and the verdict would be "timeout" whatever the program did. Both runs wait out the deadline.
+    limits = Limits(timeout_s=5.0)
+    result = run_program(program, limits=limits)
     assert result.status == "memory", result.reason
     assert result.duration_s < 60  # killed at the deadline, not left to sleep
-    failing = run_program(program.replace("MemoryError", "ValueError"), limits=QUICK)
+    failing = run_program(program.replace("MemoryError", "ValueError"), limits=limits)
     assert (failing.status, failing.reason) == ("failed", "ValueError: bomb")
 
 
