@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.nn import functional
 
+from align.evaluation.stats import mcnemar_exact
 from reward.dimensions import DIMENSIONS
 from reward.jsonl import read_jsonl
 from reward.model import RewardModel
@@ -105,7 +106,10 @@ def test_the_default_model_knows_which_answer_is_true(builtin_model: str) -> Non
     chosen = scorer.mean_logprob(prompts, [p["chosen"] for p in pairs])
     rejected = scorer.mean_logprob(prompts, [p["rejected"] for p in pairs])
     assert len(pairs) >= 80
-    assert (chosen > rejected).float().mean().item() >= 0.85
+    # A sign test rather than an accuracy bound: 77/90 sat exactly on a 0.85 bound, so one pair flipped by a new
+    # tokenizer or kernel would fail it while the evidence (p ~ 1e-12) stays overwhelming.
+    right = int((chosen > rejected).sum())
+    assert mcnemar_exact(right, len(pairs) - right) < 0.01 and right > len(pairs) / 2, right
 
 
 def test_pmi_is_the_prompted_minus_the_unprompted_log_prob(tiny_model: str) -> None:
@@ -221,13 +225,19 @@ def test_the_default_model_tells_an_answer_from_one_to_another_question(builtin_
     """Why relevance is scored by PMI in recipes/chat.yaml: untrained, on the hand-written probe pairs (other
     styles than the training templates), it ranks the answer to the question above an on-subject drift."""
     scorer = LikelihoodScorer.load(builtin_model, max_length=256)
-    for path, least in ((PROBE, 0.85), (EVAL, 0.85)):
+    counts = []
+    for path in (PROBE, EVAL):
         pairs = [r for r in read_jsonl(path) if r["dimension"] == "relevance"]
         prompts = [p["prompt"] for p in pairs]
         chosen = scorer.pointwise_mi(prompts, [p["chosen"] for p in pairs])
         rejected = scorer.pointwise_mi(prompts, [p["rejected"] for p in pairs])
-        assert len(pairs) >= 10
-        assert (chosen > rejected).float().mean().item() >= least, path.name
+        right = int((chosen > rejected).sum())
+        assert len(pairs) >= 10 and right > len(pairs) / 2, (path.name, right, len(pairs))
+        counts.append((right, len(pairs) - right))
+    # 11 probe pairs cannot reach p < 0.01 with one miss, so the significance is judged on both sets together;
+    # each set on its own must still rank most pairs right.
+    right, wrong = map(sum, zip(*counts, strict=True))
+    assert mcnemar_exact(right, wrong) < 0.01, counts
 
 
 def test_a_reference_answer_in_context_ranks_yes_no_flips_the_plain_scores_cannot(builtin_model: str) -> None:
