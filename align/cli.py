@@ -225,7 +225,6 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             code_data=spec.code_data,
             tools=spec.tools,
             max_turns=spec.max_turns,
-            backend="hf" if spec.tools else "auto",  # episodes are generated with HF generate
         )
     if main_process:
         from align.report import build_report

@@ -71,6 +71,10 @@ def evaluate(
     max_turns: int = 4,
 ) -> dict[str, Any]:
     """Results as {"target", "target_kind", "settings", "created_at", "models": {name: {..., "suites"}}}."""
+    if tools and backend == "vllm":
+        raise AlignError("--tools: episodes are generated with HF generate, not vLLM; use --backend hf (or auto)")
+    if tools:  # `auto` means vLLM when installed, but tool episodes (as TRL's tool loop) run on HF generate
+        backend = "hf"
     resolved = resolve_target(target)
     reward_dir, reward_version = reward_model(reward, resolved)
     try:

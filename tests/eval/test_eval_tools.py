@@ -135,3 +135,25 @@ def test_eval_refuses_the_tests_tool_on_rows_without_visible_tests(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert named in err and "visible_tests" in err and len(err.strip().splitlines()) == 1
+
+
+def test_tools_sample_with_hf_generate_under_auto_even_where_vllm_is_installed(
+    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`auto` is vLLM where it is installed; tool episodes run on HF generate, so `auto` must pick HF for them."""
+    import align.generation.backend as backend
+
+    monkeypatch.setattr(backend, "vllm_available", lambda: True)
+    out = tmp_path / "eval.json"
+    args = [tiny_model, "--suite", "math", "--limit", "1", "--tools", "python", "--max-turns", "2"]
+    assert main(["eval", *args, "--max-new-tokens", "4", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["settings"]["backend"] == "hf"
+    assert next(iter(results["models"].values()))["suites"]["math"]["tools"]["episodes"] == 1
+
+
+def test_tools_with_the_vllm_backend_are_one_line_before_any_model_loads(tmp_path: Path, capsys):
+    args = ["eval", "no/such-model", "--suite", "math", "--tools", "python", "--backend", "vllm"]
+    assert main([*args, "--out", str(tmp_path / "e.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--tools" in err and "--backend hf" in err and len(err.splitlines()) == 1
