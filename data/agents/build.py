@@ -15,6 +15,10 @@ model will read in GRPO.
   (what the tool runs) apart from `tests` (the held-out checks the reward runs). Keys split sft / prompts / eval
   (`code_eval`: the held-out set of `align eval --suite code --tools tests --code-data data/agents/code_eval.jsonl`).
 - sft: math_sft and code_sft in one file, interleaved, so one SFT stage teaches both tools.
+- math_word: the same products and sums told as word problems ("Each of 94 buses carries 17 people, and 20 more
+  people walk..."), only as prompts (GRPO's) and a held-out eval set, never demonstrated: the SFT policy has learnt
+  to call python on `a × b + c` as written and must learn to set the expression up from words, which it gets right
+  on some prompts and not others, so GRPO's groups differ in reward. Numbers are disjoint from every math key.
 Deterministic: one seeded RNG, a re-run writes the same bytes.
 """
 
@@ -38,6 +42,20 @@ MATH_INSTRUCTION = "Use the python tool to compute it, then put the final answer
 CODE_HINT = "Check your function with the tests tool before you answer."
 MATH_SIZES = {"eval": 100, "prompts": 120}  # the rest (of MATH_KEYS) are demonstrations
 MATH_KEYS = 400
+WORD_SIZES = {"eval": 100, "prompts": 120}
+# Word problems, each wording used for both splits (the numbers are what is held out).
+PRODUCTS = (
+    "A box holds {a} pens. How many pens are in {b} boxes?",
+    "A farmer plants {a} rows of {b} trees each. How many trees does he plant?",
+    "Each ticket costs {a} dollars. How many dollars do {b} tickets cost?",
+    "A train has {a} cars with {b} seats in each car. How many seats does the train have?",
+)
+PRODUCTS_PLUS = (
+    "A shop has {a} boxes with {b} apples in each box and {c} loose apples. How many apples are there in all?",
+    "Each of {a} buses carries {b} people, and {c} more people walk. How many people are there?",
+    "Mia reads {b} pages a day for {a} days, then {c} more pages. How many pages does she read?",
+    "A school orders {a} packs of {b} pencils and {c} single pencils. How many pencils does it order?",
+)
 CODE_SHARES = {"prompts": 0.3, "eval": 0.23}  # of each family's keys (about 130 and 100 rows); sft gets the rest
 RIGHT_FIRST = 3  # every third code demonstration gets it right at once
 
@@ -69,6 +87,30 @@ def expression(a: int, b: int, c: int | None) -> tuple[str, str]:
     if c is None:
         return f"{a} × {b}", f"{a} * {b}"
     return f"{a} × {b} + {c}", f"{a} * {b} + {c}"
+
+
+def word_rows(rng: random.Random, taken: set[str]) -> dict[str, list[dict]]:
+    """Word problems on numbers whose expression is in no other math split (`taken`)."""
+    keys: set[tuple[int, int, int | None]] = set()
+    while len(keys) < sum(WORD_SIZES.values()):
+        a, b = rng.randint(11, 99), rng.randint(11, 99)
+        key = (a, b, rng.randint(11, 99) if rng.random() < 0.5 else None)
+        if expression(*key)[1] not in taken:
+            keys.add(key)
+    ordered = sorted(keys, key=lambda k: (k[0], k[1], k[2] or 0))
+    splits = split_keys(ordered, rng, WORD_SIZES, rest="unused")
+    out: dict[str, list[dict]] = {}
+    for name in WORD_SIZES:
+        rows = []
+        for a, b, c in splits[name]:
+            code = expression(a, b, c)[1]
+            wording = rng.choice(PRODUCTS if c is None else PRODUCTS_PLUS)
+            prompt = f"{wording.format(a=a, b=b, c=c)} {MATH_INSTRUCTION}"
+            rows.append(
+                {"prompt": prompt, "answer": str(eval(code)), "key": code, "kind": "a*b" if c is None else "a*b+c"}
+            )
+        out[f"math_word_{name}"] = rows
+    return out
 
 
 def math_rows(rng: random.Random) -> dict[str, list[dict]]:
@@ -203,7 +245,8 @@ def _demonstration(family: Family, problem: Problem, params: object, first_right
 def build() -> dict[str, list[dict]]:
     rng = random.Random(SEED)
     splits = math_rows(rng) | code_rows(rng)
-    return splits | {"sft": interleaved(splits["math_sft"], splits["code_sft"])}
+    taken = {row["key"] for name in ("math_sft", "math_prompts", "math_eval") for row in splits[name]}
+    return splits | {"sft": interleaved(splits["math_sft"], splits["code_sft"])} | word_rows(rng, taken)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,19 @@ def test_math_keys_are_split() -> None:
     assert not keys["math_prompts"] & keys["math_eval"]
 
 
+def test_word_problems_are_held_out_from_every_math_split_and_answer_their_key() -> None:
+    keys = {split: {r["key"] for r in _rows(split)} for split in ("math_sft", "math_prompts", "math_eval")}
+    words = {split: _rows(f"math_word_{split}") for split in ("prompts", "eval")}
+    word_keys = {split: {r["key"] for r in rows} for split, rows in words.items()}
+    assert len(word_keys["eval"]) == len(words["eval"]) == 100 and not word_keys["eval"] & word_keys["prompts"]
+    assert not (word_keys["eval"] | word_keys["prompts"]) & set().union(*keys.values())
+    for row in words["prompts"] + words["eval"]:
+        a, b = (int(n) for n in row["key"].split(" + ")[0].split(" * "))
+        assert str(a) in row["prompt"] and str(b) in row["prompt"] and "×" not in row["prompt"]
+        assert row["answer"] == str(eval(row["key"])) and row["kind"] == ("a*b+c" if "+" in row["key"] else "a*b")
+    assert {r["kind"] for r in words["eval"]} == {"a*b", "a*b+c"}
+
+
 def test_code_eval_is_held_out_from_training_and_prompts() -> None:
     rows = _rows("code_eval")
     assert 80 <= len(rows) <= 120
