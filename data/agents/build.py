@@ -74,11 +74,17 @@ def result(name: str, text: str) -> dict:
     return {"role": "tool", "name": name, "content": text}
 
 
-def math_keys(rng: random.Random) -> list[tuple[int, int, int | None]]:
+def math_keys(
+    rng: random.Random, count: int, plus_share: float, taken: frozenset[str] = frozenset()
+) -> list[tuple[int, int, int | None]]:
+    """`count` distinct (a, b, c or None) keys, `plus_share` of them drawn with a `+ c`, none whose expression is in
+    `taken`."""
     keys: set[tuple[int, int, int | None]] = set()
-    while len(keys) < MATH_KEYS:
+    while len(keys) < count:
         a, b = rng.randint(11, 99), rng.randint(11, 99)
-        keys.add((a, b, rng.randint(11, 99) if rng.random() < 0.4 else None))
+        key = (a, b, rng.randint(11, 99) if rng.random() < plus_share else None)
+        if expression(*key)[1] not in taken:
+            keys.add(key)
     return sorted(keys, key=lambda k: (k[0], k[1], k[2] or 0))
 
 
@@ -89,16 +95,9 @@ def expression(a: int, b: int, c: int | None) -> tuple[str, str]:
     return f"{a} × {b} + {c}", f"{a} * {b} + {c}"
 
 
-def word_rows(rng: random.Random, taken: set[str]) -> dict[str, list[dict]]:
+def word_rows(rng: random.Random, taken: frozenset[str]) -> dict[str, list[dict]]:
     """Word problems on numbers whose expression is in no other math split (`taken`)."""
-    keys: set[tuple[int, int, int | None]] = set()
-    while len(keys) < sum(WORD_SIZES.values()):
-        a, b = rng.randint(11, 99), rng.randint(11, 99)
-        key = (a, b, rng.randint(11, 99) if rng.random() < 0.5 else None)
-        if expression(*key)[1] not in taken:
-            keys.add(key)
-    ordered = sorted(keys, key=lambda k: (k[0], k[1], k[2] or 0))
-    splits = split_keys(ordered, rng, WORD_SIZES, rest="unused")
+    splits = split_keys(math_keys(rng, sum(WORD_SIZES.values()), 0.5, taken), rng, WORD_SIZES, rest="unused")
     out: dict[str, list[dict]] = {}
     for name in WORD_SIZES:
         rows = []
@@ -114,7 +113,7 @@ def word_rows(rng: random.Random, taken: set[str]) -> dict[str, list[dict]]:
 
 
 def math_rows(rng: random.Random) -> dict[str, list[dict]]:
-    splits = split_keys(math_keys(rng), rng, MATH_SIZES, rest="sft")
+    splits = split_keys(math_keys(rng, MATH_KEYS, 0.4), rng, MATH_SIZES, rest="sft")
     keyed = {name: [Key(str(k)) for k in keys] for name, keys in splits.items()}
     check_keys_disjoint("math", keyed)
     out: dict[str, list[dict]] = {}
@@ -245,7 +244,7 @@ def _demonstration(family: Family, problem: Problem, params: object, first_right
 def build() -> dict[str, list[dict]]:
     rng = random.Random(SEED)
     splits = math_rows(rng) | code_rows(rng)
-    taken = {row["key"] for name in ("math_sft", "math_prompts", "math_eval") for row in splits[name]}
+    taken = frozenset(row["key"] for name in ("math_sft", "math_prompts", "math_eval") for row in splits[name])
     return splits | {"sft": interleaved(splits["math_sft"], splits["code_sft"])} | word_rows(rng, taken)
 
 
