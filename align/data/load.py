@@ -158,15 +158,17 @@ def load_prompts(spec: DataSpec, required: tuple[str, ...] = ()) -> Dataset:
     """Rows for sampling: `prompt` as chat messages, other columns (answer, tests, ...) kept for verifiers."""
     from datasets import Dataset
 
-    out = []
-    for where, row in load_located_rows(spec):
-        missing = [c for c in (spec.prompt_column, *required) if row.get(c) is None]
-        if missing:
-            found = ", ".join(k for k, v in row.items() if v is not None)
-            raise AlignError(f"{where}: missing column(s) {', '.join(missing)} (found: {found})")
-        messages = _as_messages(row[spec.prompt_column], "user")
-        if messages is None:
-            raise AlignError(f"{where}: '{spec.prompt_column}' must be a string or messages")
-        rest = {k: v for k, v in row.items() if k not in (spec.prompt_column, "prompt")}
-        out.append({**rest, "prompt": messages})
-    return Dataset.from_list(out)
+    return Dataset.from_list([prompt_row(row, spec, where, required) for where, row in load_located_rows(spec)])
+
+
+def prompt_row(row: dict[str, Any], spec: DataSpec, where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One row for sampling (see `load_prompts`); `where` names it in the error when a column is missing."""
+    missing = [c for c in (spec.prompt_column, *required) if row.get(c) is None]
+    if missing:
+        found = ", ".join(k for k, v in row.items() if v is not None)
+        raise AlignError(f"{where}: missing column(s) {', '.join(missing)} (found: {found})")
+    messages = _as_messages(row[spec.prompt_column], "user")
+    if messages is None:
+        raise AlignError(f"{where}: '{spec.prompt_column}' must be a string or messages")
+    rest = {k: v for k, v in row.items() if k not in (spec.prompt_column, "prompt")}
+    return {**rest, "prompt": messages}
