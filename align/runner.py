@@ -69,10 +69,14 @@ def input_digests(stage: Stage) -> dict[str, str]:
     """What the stage reads from outside the run: local data and adapter folders by content, hub ones by name."""
     digests = {}
     for key in type(stage).model_fields:
-        spec = getattr(stage, key)
-        if isinstance(spec, DataSpec):
+        value = getattr(stage, key)
+        # A list of specs (a GRPO stage's prompt sources) counts each one as `key.N`; one spec stays `key`.
+        specs = {key: value} if isinstance(value, DataSpec) else {}
+        if isinstance(value, list) and value and all(isinstance(item, DataSpec) for item in value):
+            specs = {f"{key}.{index}": item for index, item in enumerate(value)}
+        for name, spec in specs.items():
             path = Path(spec.path)
-            digests[key] = digest_path(path) if path.exists() else f"{HUB_INPUT}{spec.path}:{spec.subset}:{spec.split}"
+            digests[name] = digest_path(path) if path.exists() else f"{HUB_INPUT}{spec.path}:{spec.subset}:{spec.split}"
     init = getattr(stage, "init", None)
     if isinstance(init, str) and init_kind(init) == "folder":
         digests["init"] = digest_path(Path(init))
@@ -94,7 +98,10 @@ def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str], by_pa
         for key, digest in inputs.items():
             if digest.startswith(HUB_INPUT):
                 continue
-            if isinstance(config[key], dict):
+            field, _, index = key.partition(".")
+            if index:  # one spec of a list
+                config[field][int(index)]["path"] = None
+            elif isinstance(config[key], dict):
                 config[key]["path"] = None
             else:  # an adapter folder named by its path alone
                 config[key] = None

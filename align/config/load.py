@@ -102,7 +102,7 @@ def _stage_index(stages: list[Any], part: str, where: str, override: str) -> int
     raise AlignError(f"--set {override}: no stage '{part}' at {where} (stages: {names})")
 
 
-UNION_BRANCHES = {"str", "DataSpec"}
+UNION_BRANCHES = {"str", "DataSpec", "list[DataSpec]"}
 
 
 def describe(err: ValidationError, raw: dict[str, Any]) -> str:

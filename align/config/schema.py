@@ -138,6 +138,9 @@ class DataSpec(Strict):
         return path
 
 
+# Several prompt sources of one GRPO stage; `list[DataSpec]` in pydantic's error paths (config/load.py drops it).
+PromptSources = Annotated[list[DataSpec], Field(min_length=1)]
+
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Backend = Literal["auto", "hf", "vllm"]
 
@@ -580,9 +583,13 @@ class GRPOStage(TrainStage, SamplingKeys):
         f"elsewhere; without it a fresh LoRA adapter (the recipe's `lora`) on the recipe's model (R1-Zero style). "
         f"{INIT_RULE}",
     )
-    prompts: DataSpec = Field(
+    prompts: DataSpec | PromptSources = Field(
         description="Prompts, with `answer` (math), `tests` (code) or `instruction_id_list` and `kwargs` (ifeval) "
-        "for the verifier."
+        "for the verifier. A list of sources is dealt out one row of each in turn (after each one's `limit`), so "
+        "prompt selection's candidates hold every source; each row's `prompt_source` column is its source's "
+        "position in the list. With a list, a source whose rows carry none of the verifier's columns is "
+        "unverified (its rows' verifier rewards are null, which the total skips); a source must carry them on "
+        "every row or on none, and one source at least must carry them when the stage has a verifier."
     )
     verifier: VerifierName | None = Field(None, description=f"Checks completions for `correctness`. {VERIFIER_DOC}")
     keep_rollout_adapters: int = Field(
@@ -652,11 +659,22 @@ class GRPOStage(TrainStage, SamplingKeys):
         "instead (the built-in tools stop at the sandbox's own limits).",
     )
 
+    @property
+    def prompt_sources(self) -> list[DataSpec]:
+        """`prompts` as a list: one spec is a list of one."""
+        return self.prompts if isinstance(self.prompts, list) else [self.prompts]
+
     @model_validator(mode="after")
     def _check_tools(self) -> GRPOStage:
         check_tool_names(f"stages.{self.name}.tools", self.tools)
         if not self.tools:
             return self
+        # The tools' row checks (visible tests) and the episodes name rows of one prompts file.
+        if isinstance(self.prompts, list):
+            raise ValueError(
+                f"stages.{self.name}.prompts: a stage with tools reads one prompts source; give one data spec, "
+                "not a list"
+            )
         # Both sample single-turn answers without tools: they would rank prompts by what the tool policy never does.
         if self.prompt_selection.enabled:
             raise ValueError(

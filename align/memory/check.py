@@ -71,11 +71,17 @@ def _prompt_tokens(stage: StageBase, location: str) -> int:
     if not isinstance(stage, PairsStage | GRPOStage):
         return DEFAULT_PROMPT_TOKENS
     from align.data.load import load_prompts
+    from align.data.prompt_sources import load_prompt_sources
     from align.generation.vllm_settings import longest_prompt
     from align.models.load import load_tokenizer
 
     try:
-        prompts = load_prompts(stage.prompts, required=())
+        # Several sources: dealt as the stage deals them, so the first rows sample every source.
+        prompts = (
+            load_prompt_sources(stage.prompts, None, stage.name)[0]
+            if isinstance(stage.prompts, list)
+            else load_prompts(stage.prompts, required=())
+        )
         rows = prompts.select(range(min(len(prompts), PROMPT_SAMPLE_ROWS)))["prompt"]
         return longest_prompt(load_tokenizer(location), rows) or DEFAULT_PROMPT_TOKENS
     except (AlignError, OSError, ValueError) as err:

@@ -110,7 +110,8 @@ def tool_training(
         return None
     where = f"stages.{stage.name}.tools"
     tools = resolve_tools(stage.tools, where)
-    require_visible_tests(stage.tools, rows, stage.prompts.path)
+    # The schema gives a stage with tools one prompts source.
+    require_visible_tests(stage.tools, rows, stage.prompt_sources[0].path)
     template = with_tool_template(tokenizer)
     toolbox = Toolbox(tools, tokenizer, stage.tool_output_tokens, stage.tool_timeout_s, where)
     guard_tool_calls(tokenizer, toolbox.names)
