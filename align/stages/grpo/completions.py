@@ -11,6 +11,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from align.agents.transcript import is_episode, transcript
+from align.data.prompt_sources import SOURCE_COLUMN
 from reward import completion_text, prompt_text, row_total
 
 
@@ -21,6 +22,7 @@ class LastBatch:
     prompts: list[Any] = field(default_factory=list)
     completions: list[Any] = field(default_factory=list)
     scores: dict[str, list[float | None]] = field(default_factory=dict)
+    sources: list[int] | None = None  # each row's `prompt_source`, when the stage's prompts are a list
 
 
 class RecordingReward:
@@ -34,6 +36,7 @@ class RecordingReward:
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
         scores = self.function(prompts, completions, **columns)
         self.last.prompts, self.last.completions = list(prompts), list(completions)
+        self.last.sources = list(columns[SOURCE_COLUMN]) if SOURCE_COLUMN in columns else None
         self.last.scores[self.__name__] = list(scores)
         return scores
 
@@ -54,6 +57,7 @@ class CompletionsLog(TrainerCallback):
             out.append(
                 {
                     "step": step,
+                    **({SOURCE_COLUMN: self.last.sources[i]} if self.last.sources is not None else {}),
                     "prompt": prompt_text(prompt),
                     "completion": completion_text(completion),
                     "rewards": row_scores,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import mean, pvariance
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,13 @@ def select_by_variance(
     # Stable sort: equal variances keep the dataset's order, so runs are reproducible.
     kept = sorted(usable, key=lambda i: -usable[i])
     return PromptSelection(kept[:keep] if keep else kept, variances, flat, unscored)
+
+
+def per_source(sources: Sequence[int], order: Sequence[int], paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Candidates and kept prompts of each prompt source (in `prompts` order), from each candidate's source
+    index and the selection's order: a source whose prompts all turn out flat shows here as kept 0."""
+    kept = [sources[i] for i in order]
+    return [
+        {"source": index, "path": path, "candidates": list(sources).count(index), "kept": kept.count(index)}
+        for index, path in enumerate(paths)
+    ]

@@ -14,13 +14,13 @@ import json
 import logging
 import os
 from collections import Counter
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from align.artifacts.contract import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
 from align.config.schema import GRPOStage
-from align.data.load import load_prompts
+from align.data.prompt_sources import SOURCE_COLUMN, load_stage_prompts
 from align.generation.backend import Sampler, VLLMSampler, resolve_backend
 from align.generation.recipe_sampler import recipe_sampler
 from align.models.load import load_tokenizer
@@ -36,12 +36,12 @@ from align.stages.grpo.rollouts.build import make_rollout, rollout_metrics
 from align.stages.grpo.rollouts.record import RolloutLog
 from align.stages.grpo.safe_reward import SafeReward
 from align.stages.grpo.scoring import named_weights, reward_flags, reward_metrics, score_groups, stage_rewards
-from align.stages.grpo.selection import select_by_variance
+from align.stages.grpo.selection import per_source, select_by_variance
 from align.stages.grpo.tools import tool_callbacks, tool_training
 from align.stages.init_adapter import init_adapter, trainable_policy
 from align.stages.results import GRPOResult
 from align.stages.training import guarded_callbacks, loss_metrics, save_policy, trainer_kwargs
-from reward import BuiltReward, get_verifier
+from reward import BuiltReward
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,10 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None,
         "prompt selection"
     )
     selection = select_by_variance(scores, keep=spec.keep)
-    stats = selection.stats()
+    stats = dict(selection.stats())
+    if SOURCE_COLUMN in candidates.column_names:
+        paths = [source.path for source in stage.prompt_sources]
+        stats["by_source"] = per_source(candidates[SOURCE_COLUMN], selection.order, paths)
     if distributed.is_main():
         write_json_atomic(
             ctx.stage_dir / PROMPT_SELECTION,
@@ -101,6 +104,8 @@ def select_prompts(stage: GRPOStage, ctx: StageContext, sampler: Sampler | None,
         stats["dropped_zero_variance"],
         stats["dropped_unscored"],
     )
+    for source in stats.get("by_source", []):
+        log.info("prompt selection: %s: kept %d of %d", source["path"], source["kept"], source["candidates"])
     crash_point(f"{stage.name}:selection")
     if not selection.order:
         raise AlignError(
@@ -114,7 +119,9 @@ def run(ctx: StageContext) -> GRPOResult:
     from trl import GRPOTrainer
 
     stage = ctx.typed_stage(GRPOStage)
-    dataset = load_prompts(stage.prompts, required=get_verifier(stage.verifier).columns if stage.verifier else ())
+    dataset, sources = load_stage_prompts(stage)
+    if sources:
+        ctx.notes["prompt_sources"] = [asdict(source) for source in sources]
     built = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None, ctx.base_model)
     failures: Counter[str] = Counter()
     rewards = [replace(r, function=SafeReward(r.function, failures)) for r in built]
