@@ -3,6 +3,7 @@ reward functions."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -61,19 +62,11 @@ def test_missing_weighted_dimension_and_ragged_scores_are_errors() -> None:
         aggregate({"a": [1.0], "b": [1.0, 2.0]}, {"a": 1.0})
 
 
-def test_aggregate_equals_trls_own_reward_on_a_batch_with_missing_scores(tiny_model: str, tmp_path: Path) -> None:
-    """Run TRL's GRPOTrainer scoring step on fixed scores with None in them; its advantages (scale_rewards="none":
-    total minus the group's nan-mean, 0 for unscorable rows) and its logged mean reward must follow from our totals."""
+def trl_scoring(tiny_model: str, tmp_path: Path, scores: dict, weights: dict, **config):
+    """TRL's GRPOTrainer after one scoring step on fixed `scores` (two groups of four completions)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
-
-    scores = {
-        "a": [1.0, None, 0.5, None, 2.0, None, None, 1.0],
-        "b": [0.0, 3.0, None, None, 1.0, None, 0.25, 0.5],
-        "c": [None, None, None, 5.0, None, None, None, 1.0],  # weight 0: present only to rescue row 3
-    }
-    weights = {"a": 1.0, "b": 2.0, "c": 0.0}
 
     def column_reward(name: str):
         def reward(prompts, completions, row, **_):
@@ -83,26 +76,39 @@ def test_aggregate_equals_trls_own_reward_on_a_batch_with_missing_scores(tiny_mo
         return reward
 
     rows = [{"prompt": [{"role": "user", "content": f"q{i // 4}"}], "row": i} for i in range(8)]
-    config = GRPOConfig(
+    args = GRPOConfig(
         output_dir=str(tmp_path),
         num_generations=4,
         per_device_train_batch_size=8,
         max_completion_length=2,
         reward_weights=list(weights.values()),
-        scale_rewards="none",
         report_to=[],
         use_cpu=True,
         bf16=False,
+        **config,
     )
     trainer = GRPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(tiny_model),
         reward_funcs=[column_reward(n) for n in scores],
-        args=config,
+        args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=AutoTokenizer.from_pretrained(tiny_model),
     )
     trainer.model.train()
     generate_and_score(trainer, rows)
+    return trainer
+
+
+def test_aggregate_equals_trls_own_reward_on_a_batch_with_missing_scores(tiny_model: str, tmp_path: Path) -> None:
+    """Run TRL's GRPOTrainer scoring step on fixed scores with None in them; its advantages (scale_rewards="none":
+    total minus the group's nan-mean, 0 for unscorable rows) and its logged mean reward must follow from our totals."""
+    scores = {
+        "a": [1.0, None, 0.5, None, 2.0, None, None, 1.0],
+        "b": [0.0, 3.0, None, None, 1.0, None, 0.25, 0.5],
+        "c": [None, None, None, 5.0, None, None, None, 1.0],  # weight 0: present only to rescue row 3
+    }
+    weights = {"a": 1.0, "b": 2.0, "c": 0.0}
+    trainer = trl_scoring(tiny_model, tmp_path, scores, weights, scale_rewards="none")
 
     totals = aggregate(scores, weights).totals
     assert totals[3] == 0.0 and totals[5] is None
@@ -114,6 +120,38 @@ def test_aggregate_equals_trls_own_reward_on_a_batch_with_missing_scores(tiny_mo
     assert logged_advantages(trainer) == pytest.approx(expected, abs=1e-6)
     scored = [t for t in totals if t is not None]
     assert logged(trainer, "reward")[-1] == pytest.approx(sum(scored) / len(scored), abs=1e-6)
+
+
+def test_a_reward_missing_for_a_whole_group_is_skipped_under_normalize_then_sum(tiny_model: str, tmp_path: Path):
+    """An unverified prompt (a chat prompt beside constraint prompts) gets correctness None on every completion of
+    its group: that group's advantages must come from the other rewards alone, not be lost to NaN (zeroed)."""
+    scores = {
+        "correctness": [None, None, None, None, 1.0, 0.0, 0.5, 1.0],
+        "conciseness": [1.0, 0.0, 0.5, 0.25, 0.0, 1.0, 1.0, 0.5],
+    }
+    weights = {"correctness": 1.0, "conciseness": 0.5}
+    trainer = trl_scoring(tiny_model, tmp_path, scores, weights, multi_objective_aggregation="normalize_then_sum")
+
+    def normalized(values: list[float]) -> list[float]:  # within a group: TRL's mean and Bessel-corrected std
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        return [(v - mean) / (std + 1e-4) for v in values]
+
+    totals: list[float] = []
+    for start in (0, 4):
+        group = {name: values[start : start + 4] for name, values in scores.items()}
+        scored = {name: normalized(values) for name, values in group.items() if None not in values}
+        totals += [sum(weights[name] * z[i] for name, z in scored.items()) for i in range(4)]
+    mean = sum(totals) / len(totals)
+    std = (sum((t - mean) ** 2 for t in totals) / (len(totals) - 1)) ** 0.5
+    expected = [(t - mean) / (std + 1e-4) for t in totals]
+    advantages = logged_advantages(trainer)
+    assert advantages == pytest.approx(expected, abs=1e-4)
+    # The unverified group still learns: its advantages follow conciseness (1.0 > 0.5 > 0.25 > 0.0).
+    first = advantages[:4]
+    assert all(math.isfinite(a) for a in advantages) and first[0] > first[2] > first[3] > first[1]
+    # Prompt selection's totals skip the missing score the same way: conciseness alone, weighted.
+    assert aggregate(scores, weights).totals[:4] == [0.5, 0.0, 0.25, 0.125]
 
 
 # --- dimensions as TRL reward functions ----------------------------------------------------------------
