@@ -92,6 +92,12 @@ def _type(annotation: object) -> str:
     return re.sub(r"\btyping\.", "", name)
 
 
+def plain_type(annotation: object) -> str:
+    """The reference's type without Markdown, for the terminal (`align stages`)."""
+    text = re.sub(r"\[([^\]]+)\]\(#[^)]*\)", r"\1", _type(annotation))
+    return text.replace("\\|", "|").replace("`", "")
+
+
 def _default(info: FieldInfo) -> str:
     if info.is_required():
         return "required"

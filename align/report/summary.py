@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.table import Table
 
 from align.artifacts.contract import ADAPTER_KINDS, LOSS_COUNTS
+from align.config.reference import plain_type
 from align.config.schema import STAGE_TYPES, Recipe
 from align.runner import StageOutcome
 from align.runtime.console import console
@@ -74,7 +75,6 @@ def print_stage_kinds(kind: str | None) -> int:
             if field_name == "kind":
                 continue
             default = "required" if info.is_required() else repr(info.default)
-            annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
-            table.add_row(field_name, annotation, default, info.description or "")
+            table.add_row(field_name, plain_type(info.annotation), default, info.description or "")
         console.print(table)
     return 0

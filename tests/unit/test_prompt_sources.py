@@ -12,7 +12,8 @@ import yaml
 
 from align.cli import main
 from align.config.load import load_recipe
-from align.config.schema import DataSpec
+from align.config.reference import plain_type
+from align.config.schema import DataSpec, GRPOStage
 from align.data.prompt_sources import PromptSource, load_stage_prompts
 from align.runner import input_digests, run_recipe, stage_fingerprint
 from align.runtime.context import StageContext
@@ -59,6 +60,8 @@ def test_prompts_take_one_spec_or_a_list_and_count_each_source_as_an_input(folde
     assert [Path(s.path).name for s in two.prompt_sources] == ["chat.jsonl", "ifeval.jsonl"]
     assert two.prompt_sources[1].limit == 1
     assert list(input_digests(two)) == ["prompts.0", "prompts.1"]
+    # `align stages grpo` names both forms.
+    assert plain_type(GRPOStage.model_fields["prompts"].annotation) == "DataSpec or list of DataSpec"
 
 
 def test_a_sources_content_decides_the_fingerprint_not_its_folder(folder: Path):
