@@ -190,21 +190,20 @@ def test_prompt_selection_counts_candidates_and_kept_prompts_per_source(folder: 
 
 
 def test_grpo_trains_on_two_sources_and_verifies_only_the_constrained_rows(folder: Path, tiny_model: str):
-    """Two steps of two prompts each: one pass over the four prompts, two from each source."""
+    """Without prompt selection TRL shuffles the prompts: two steps of two are one pass over all four, two from
+    each source."""
     write_rows(folder / "chat.jsonl", CHAT[:2])
+    short_run = {"num_generations": 2, "prompts_per_step": 2, "max_completion_length": 8, "max_steps": 2}
+    logged = {"log_completions_steps": 1, "report_to": []}
     recipe = recipe_file(
         folder,
         ["chat.jsonl", "ifeval.jsonl"],
         model=tiny_model,
         aggregation="normalize_then_sum",
         prompt_selection={"enabled": False},
-        num_generations=2,
-        prompts_per_step=2,
-        max_completion_length=8,
-        max_steps=2,
-        log_completions_steps=1,
         backend="hf",
-        report_to=[],
+        **short_run,
+        **logged,
     )
     outcome = run_recipe(load_recipe(recipe), folder / "run")[-1]
     assert outcome.status == "ran" and outcome.metrics["steps"] == 2

@@ -49,8 +49,9 @@ def select_by_variance(
 def per_source(sources: Sequence[int], order: Sequence[int], paths: Sequence[str]) -> list[dict[str, Any]]:
     """Candidates and kept prompts of each prompt source (in `prompts` order), from each candidate's source
     index and the selection's order: a source whose prompts all turn out flat shows here as kept 0."""
-    kept = [sources[i] for i in order]
+    candidates = list(sources)
+    kept = [candidates[i] for i in order]
     return [
-        {"source": index, "path": path, "candidates": list(sources).count(index), "kept": kept.count(index)}
+        {"source": index, "path": path, "candidates": candidates.count(index), "kept": kept.count(index)}
         for index, path in enumerate(paths)
     ]
