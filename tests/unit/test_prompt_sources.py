@@ -223,6 +223,6 @@ def test_grpo_trains_on_two_sources_and_verifies_only_the_constrained_rows(folde
     sources = [PromptSource(**s) for s in manifest["notes"]["prompt_sources"]]
     assert [(s.index, s.rows, s.verified) for s in sources] == [(0, 2, False), (1, 2, True)]
     metrics = manifest["metrics"]
-    # Exactly the unverified completions (2 chat prompts x 2) went without a verdict; none broke a step.
-    assert metrics["reward_failures"] == {"correctness/none": 4}
+    # The chat completions' missing verdicts are by design, not failures; none broke a step.
+    assert metrics["reward_failures"] == {}
     assert metrics["nonfinite_steps_skipped"] == 0 and math.isfinite(metrics["train_loss"])

@@ -53,3 +53,11 @@ def test_columns_reach_the_wrapped_function():
 
     SafeReward(reward(check), Counter())(["p"], ["a"], answer=["7"])
     assert seen == {"answer": ["7"]}
+
+
+def test_none_on_rows_the_reward_does_not_score_is_not_counted():
+    """A verifier's None on an unverified prompt source is by design; a None on a verified row still counts."""
+    failures: Counter[str] = Counter()
+    safe = SafeReward(reward(lambda p, c, **_: [None, None, 1.0]), failures, ("prompt_source", frozenset({0})))
+    assert safe(["p"] * 3, list("abc"), prompt_source=[0, 1, 1]) == [None, None, 1.0]
+    assert failures == Counter({"custom/none": 1})

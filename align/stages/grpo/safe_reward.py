@@ -19,9 +19,12 @@ log = logging.getLogger(__name__)
 
 
 class SafeReward:
-    def __init__(self, function: Any, failures: Counter[str]):
+    def __init__(self, function: Any, failures: Counter[str], unscored: tuple[str, frozenset[Any]] | None = None):
         self.function = function
         self.failures = failures
+        # (column, values): rows whose column holds one of the values are not this reward's to score (a verifier's
+        # None on an unverified prompt source), so their None is expected and not counted as a missing score.
+        self.unscored = unscored
         self.__name__ = function.__name__
         self.scored = self.failed = 0  # completions since the last take_window()
         self.last_error: str | None = None
@@ -54,9 +57,12 @@ class SafeReward:
             self._count("wrong_count", len(completions), f"returned {len(scores)} scores for {len(completions)}")
             return [None] * len(completions)
         out: list[float | None] = []
-        for score in scores:
+        column, values = self.unscored or ("", frozenset())
+        exempt = [value in values for value in columns.get(column) or [None] * len(scores)]
+        for score, expected in zip(scores, exempt, strict=True):
             if score is None:
-                self._count("none", 1, "gave no score (None) for a completion")
+                if not expected:
+                    self._count("none", 1, "gave no score (None) for a completion")
                 out.append(None)
                 continue
             try:

@@ -124,7 +124,13 @@ def run(ctx: StageContext) -> GRPOResult:
         ctx.notes["prompt_sources"] = [asdict(source) for source in sources]
     built = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None, ctx.base_model)
     failures: Counter[str] = Counter()
-    rewards = [replace(r, function=SafeReward(r.function, failures)) for r in built]
+    # A verifier has no verdict on an unverified source's rows by design: not a failure to count.
+    unverified = (SOURCE_COLUMN, frozenset(s.index for s in sources if not s.verified))
+    by_verifier = {name for name, spec in stage.rewards.items() if spec.source == "verifier"}
+    rewards = [
+        replace(r, function=SafeReward(r.function, failures, unverified if r.name in by_verifier else None))
+        for r in built
+    ]
     init = init_adapter(ctx, stage.init)
     precision = resolve_precision(stage.precision)
     on_server = stage.rollouts.mode == "server"
