@@ -16,6 +16,7 @@ from typing import Protocol
 from reward.dimensions import Dimension, LengthBudget, RuleDimension, VerifierDimension, model_dimensions
 from reward.hub import build_hub
 from reward.judge import build_judge
+from reward.reference import build_reference
 from reward.verifiers import get_verifier
 
 
@@ -38,11 +39,20 @@ def _as_given(name: str) -> str:
 class SourceInputs:
     verifier: str | None = None  # registered verifier name, for the "verifier" source
     reward_model: Path | None = None  # a reward stage's folder, for the "model" source
-    # Model names a spec gives ("hub", "judge") -> a loadable folder or hub name; align passes its own resolver
-    # so that its built-in offline model names work here too (reward never imports align).
+    # Model names a spec gives ("hub", "judge", "reference") -> a loadable folder or hub name; align passes its own
+    # resolver so that its built-in offline model names work here too (reward never imports align).
     resolve_model: Callable[[str], str] = _as_given
     policy_model: str | None = None  # the recipe's base model, for `model: policy`
     device: str = "cpu"
+
+    def lm_location(self, model: str | None, user: str) -> str:
+        """The folder or hub name of a causal LM a spec names (`user` says which, for the error): 'policy' or none
+        is the recipe's base model, its weights untouched by training; anything else goes through the resolver."""
+        if model not in (None, "policy"):
+            return self.resolve_model(model)
+        if self.policy_model is None:
+            raise ValueError(f"a 'policy' {user} needs the recipe's model, and none was given")
+        return self.policy_model
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ SOURCES: dict[str, Builder] = {
     "rule": _rule,
     "hub": build_hub,
     "judge": build_judge,
+    "reference": build_reference,
 }
 
 

@@ -500,23 +500,40 @@ class RewardSpec(Strict):
     """One reward function given to GRPO; each is logged on its own and weighted into the total."""
 
     weight: float = Field(1.0, ge=0, description="Weight in the total reward (TRL reward_weights).")
-    source: Literal["verifier", "model", "rule", "hub", "judge"] = Field(
+    source: Literal["verifier", "model", "rule", "hub", "judge", "reference"] = Field(
         "model",
         description="verifier = the stage's math/code verifier against the row's answer/tests; model = a head "
         "of the reward stage's six-head model; rule = a length budget (conciseness only); hub = a sequence-"
-        "classification reward model by hub name or folder; judge = an LLM judge with a rubric, scoring 1-10.",
+        "classification reward model by hub name or folder; judge = an LLM judge with a rubric, scoring 1-10; "
+        "reference = how much a causal LM's mean log-prob of the answer rises with the row's reference answer shown.",
     )
     budget: int = Field(128, gt=0, description="rule source: words allowed before the score starts to fall.")
     model: str | None = Field(
         None,
-        description="hub: the reward model (hub name or folder). judge: 'policy' (the recipe's model, default), "
-        "a local/hub causal LM, or with `url` the model name the endpoint serves.",
+        description="hub: the reward model (hub name or folder). judge and reference: 'policy' (the recipe's "
+        "model, its weights untouched by training; the default) or a local/hub causal LM; judge with `url`: the "
+        "model name the endpoint serves.",
     )
     output: int | str | None = Field(
         None, description="hub: which output this reward reads (index or id2label name); needed when several."
     )
     url: str | None = Field(None, description="judge: an OpenAI-compatible endpoint, e.g. http://host:8000/v1.")
     rubric: str | None = Field(None, description="judge: what to rate (default: the dimension's built-in rubric).")
+    column: str = Field(
+        "reference",
+        description="reference: the prompt rows' column holding the reference answer; rows without it score null.",
+    )
+
+    def check_keys(self, where: str) -> None:
+        """The keys its source needs, and none of another source's (which that source would silently ignore)."""
+        if self.source == "hub" and not self.model:
+            raise ValueError(f"{where}: source 'hub' needs `model: <hub name or folder>`")
+        if self.source != "hub" and self.output is not None:
+            raise ValueError(f"{where}: `output` is for source 'hub' only")
+        if self.source != "judge" and (self.url or self.rubric):
+            raise ValueError(f"{where}: `url` and `rubric` are for source 'judge' only")
+        if self.source != "reference" and "column" in self.model_fields_set:
+            raise ValueError(f"{where}: `column` is for source 'reference' only")
 
 
 class PromptSelectionSpec(Strict):
@@ -704,12 +721,7 @@ class GRPOStage(TrainStage, SamplingKeys):
             # The one rule implemented is a length budget (reward.sources._rule); it measures conciseness only.
             if spec.source == "rule" and name != "conciseness":
                 raise ValueError(f"{where}: source 'rule' exists for conciseness only")
-            if spec.source == "hub" and not spec.model:
-                raise ValueError(f"{where}: source 'hub' needs `model: <hub name or folder>`")
-            if spec.source != "hub" and spec.output is not None:
-                raise ValueError(f"{where}: `output` is for source 'hub' only")
-            if spec.source != "judge" and (spec.url or spec.rubric):
-                raise ValueError(f"{where}: `url` and `rubric` are for source 'judge' only")
+            spec.check_keys(where)
         # All weights 0: every completion's total is 0, so every advantage is 0 and nothing trains. Only negative
         # ones: the policy is trained to lower every reward. Either way the recipe is wrong, and it costs a run.
         if not any(spec.weight > 0 for spec in self.rewards.values()):

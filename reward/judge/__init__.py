@@ -99,21 +99,12 @@ class JudgeDimension(Dimension):
         return verdicts
 
 
-def judge_location(model: str | None, inputs: Any) -> str:
-    """A local judge's folder or hub name: 'policy' (the default) is the recipe's base model."""
-    if model not in (None, "policy"):
-        return inputs.resolve_model(model)
-    if inputs.policy_model is None:
-        raise ValueError("a 'policy' judge needs the recipe's model, and none was given")
-    return inputs.policy_model
-
-
 def make_backend(model: str | None, url: str | None, inputs: Any) -> Backend:
     from reward.judge.backends import EndpointJudge, LocalJudge
 
     if url:
         return EndpointJudge(url, model)
-    return LocalJudge(model or judge_location(None, inputs), device=inputs.device)
+    return LocalJudge(model or inputs.lm_location(None, "judge"), device=inputs.device)
 
 
 def build_judge(named: Sequence[tuple[str, Any]], inputs: Any) -> dict[str, Dimension]:
@@ -124,7 +115,7 @@ def build_judge(named: Sequence[tuple[str, Any]], inputs: Any) -> dict[str, Dime
         rubric = spec.rubric or RUBRICS.get(name)
         if rubric is None:
             raise ValueError(f"reward {name!r}: source 'judge' has no built-in rubric for it; set `rubric`")
-        key = (judge_location(spec.model, inputs) if not spec.url else spec.model, spec.url)
+        key = (inputs.lm_location(spec.model, "judge") if not spec.url else spec.model, spec.url)
         if key not in judges:
             judges[key] = Judge(make_backend(*key, inputs))
         built[name] = JudgeDimension(name, judges[key], rubric)

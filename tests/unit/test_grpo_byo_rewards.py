@@ -1,4 +1,5 @@
-"""GRPO with rewards from other sources: a hub classifier as a reward, and the recipe errors for hub/judge keys."""
+"""GRPO with rewards from other sources: a hub classifier as a reward, and the recipe errors for hub/judge/reference
+keys."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def write_recipe(tmp_path: Path, model: str, chat_file: Path, **grpo) -> Path:
         ({"helpfulness": {"source": "hub"}}, "rewards.helpfulness: source 'hub' needs `model:"),
         ({"conciseness": {"source": "rule", "output": 1}}, "`output` is for source 'hub' only"),
         ({"helpfulness": {"source": "hub", "model": "x", "url": "http://h"}}, "`url` and `rubric` are for source"),
+        ({"truthfulness": {"source": "judge", "column": "chosen"}}, "`column` is for source 'reference' only"),
     ],
 )
 def test_bad_byo_reward_config_is_one_line(tmp_path: Path, chat_file: Path, rewards: dict, message: str):
