@@ -120,11 +120,11 @@ def _forward(tool: str, argv: list[str]) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from align.config.load import load_recipe
-    from align.data.checks import check_verifier_columns
+    from align.data.checks import check_prompt_columns
     from align.memory.check import describe_offline
 
     recipe = load_recipe(args.recipe, args.overrides, args.preset)
-    check_verifier_columns(recipe)
+    check_prompt_columns(recipe)
     console.print(
         f"{args.recipe}: ok — recipe '{recipe.name}', model {recipe.model}, stages: "
         + " → ".join(f"{s.name} ({s.kind})" for s in recipe.stages)
@@ -178,7 +178,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from align.config.load import load_recipe
-    from align.data.checks import check_process_count, check_verifier_columns
+    from align.data.checks import check_process_count, check_prompt_columns
     from align.report.summary import print_preview, print_summary
     from align.runner import plan, prepare_run_dir, run_recipe
 
@@ -188,7 +188,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     recipe = load_recipe(args.recipe, args.overrides, args.preset)
     only = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
     plan(recipe, only, args.until)  # a misspelt stage name fails before the run folder is created
-    check_verifier_columns(recipe)
+    check_prompt_columns(recipe)
     check_process_count(recipe, args.nproc if relaunching else distributed.world_size())
     if relaunching:  # checked above once, in this process, rather than once per rank
         from align.runtime.launch import relaunch

@@ -1,5 +1,6 @@
 """Checks of a recipe's data against what its stages need, run by `align validate` and `align run` before any
-model loads: a prompts file without the column its verifier reads fails in one line, not an hour into a chain."""
+model loads: a prompts file without the column its verifier or reference reward reads fails in one line, not an
+hour into a chain."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 
 from align.config.schema import DataSpec, GRPOStage, Recipe
 from align.data.load import load_located_rows
-from align.data.prompt_sources import PromptSource, require_verified_source, source_verified
+from align.data.prompt_sources import (
+    PromptSource,
+    require_reference_columns,
+    require_verified_source,
+    source_verified,
+)
 from align.runtime.errors import AlignError
 from reward import Verifier, get_verifier
 
@@ -26,6 +32,20 @@ def check_process_count(recipe: Recipe, processes: int) -> None:
                 f"stages.{stage.name}.dynamic_sampling: runs in one process only, not {processes} (ranks would "
                 "resample different numbers of times and wait on each other); set enabled: false or drop --nproc"
             )
+
+
+def check_prompt_columns(recipe: Recipe) -> None:
+    """The columns a recipe's stages read from their local prompts files: the verifiers' and the references'."""
+    check_verifier_columns(recipe)
+    check_reference_columns(recipe)
+
+
+def check_reference_columns(recipe: Recipe) -> None:
+    """A GRPO stage's 'reference' rewards each find their column on one row of its prompts at least, checked when
+    every source is a local file (otherwise when the stage loads them)."""
+    for stage in recipe.stages:
+        if isinstance(stage, GRPOStage) and all(Path(s.path).is_file() for s in stage.prompt_sources):
+            require_reference_columns(stage, (row for s in stage.prompt_sources for _, row in load_located_rows(s)))
 
 
 def check_verifier_columns(recipe: Recipe) -> None:

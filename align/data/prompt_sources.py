@@ -11,7 +11,7 @@ bare rows would silently go unverified.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -109,10 +109,39 @@ def load_prompt_sources(
         ) from None
 
 
+def reference_rewards(stage: GRPOStage) -> dict[str, str]:
+    """The stage's rewards of source 'reference', each with the prompts column it reads its reference answer from."""
+    return {name: spec.column for name, spec in stage.rewards.items() if spec.source == "reference"}
+
+
+def require_reference_columns(stage: GRPOStage, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Each 'reference' reward's column on one of the prompt rows at least. A row without it scores None, which is
+    not counted as a failure (a source may ship no references), so on no row the reward would silently score
+    nothing."""
+    wanted = reference_rewards(stage)
+    if not wanted:
+        return
+    carried: set[str] = set()
+    for row in rows:
+        carried |= {column for column in wanted.values() if row.get(column) is not None}
+        if len(carried) == len(set(wanted.values())):
+            return
+    name, column = next((n, c) for n, c in wanted.items() if c not in carried)
+    paths = ", ".join(source.path for source in stage.prompt_sources)
+    raise AlignError(
+        f"stages.{stage.name}.rewards.{name}: source 'reference' reads each row's reference answer from a "
+        f"'{column}' column, and no row of {paths} has one"
+    )
+
+
 def load_stage_prompts(stage: GRPOStage) -> tuple[Dataset, list[PromptSource]]:
     """A GRPO stage's prompt rows, and its sources when `prompts` is a list (none for one spec, whose rows must all
     carry the verifier's columns, as before lists existed)."""
     verifier = get_verifier(stage.verifier) if stage.verifier else None
+    sources: list[PromptSource] = []
     if isinstance(stage.prompts, DataSpec):
-        return load_prompts(stage.prompts, required=verifier.columns if verifier else ()), []
-    return load_prompt_sources(stage.prompts, verifier, f"stages.{stage.name}.prompts")
+        dataset = load_prompts(stage.prompts, required=verifier.columns if verifier else ())
+    else:
+        dataset, sources = load_prompt_sources(stage.prompts, verifier, f"stages.{stage.name}.prompts")
+    require_reference_columns(stage, dataset)
+    return dataset, sources

@@ -61,3 +61,11 @@ def test_none_on_rows_the_reward_does_not_score_is_not_counted():
     safe = SafeReward(reward(lambda p, c, **_: [None, None, 1.0]), failures, ("prompt_source", frozenset({0})))
     assert safe(["p"] * 3, list("abc"), prompt_source=[0, 1, 1]) == [None, None, 1.0]
     assert failures == Counter({"custom/none": 1})
+
+
+def test_a_list_in_the_exemption_column_is_not_exempt_and_does_not_break_the_call():
+    """A reference reward's column may hold chat messages: a list is never a value to exempt, and no TypeError."""
+    failures: Counter[str] = Counter()
+    safe = SafeReward(reward(lambda p, c, **_: [None, None]), failures, ("reference", frozenset({None})))
+    assert safe(["p"] * 2, ["a", "b"], reference=[[{"role": "assistant", "content": "x"}], None]) == [None, None]
+    assert failures == Counter({"custom/none": 1})

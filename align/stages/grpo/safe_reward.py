@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ class SafeReward:
         self.function = function
         self.failures = failures
         # (column, values): rows whose column holds one of the values are not this reward's to score (a verifier's
-        # None on an unverified prompt source), so their None is expected and not counted as a missing score.
+        # None on an unverified prompt source, a reference reward's on a row whose reference column is None), so
+        # their None is expected and not counted as a missing score.
         self.unscored = unscored
         self.__name__ = function.__name__
         self.scored = self.failed = 0  # completions since the last take_window()
@@ -58,7 +59,10 @@ class SafeReward:
             return [None] * len(completions)
         out: list[float | None] = []
         column, values = self.unscored or ("", frozenset())
-        exempt = [value in values for value in columns.get(column) or [None] * len(scores)]
+        # A list (chat messages, tests) is never one of the values, and cannot be looked up in a set.
+        exempt = [
+            isinstance(value, Hashable) and value in values for value in columns.get(column) or [None] * len(scores)
+        ]
         for score, expected in zip(scores, exempt, strict=True):
             if score is None:
                 if not expected:

@@ -20,7 +20,7 @@ from typing import Any
 
 from align.artifacts.contract import COMPLETIONS, PROMPT_SELECTION, write_json_atomic
 from align.config.schema import GRPOStage
-from align.data.prompt_sources import SOURCE_COLUMN, load_stage_prompts
+from align.data.prompt_sources import SOURCE_COLUMN, load_stage_prompts, reference_rewards
 from align.generation.backend import Sampler, VLLMSampler, resolve_backend
 from align.generation.recipe_sampler import recipe_sampler
 from align.models.load import load_tokenizer
@@ -124,13 +124,14 @@ def run(ctx: StageContext) -> GRPOResult:
         ctx.notes["prompt_sources"] = [asdict(source) for source in sources]
     built = stage_rewards(stage, ctx.artifact(stage.reward) if stage.reward else None, ctx.base_model)
     failures: Counter[str] = Counter()
-    # A verifier has no verdict on an unverified source's rows by design: not a failure to count.
+    # A verifier has no verdict on an unverified source's rows, nor a reference reward on a row that ships no
+    # reference, by design: not failures to count.
     unverified = (SOURCE_COLUMN, frozenset(s.index for s in sources if not s.verified))
-    by_verifier = {name for name, spec in stage.rewards.items() if spec.source == "verifier"}
-    rewards = [
-        replace(r, function=SafeReward(r.function, failures, unverified if r.name in by_verifier else None))
-        for r in built
-    ]
+    unscored: dict[str, tuple[str, frozenset[Any]]] = {
+        name: unverified for name, spec in stage.rewards.items() if spec.source == "verifier"
+    }
+    unscored |= {name: (column, frozenset({None})) for name, column in reference_rewards(stage).items()}
+    rewards = [replace(r, function=SafeReward(r.function, failures, unscored.get(r.name))) for r in built]
     init = init_adapter(ctx, stage.init)
     precision = resolve_precision(stage.precision)
     on_server = stage.rollouts.mode == "server"
