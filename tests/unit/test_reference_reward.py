@@ -9,13 +9,14 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
 
 from align.cli import main
 from align.config.load import load_recipe
 from align.data.prompt_sources import load_stage_prompts
 from align.runner import run_recipe
 from align.runtime.errors import AlignError
+from tests.unit.test_prompt_sources import recipe_file as sources_recipe
+from tests.unit.test_prompt_sources import write_rows
 
 REWARDS = {
     "truthfulness": {"source": "reference", "column": "chosen"},
@@ -29,24 +30,15 @@ WITH_REFERENCE = [
 WITHOUT = [{"prompt": "Say something about tea."}]
 
 
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
 def recipe_file(folder: Path, prompts, model: str | None = None, **grpo) -> Path:
-    stage = {"name": "grpo", "kind": "grpo", "prompts": prompts, "rewards": REWARDS, **grpo}
-    recipe = {"stages": [stage], **({"model": model, "lora": {"r": 4, "alpha": 8}} if model else {})}
-    path = folder / "r.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    return sources_recipe(folder, prompts, model, verifier=None, rewards=REWARDS, **grpo)
 
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    write_rows(tmp_path / "plain.jsonl", WITHOUT)
-    write_rows(tmp_path / "referenced.jsonl", WITH_REFERENCE)
+    for name, rows in (("plain.jsonl", WITHOUT), ("referenced.jsonl", WITH_REFERENCE)):
+        write_rows(tmp_path / name, rows)
     return tmp_path
 
 
