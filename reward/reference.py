@@ -16,10 +16,11 @@ log-probs (nats per token), not [0, 1]: the recipe's weight and `normalize_then_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from reward.dimensions import Dimension, Text, completion_text, prompt_text, rows_from_columns
+from reward.dimensions import Dimension, VerifierDimension, completion_text
 from reward.result import Verdict
 
 if TYPE_CHECKING:
@@ -30,28 +31,20 @@ if TYPE_CHECKING:
 MAX_LENGTH = 1024
 
 
-class ReferenceDimension(Dimension):
-    """One dimension scored by the rise in the LM's mean log-prob of the completion with the row's `column` shown."""
-
-    def __init__(self, name: str, scorer: LikelihoodScorer, column: str) -> None:
-        super().__init__(name)
-        self.scorer = scorer
-        self.column = column
-
-    def score(self, prompts: Sequence[Text], completions: Sequence[Text], **columns: Any) -> list[Verdict]:
-        rows = rows_from_columns(len(completions), columns)
-        judged = [(i, row[self.column]) for i, row in enumerate(rows) if row.get(self.column) is not None]
-        verdicts = [Verdict(None, f"no {self.column!r} reference in this row")] * len(completions)
-        if not judged:
-            return verdicts
-        rises = self.scorer.reference_guided(
-            [prompt_text(prompts[i]) for i, _ in judged],
-            [completion_text(completions[i]) for i, _ in judged],
-            [completion_text(reference) for _, reference in judged],  # a reference may be chat messages, too
-        )
-        for (i, _), rise in zip(judged, rises.tolist(), strict=True):
-            verdicts[i] = Verdict(rise, f"mean log-prob {rise:+.3f} per token with the {self.column!r} reference shown")
-        return verdicts
+def reference_rises(
+    scorer: LikelihoodScorer, column: str, texts: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> list[Verdict]:
+    """The rise in the LM's mean log-prob of each completion with its row's `column` shown: a batch checker for a
+    VerifierDimension with `column` as its reference, so a row without one gets None as a verifier's does."""
+    scores = scorer.reference_guided(
+        [row["prompt"] for row in rows],
+        list(texts),
+        [completion_text(row[column]) for row in rows],  # a reference may be chat messages, too
+    )
+    return [
+        Verdict(rise, f"mean log-prob {rise:+.3f} per token with the {column!r} reference shown")
+        for rise in scores.tolist()
+    ]
 
 
 def build_reference(named: Sequence[tuple[str, Any]], inputs: Any) -> dict[str, Dimension]:
@@ -64,5 +57,5 @@ def build_reference(named: Sequence[tuple[str, Any]], inputs: Any) -> dict[str, 
         location = inputs.lm_location(spec.model, "reference scorer")
         if location not in scorers:
             scorers[location] = LikelihoodScorer.load(location, MAX_LENGTH, device=inputs.device)
-        built[name] = ReferenceDimension(name, scorers[location], spec.column)
+        built[name] = VerifierDimension(name, partial(reference_rises, scorers[location], spec.column), (spec.column,))
     return built

@@ -46,7 +46,8 @@ def test_scores_are_the_scorers_reference_guided_rise_and_none_without_a_referen
 def test_a_batch_without_the_column_scores_none_and_loads_one_lm_per_model(tiny_model: str):
     specs = {"truthfulness": reference(), "helpfulness": reference(model=tiny_model, column="answer")}
     truthfulness, helpfulness = [r.function for r in build_rewards(specs, SourceInputs(policy_model=tiny_model))]
-    assert truthfulness.scorer is helpfulness.scorer  # 'policy' and the same folder are one loaded LM
+    # 'policy' and the same folder are one loaded LM (the scorer bound into each dimension's batch checker)
+    assert truthfulness.verify_batch.args[0] is helpfulness.verify_batch.args[0]
     assert truthfulness(PROMPTS, COMPLETIONS, answer=REFERENCES) == [None, None, None]  # no `reference` column
 
 
