@@ -5,7 +5,8 @@ This module is the package's public face; `align` imports nothing from `reward` 
   `verify_batch(completions, rows)` (the code verifier runs on the sandbox pool); `check_constraints` gives
   the ifeval verifier's per-constraint strict/loose results, which its evaluation suite reports.
 - Dimensions: `DIMENSIONS` (the report's six), `Dimension` (a TRL reward function with reasons),
-  `SOURCES` / `build_rewards(specs, inputs)` turning a recipe's reward specs into reward functions.
+  `SOURCES` / `build_rewards(specs, inputs)` turning a recipe's reward specs into reward functions;
+  `REFERENCE_BATCH` / `REFERENCE_MAX_LENGTH`, how the `reference` source batches and cuts rows (memory estimates).
 - One aggregation rule: `aggregate(scores, weights)` / `row_total`, equal to what TRL optimises.
 - The reward model: `RewardModel`, `RewardConfig`, `train_reward_model` (torch-backed names load on first use).
 - Tools: `python_tool` / `tests_tool` run a model's tool call in the sandbox and return a `ToolRun` (the text the
@@ -22,6 +23,8 @@ from reward.aggregate import Aggregate, DimensionStats, aggregate, check_weights
 from reward.dimensions import DIMENSIONS, Dimension, completion_text, prompt_text
 from reward.jsonl import JsonlError, read_jsonl, read_jsonl_numbered
 from reward.model.artifact import NotARewardModelError, RewardConfig
+from reward.reference import BATCH as REFERENCE_BATCH
+from reward.reference import MAX_LENGTH as REFERENCE_MAX_LENGTH
 from reward.result import Verdict
 from reward.shipped import shipped_root
 from reward.sources import SOURCES, BuiltReward, SourceInputs, build_rewards
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIMENSIONS",
+    "REFERENCE_BATCH",
+    "REFERENCE_MAX_LENGTH",
     "SOURCES",
     "VERIFIERS",
     "Aggregate",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 # Tokens scored per row: prompt, reference and completion together. A longer row loses the start of its prompt,
 # never the completion (LikelihoodScorer._rows); a chat question, a reference and a 160-token answer fit easily.
 MAX_LENGTH = 1024
+BATCH = 16  # rows per forward; align's memory estimate sizes the logits by it
 
 
 def reference_rises(
@@ -40,6 +41,7 @@ def reference_rises(
         [row["prompt"] for row in rows],
         list(texts),
         [completion_text(row[column]) for row in rows],  # a reference may be chat messages, too
+        batch_size=BATCH,
     )
     return [
         Verdict(rise, f"mean log-prob {rise:+.3f} per token with the {column!r} reference shown")

@@ -8,6 +8,7 @@ estimate is deliberately simple and may be pessimistic for unusual data).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -104,6 +105,29 @@ def _reward_shapes(stage: RewardStage, shape: ModelShape, location: str, force: 
     return backbone, likelihood
 
 
+def _reference_shapes(
+    stage: StageBase, shape: ModelShape, locate: Callable[[str], ModelShape | None]
+) -> list[ModelShape]:
+    """The LMs a GRPO stage's `reference` rewards load, one per distinct model: 'policy' is the policy's shape,
+    any other is what `locate` makes of its name (None: not known, left out)."""
+    if not isinstance(stage, GRPOStage):
+        return []
+    models = {spec.model or "policy" for spec in stage.rewards.values() if spec.source == "reference"}
+    shapes = [shape if model == "policy" else locate(model) for model in sorted(models)]
+    return [found for found in shapes if found is not None]
+
+
+def _config_shape(model: str, force: bool) -> ModelShape | None:
+    from align.models.load import resolve_model
+
+    return shape_from_config(resolve_model(model), force)
+
+
+def _local_shape(model: str) -> ModelShape | None:
+    """A model's shape where its config is on disk; `align validate` never downloads one to describe a stage."""
+    return shape_from_config(model, force=True) if (Path(model) / "config.json").is_file() else None
+
+
 def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = False) -> Estimate | None:
     """Refuse 4-bit where bitsandbytes cannot run; on a GPU, estimate the stage and refuse when it cannot fit."""
     from align.models.quantize import require_4bit
@@ -137,7 +161,8 @@ def preflight(recipe: Recipe, stage: StageBase, location: str, force: bool = Fal
         reward_shape, likelihood_shape = _reward_shapes(stage, shape, location, force)
         if reward_shape is None:
             return None
-    estimate = estimate_stage(recipe, stage, shape, settings, reward_shape, likelihood_shape)
+    references = _reference_shapes(stage, shape, partial(_config_shape, force=force))
+    estimate = estimate_stage(recipe, stage, shape, settings, reward_shape, likelihood_shape, references)
     log.info(
         "stage %s: estimated GPU memory %.1f GiB (%s); %s has %.1f of %.1f GiB free",
         stage.name,
@@ -180,7 +205,10 @@ def describe_offline(recipe: Recipe, device_bytes: float = REFERENCE_GPU_BYTES) 
         reward_shape = replace(shape, tied_embeddings=True) if isinstance(stage, RewardStage) else None
         if isinstance(stage, RewardStage) and stage.backbone != "policy":
             continue  # an encoder backbone's config is not at hand offline; it is small anyway
-        estimate = partial(_offline, shape=shape, settings=settings, reward_shape=reward_shape)
+        references = _reference_shapes(stage, shape, _local_shape)
+        estimate = partial(
+            _offline, shape=shape, settings=settings, reward_shape=reward_shape, reference_shapes=references
+        )
         need = estimate(recipe, stage)
         fits = need.total <= budget
         rows.append(StageMemory(stage.name, need, fits, [] if fits else fixes(recipe, stage, estimate, budget)))
@@ -188,6 +216,12 @@ def describe_offline(recipe: Recipe, device_bytes: float = REFERENCE_GPU_BYTES) 
 
 
 def _offline(
-    recipe: Recipe, stage: StageBase, *, shape: ModelShape, settings: Settings, reward_shape: ModelShape | None
+    recipe: Recipe,
+    stage: StageBase,
+    *,
+    shape: ModelShape,
+    settings: Settings,
+    reward_shape: ModelShape | None,
+    reference_shapes: list[ModelShape],
 ) -> Estimate:
-    return estimate_stage(recipe, stage, shape, settings, reward_shape)
+    return estimate_stage(recipe, stage, shape, settings, reward_shape, reference_shapes=reference_shapes)

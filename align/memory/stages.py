@@ -10,12 +10,14 @@ Each stage kind adds up the models it holds at its peak (align.memory.estimate h
   likelihood LM scoring a batch of 32 texts (its full logits: an ordinary forward, not TRL's fused head);
 - grpo: the larger of prompt selection (a sampler) and training (the LoRA policy on `batch_size` rows of
   prompt + completion per pass — by default all prompts_per_step x num_generations — the KV cache of generating
-  a step's rows, and the reward models it scores with), plus vLLM's share when vLLM samples.
+  a step's rows, and the reward models it scores with, a `reference` source's LMs included), plus vLLM's share
+  when vLLM samples.
 `prompt_tokens` is the longest prompt in tokens; callers that have the data measure it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from align.config.schema import (
@@ -39,6 +41,7 @@ from align.memory.estimate import (
     weight_bytes,
 )
 from align.memory.shape import ModelShape
+from reward import REFERENCE_BATCH, REFERENCE_MAX_LENGTH
 
 # PyTorch allocates each (thread, stream)'s cuBLAS workspace through its caching allocator, so
 # max_memory_allocated counts it: 32 MiB on Hopper (NVIDIA's recommendation, PyTorch's default there) for the
@@ -122,10 +125,12 @@ def estimate_stage(
     settings: Settings,
     reward_shape: ModelShape | None = None,
     likelihood_shape: ModelShape | None = None,
+    reference_shapes: Sequence[ModelShape] = (),
 ) -> Estimate:
     """Peak bytes on the training device. `reward_shape`/`likelihood_shape`: the reward stage's backbone and
-    likelihood LM (default: the policy's shape, i.e. backbone 'policy')."""
-    parts = _models(recipe, stage, shape, settings, reward_shape, likelihood_shape)
+    likelihood LM (default: the policy's shape, i.e. backbone 'policy'); `reference_shapes`: the LMs a GRPO
+    stage's `reference` rewards load, one per distinct model."""
+    parts = _models(recipe, stage, shape, settings, reward_shape, likelihood_shape, reference_shapes)
     return parts + Estimate({"cuda workspaces": CUDA_WORKSPACES}) if settings.on_gpu else parts
 
 
@@ -136,6 +141,7 @@ def _models(
     settings: Settings,
     reward_shape: ModelShape | None,
     likelihood_shape: ModelShape | None,
+    reference_shapes: Sequence[ModelShape],
 ) -> Estimate:
     if isinstance(stage, SFTStage):
         return _policy_training(recipe, stage, shape, settings, stage.batch_size, stage.max_length)
@@ -154,7 +160,7 @@ def _models(
         )
         return training if training.total >= scoring.total else scoring
     if isinstance(stage, GRPOStage):
-        return _grpo(recipe, stage, shape, settings, reward_shape, likelihood_shape)
+        return _grpo(recipe, stage, shape, settings, reward_shape, likelihood_shape, reference_shapes)
     raise TypeError(f"no memory estimate for {type(stage).__name__}")
 
 
@@ -165,15 +171,14 @@ def _lm_dimensions(recipe: Recipe, reward: str | None) -> set[str]:
     return stage.lm_dimensions if stage else set(RewardStage.model_fields["likelihood"].default)
 
 
-def likelihood_parts(shape: ModelShape, precision: str, length: int) -> Estimate:
-    """The likelihood LM scoring one batch: weights and the batch's logits, which the scorer copies to fp32
+def likelihood_parts(
+    shape: ModelShape, precision: str, length: int, batch: int = LIKELIHOOD_BATCH, name: str = "likelihood"
+) -> Estimate:
+    """A likelihood LM scoring one batch: weights and the batch's logits, which the scorer copies to fp32
     on the device before moving them to the CPU (both copies are alive at once in half precision)."""
     copies = 4 if DTYPE_BYTES[precision] == 4 else DTYPE_BYTES[precision] + 4
     return Estimate(
-        {
-            "likelihood weights": weight_bytes(shape, precision),
-            "likelihood logits": LIKELIHOOD_BATCH * length * shape.vocab * copies,
-        }
+        {f"{name} weights": weight_bytes(shape, precision), f"{name} logits": batch * length * shape.vocab * copies}
     )
 
 
@@ -184,6 +189,7 @@ def _grpo(
     settings: Settings,
     reward_shape: ModelShape | None,
     likelihood_shape: ModelShape | None,
+    reference_shapes: Sequence[ModelShape],
 ) -> Estimate:
     length = settings.prompt_tokens + stage.max_completion_length
     precision = _precision(stage, settings)
@@ -203,6 +209,9 @@ def _grpo(
     scored_by_lm = _lm_dimensions(recipe, stage.reward)
     if uses_model and any(name in scored_by_lm for name, s in stage.rewards.items() if s.source == "model"):
         training = training + likelihood_parts(likelihood_shape or shape, precision, length)
+    for lm in reference_shapes:
+        # Rows are cut to REFERENCE_MAX_LENGTH, and a batch pads to its longest: the bound, not the typical row.
+        training = training + likelihood_parts(lm, precision, REFERENCE_MAX_LENGTH, REFERENCE_BATCH, "reference LM")
     if stage.beta > 0:
         training = training + _reference_adapter(recipe, shape)
     if settings.vllm:

@@ -163,3 +163,36 @@ def test_an_unreadable_model_config_stops_the_memory_check_in_one_line(tmp_path)
     ):
         shape_from_config(str(tmp_path))
     assert shape_from_config(str(tmp_path), force=True) is None  # --force: today's warning, then no estimate
+
+
+def grpo_recipe(rewards: dict) -> Recipe:
+    # Without prompt selection the peak is the training step, which the scoring LMs add to.
+    stage = {
+        "name": "grpo", "kind": "grpo", "prompts": "p.jsonl", "rewards": rewards, "max_completion_length": 128,
+        "prompt_selection": {"enabled": False},
+    }  # fmt: skip
+    return recipe({"r": 16}, stage)
+
+
+def test_reference_source_lms_are_counted_once_per_distinct_model():
+    from align.memory.check import _reference_shapes
+
+    plain = grpo_recipe({"conciseness": {"source": "rule"}})
+    referenced = grpo_recipe(
+        {
+            "truthfulness": {"source": "reference", "column": "chosen"},  # the policy's base model
+            "helpfulness": {"source": "reference", "column": "chosen", "model": "policy"},  # the same LM, loaded once
+            "relevance": {"source": "reference", "column": "fact", "model": "big"},
+        }
+    )
+    shapes = _reference_shapes(referenced.stages[0], QWEN_05B, {"big": QWEN_7B}.get)
+    assert sorted(s.params() for s in shapes) == [QWEN_05B.params(), QWEN_7B.params()]
+    assert _reference_shapes(referenced.stages[0], QWEN_05B, lambda name: None) == [QWEN_05B]  # unknown: left out
+    assert _reference_shapes(plain.stages[0], QWEN_05B, {"big": QWEN_7B}.get) == []
+
+    base = estimate_stage(plain, plain.stages[0], QWEN_05B, GPU).parts
+    parts = estimate_stage(referenced, referenced.stages[0], QWEN_05B, GPU, reference_shapes=shapes).parts
+    # Both LMs in bf16, each scoring 16 rows padded to the source's 1024-token cut, bf16 logits copied to fp32.
+    assert parts["reference LM weights"] == (494_032_768 + 7_615_616_512) * 2
+    assert parts["reference LM logits"] == 16 * 1024 * (151936 + 152064) * 6
+    assert {k: v for k, v in parts.items() if not k.startswith("reference LM")} == base
