@@ -11,7 +11,7 @@ import yaml
 from align.config.load import load_recipe
 from align.runner import run_recipe
 from align.runtime.errors import AlignError
-from align.stages.grpo.scoring import score_groups, stage_rewards
+from align.stages.grpo.scoring import reward_metrics, score_groups, stage_rewards
 from align.stages.grpo.selection import select_by_variance
 from reward import row_total
 
@@ -48,6 +48,26 @@ def prompts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     rows = [{"prompt": f"What is {a} + 2?", "answer": str(a + 2)} for a in range(6)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def test_reward_halves_skip_steps_that_scored_no_row():
+    # A mixed chat + constraint run logged correctness None (and TRL's nanmean gives NaN) on steps whose prompts
+    # were all chat rows; the stage then crashed after training, before its manifest (issue #30's anchor run).
+    history = [
+        {"reward": 1.0, "rewards/correctness/mean": None},
+        {"reward": 2.0, "rewards/correctness/mean": 0.25},
+        {"reward": 3.0, "rewards/correctness/mean": float("nan")},
+        {"reward": 4.0, "rewards/correctness/mean": 0.75},
+        {"reward": 5.0, "rewards/correctness/mean": 0.5},
+        {"train_runtime": 9.0},
+    ]
+    metrics = reward_metrics(history, ["correctness", "helpfulness"])
+    assert metrics == {
+        "reward_first_half": 1.5,
+        "reward_second_half": 4.0,
+        "correctness_first_half": 0.25,
+        "correctness_second_half": 0.625,
+    }
 
 
 def test_math_rewards_see_the_answer_column(prompts_file: Path, tmp_path: Path, chat_file: Path):

@@ -3,6 +3,7 @@ manifest."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
@@ -43,10 +44,12 @@ def reward_flags(rewards: Sequence[BuiltReward]) -> dict[str, int]:
 
 
 def reward_metrics(history: list[dict[str, Any]], names: list[str]) -> dict[str, float]:
-    """First-half vs second-half mean of each logged reward: did it rise over training?"""
+    """First-half vs second-half mean of each logged reward: did it rise over training? A step that scored no
+    row on a reward (a verifier's reward on a step of unverified prompts only, with several prompt sources) logs
+    None or NaN for it; such steps are left out of that reward's halves, not of the stage."""
     metrics: dict[str, float] = {}
     for key in ["reward", *(f"rewards/{n}/mean" for n in names)]:
-        values = [e[key] for e in history if key in e]
+        values = [float(v) for e in history if isinstance(v := e.get(key), int | float) and not math.isnan(v)]
         if not values:
             continue
         label = key.removeprefix("rewards/").removesuffix("/mean")
