@@ -124,7 +124,8 @@ def _config_shape(model: str, force: bool) -> ModelShape | None:
 
 
 def _local_shape(model: str) -> ModelShape | None:
-    """A model's shape where its config is on disk; `align validate` never downloads one to describe a stage."""
+    """A model's shape where its config is on disk; `align validate` never downloads one to describe a stage, and
+    only describes: an unreadable config is no estimate, not a refusal."""
     return shape_from_config(model, force=True) if (Path(model) / "config.json").is_file() else None
 
 
@@ -191,11 +192,7 @@ def describe_offline(recipe: Recipe, device_bytes: float = REFERENCE_GPU_BYTES) 
     """Per-stage estimates for `align validate`, when the shape is known without a download (a preset or a
     local model folder) — on a reference 80 GB GPU in bf16, with HF sampling — and for each stage that would not
     fit, the single changes that would make it fit."""
-    shape = None
-    if recipe.preset is not None:
-        shape = model_shape(recipe, recipe.model, force=True)
-    elif (Path(recipe.model) / "config.json").is_file():
-        shape = shape_from_config(recipe.model, force=True)  # validate only describes: never refuses here
+    shape = model_shape(recipe, recipe.model, force=True) if recipe.preset is not None else _local_shape(recipe.model)
     if shape is None:
         return None
     settings = Settings(precision="bf16", on_gpu=True, device_bytes=device_bytes)
