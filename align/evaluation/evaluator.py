@@ -13,6 +13,8 @@ eval.json, with its statistics, is written. eval.json itself is only ever writte
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -112,7 +114,7 @@ def evaluate(
     for policy in resolved.policies:
         entry = _policy_entry(policy)
         for name in settings.suites:
-            old = _reusable_result(policy, name, stored.get(policy.name, {}))
+            old = _reusable_result(policy, name, stored.get(policy.name, {}), prepared.digest(name))
             if old is not None:
                 log.info("%s / %s: unchanged since the last evaluation, results reused", policy.name, name)
                 entry["suites"][name] = old
@@ -156,11 +158,15 @@ def _policy_entry(policy: Policy) -> dict[str, Any]:
     }
 
 
-def _reusable_result(policy: Policy, suite: str, previous: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored result of `suite` when the policy is unchanged since it was computed, else None."""
+def _reusable_result(policy: Policy, suite: str, previous: dict[str, Any], digest: str | None) -> dict[str, Any] | None:
+    """The stored result of `suite` when neither the policy nor the suite's data changed since, else None."""
     if policy.fingerprint is None or previous.get("fingerprint") != policy.fingerprint:
         return None
     old = previous.get("suites", {}).get(suite)
+    # The same file name with other rows in it (a rebuilt held-out set) is another question; results stored before
+    # digests were kept cannot show they answer this one.
+    if digest is None or not old or old.get("data_digest") != digest:
+        return None
     # Results stored before per-problem values (or chat answers) were kept cannot give intervals or the report's
     # before/after samples: those are redone, and a suite skipped last time is tried again.
     if not old or "skipped" in old or not all(key in old for key in STORED_KEYS.get(suite, ("per_problem",))):
@@ -219,7 +225,8 @@ def run_suite(
         plain = samplers.get(policy).sample(prompts, n=1, temperature=0.0, top_p=1.0, max_new_tokens=length, seed=seed)
         without = suite.score(distributed.gather([texts[0] for texts in plain]), None)
         result["without_tools"] = {"metrics": without["metrics"], "per_problem": without["per_problem"]}
-    return {**result, "source": suite.source, "seconds": round(time.monotonic() - started, 1)}
+    seconds = round(time.monotonic() - started, 1)
+    return {**result, "source": suite.source, "data_digest": prepared.digest(name), "seconds": seconds}
 
 
 def episode_rows(suite: PreparedSuite) -> list[dict[str, Any]]:
@@ -233,6 +240,7 @@ class _PreparedSuites:
     def __init__(self, settings: EvalSettings) -> None:
         self.settings = settings
         self.done: dict[str, PreparedSuite | SuiteUnavailableError] = {}
+        self.digests: dict[str, str] = {}
 
     def get(self, name: str) -> PreparedSuite:
         if name not in self.done:
@@ -248,6 +256,21 @@ class _PreparedSuites:
         if isinstance(found, SuiteUnavailableError):
             raise found
         return found
+
+    def digest(self, name: str) -> str | None:
+        """What the suite's answers are judged against: its prompts, rows and, where they come from a file, the
+        file's bytes (a math answer can change under an unchanged prompt). None for a suite without inputs."""
+        if name not in self.digests:
+            try:
+                suite = self.get(name)
+            except SuiteUnavailableError:
+                return None
+            content = hashlib.sha256(json.dumps([suite.prompts, suite.rows], sort_keys=True, default=str).encode())
+            source = Path(suite.source)
+            if source.is_file():
+                content.update(source.read_bytes())
+            self.digests[name] = content.hexdigest()
+        return self.digests[name]
 
 
 def reward_model(reward: str | Path | None, target: Target) -> tuple[str | None, str | None]:

@@ -252,6 +252,28 @@ def test_models_read_left_to_right_in_the_order_the_chain_ran(full_run: Path):
     assert "| prompt | reference | base | sft | grpo |" in text
 
 
+def test_a_held_out_file_rebuilt_under_the_same_name_is_evaluated_again(
+    tiny_run: Path, math_file: Path, tmp_path: Path
+):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    options = {"limit": 2, "math_data": str(math_file), "max_new_tokens": 4, "backend": "hf", "show": False}
+    first = evaluate(run_dir, ["math"], **options)
+    # Same prompts, same count, one reference answer changed: only the file's bytes tell the results are stale.
+    rows = [json.loads(line) for line in math_file.read_text().splitlines()]
+    rows[0]["answer"] = "123456"
+    math_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    stored = json.loads((run_dir / "eval.json").read_text())
+    for entry in stored["models"].values():
+        entry["suites"]["math"]["metrics"]["accuracy"] = -1.0  # a marker only a reused result would keep
+    (run_dir / "eval.json").write_text(json.dumps(stored))
+    again = evaluate(run_dir, ["math"], **options)
+    for name, entry in again["models"].items():
+        suite = entry["suites"]["math"]
+        assert suite["metrics"]["accuracy"] != -1.0, name
+        assert suite["data_digest"] != first["models"][name]["suites"]["math"]["data_digest"]
+
+
 def test_results_stored_before_per_problem_values_are_evaluated_again(tiny_run: Path, math_file: Path, tmp_path: Path):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
