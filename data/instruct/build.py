@@ -39,6 +39,9 @@ from reward.verifiers.ifeval_checkers import registry
 SEED = 20251205
 SIZES = {"eval": 16, "prompts": 20}  # topics; the rest go to sft
 ROWS = {"sft": 240, "prompts": 120, "eval": 100, "eval_ifbench": 100}
+# 100 eval rows gave prompt-level intervals of about +-0.08 around a stage's change, wider than the changes DPO and
+# GRPO make; these rows are drawn last, so every other file and the first 100 eval rows stay byte for byte.
+MORE_EVAL = 200
 
 TOPICS = (
     "rainy mornings",
@@ -305,6 +308,7 @@ def build() -> dict[str, list[dict[str, Any]]]:
     rows["eval_ifbench"] = [
         make_row(rng.choice(split["eval"]).key, IFBENCH, rng, most=2) for _ in range(ROWS["eval_ifbench"])
     ]
+    rows["eval"] += [make_row(rng.choice(split["eval"]).key, TRAINED, rng, most=3) for _ in range(MORE_EVAL)]
     return rows
 
 
