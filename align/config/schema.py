@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from align.config.init_ref import INIT_RULE, is_external, resolve_init
 from align.config.paths import resolve_data_path
@@ -496,6 +505,9 @@ class RewardStage(TrainStage):
 REWARD_NAMES = ("correctness", *DIMENSIONS)
 
 
+REFERENCE_COLUMN = "reference"
+
+
 class RewardSpec(Strict):
     """One reward function given to GRPO; each is logged on its own and weighted into the total."""
 
@@ -520,9 +532,18 @@ class RewardSpec(Strict):
     url: str | None = Field(None, description="judge: an OpenAI-compatible endpoint, e.g. http://host:8000/v1.")
     rubric: str | None = Field(None, description="judge: what to rate (default: the dimension's built-in rubric).")
     column: str = Field(
-        "reference",
+        REFERENCE_COLUMN,
         description="reference: the prompt rows' column holding the reference answer; rows without it score null.",
     )
+
+    @model_serializer(mode="wrap")
+    def _without_default_column(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # `column` came after GRPO stages had been stamped: a dump (the stage fingerprint's payload) without it at
+        # its default keeps every finished GRPO stage finished rather than training it again.
+        data: dict[str, Any] = handler(self)
+        if data.get("column") == REFERENCE_COLUMN:
+            del data["column"]
+        return data
 
     def check_keys(self, where: str) -> None:
         """The keys its source needs, and none of another source's (which that source would silently ignore)."""

@@ -169,3 +169,24 @@ def test_stage_interrupted_under_the_path_based_fingerprint_resumes(recipe_file:
     (stage_dir / RUNNING).write_text(json.dumps({"fingerprint": path_based_fingerprints(recipe)["first"]}))
     assert statuses(run_recipe(recipe, run_dir, until="first")) == {"first": "resumed"}
     assert json.loads((stage_dir / MANIFEST).read_text())["resumed_from"].endswith("checkpoint-2")
+
+
+def test_a_reward_key_added_later_leaves_grpo_stages_stamped_before_it_done():
+    from align.config.schema import RewardSpec
+
+    # The keys each reward spec had in the config GRPO stages were stamped with before `column` came (2026-12-05):
+    # a dump that adds `column` at its default would change every finished GRPO stage's fingerprint.
+    stamped = {"weight", "source", "budget", "model", "output", "url", "rubric"}
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "instruct.yaml")
+    grpo = next(stage for stage in recipe.stages if stage.kind == "grpo")
+    upstream = "upstream"
+    before = stage_fingerprint(grpo, upstream, {})
+    assert all(set(spec) == stamped for spec in grpo.model_dump(mode="json")["rewards"].values())
+
+    rewards = {**grpo.rewards, "truthfulness": RewardSpec(source="reference", column="chosen")}
+    chosen = grpo.model_copy(update={"rewards": rewards})
+    assert chosen.model_dump(mode="json")["rewards"]["truthfulness"]["column"] == "chosen"
+    default = grpo.model_copy(update={"rewards": {**rewards, "truthfulness": RewardSpec(source="reference")}})
+    fingerprints = {before, stage_fingerprint(chosen, upstream, {}), stage_fingerprint(default, upstream, {})}
+    assert len(fingerprints) == 3  # the column is still part of what a reference reward reads
+    assert RewardSpec.model_validate(default.rewards["truthfulness"].model_dump()).column == "reference"
