@@ -163,15 +163,14 @@ def _reusable_result(policy: Policy, suite: str, previous: dict[str, Any], diges
     if policy.fingerprint is None or previous.get("fingerprint") != policy.fingerprint:
         return None
     old = previous.get("suites", {}).get(suite)
+    if not old or "skipped" in old:  # a suite skipped last time is tried again
+        return None
     # The same file name with other rows in it (a rebuilt held-out set) is another question; results stored before
-    # digests were kept cannot show they answer this one.
-    if digest is None or not old or old.get("data_digest") != digest:
+    # digests were kept cannot show they answer this one. Nor can results stored before per-problem values (or chat
+    # answers) were kept give intervals or the report's before/after samples: those are redone too.
+    if digest is None or old.get("data_digest") != digest:
         return None
-    # Results stored before per-problem values (or chat answers) were kept cannot give intervals or the report's
-    # before/after samples: those are redone, and a suite skipped last time is tried again.
-    if not old or "skipped" in old or not all(key in old for key in STORED_KEYS.get(suite, ("per_problem",))):
-        return None
-    return old
+    return old if all(key in old for key in STORED_KEYS.get(suite, ("per_problem",))) else None
 
 
 def _finish(
