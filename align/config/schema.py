@@ -159,6 +159,9 @@ class StageBase(Strict):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {}
     # Fields that change what is logged, not what is trained: editing them does not re-run a stage.
     cosmetic: ClassVar[tuple[str, ...]] = ("logging_steps", "report_to", "keep_checkpoints")
+    # Keys added after stages had been stamped, with the default at which they stay out of the fingerprint: a
+    # finished stage stays finished when a release adds a key it never set.
+    added_later: ClassVar[dict[str, Any]] = {}
 
     name: StageName = Field(description="Unique stage name; its artifact folder is <run-dir>/<name>.")
     seed: int = Field(42, description="Seed for sampling, data order and adapter initialisation.")
@@ -613,6 +616,7 @@ class GRPOStage(TrainStage, SamplingKeys):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {"init": ("sft", "dpo", "grpo"), "reward": ("reward",)}
     # The failure limit decides whether a run stops, never what a finished run trained on.
     cosmetic: ClassVar[tuple[str, ...]] = (*TrainStage.cosmetic, "keep_rollout_adapters", "reward_failure_limit")
+    added_later: ClassVar[dict[str, Any]] = {"scale_rewards": "group"}
 
     kind: Literal["grpo"]
     init: str | None = Field(
@@ -661,6 +665,13 @@ class GRPOStage(TrainStage, SamplingKeys):
     top_p: float = Field(1.0, gt=0, le=1)
     beta: float = Field(0.0, ge=0, description="KL coefficient against the init policy (0 = no reference pass).")
     loss_type: str = Field("dapo", description="TRL GRPO loss: grpo, dapo, dr_grpo, bnpo, ...")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group",
+        description="TRL's advantage scaling: group = divide by the group's reward std (a group whose answers are "
+        "all right or all wrong then turns the small differences of the other rewards into full-size "
+        "advantages), batch = by the step's std (such a group's advantages stay as small as its differences), "
+        "none = not at all (Dr. GRPO).",
+    )
     learning_rate: float = Field(1e-5, gt=0)
     backend: Backend = Field("auto", description="Rollouts: auto = vLLM when installed, else HF generate.")
     rollouts: RolloutSpec = RolloutSpec()

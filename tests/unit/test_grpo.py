@@ -10,9 +10,11 @@ import yaml
 
 from align.config.load import load_recipe
 from align.runner import run_recipe
+from align.runtime.context import StageContext
 from align.runtime.errors import AlignError
 from align.stages.grpo.scoring import reward_metrics, score_groups, stage_rewards
 from align.stages.grpo.selection import select_by_variance
+from align.stages.grpo.stage import grpo_config
 from reward import row_total
 
 
@@ -81,6 +83,15 @@ def test_math_rewards_see_the_answer_column(prompts_file: Path, tmp_path: Path, 
     ]
     groups = [["The answer is \\boxed{2}.", "3"], ["4", "4"]]
     assert score_groups(rewards, rows, groups) == [[1.0, 0.0], [1.0, 1.0]]
+
+
+@pytest.mark.parametrize("scale", ["group", "batch", "none"])
+def test_advantage_scaling_reaches_trl(prompts_file: Path, tmp_path: Path, chat_file: Path, scale: str):
+    sft = {"name": "sft", "kind": "sft", "data": str(chat_file)}
+    recipe_ = load_recipe(recipe(tmp_path, [sft, grpo_stage(verifier="math", scale_rewards=scale)]))
+    stage = recipe_.stages[1]
+    ctx = StageContext(recipe_, stage, tmp_path / "run", "unused-model")
+    assert grpo_config(stage, ctx, stage_rewards(stage, None)).scale_rewards == scale
 
 
 @pytest.mark.parametrize(

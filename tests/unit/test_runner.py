@@ -190,3 +190,16 @@ def test_a_reward_key_added_later_leaves_grpo_stages_stamped_before_it_done():
     fingerprints = {before, stage_fingerprint(chosen, upstream, {}), stage_fingerprint(default, upstream, {})}
     assert len(fingerprints) == 3  # the column is still part of what a reference reward reads
     assert RewardSpec.model_validate(default.rewards["truthfulness"].model_dump()).column == "reference"
+
+
+def test_a_stage_key_added_later_stays_out_of_the_fingerprint_at_its_default():
+    # `scale_rewards` came after GRPO stages had been stamped (2026-12-06): their fingerprint is the dump without it.
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "math.yaml")
+    grpo = next(stage for stage in recipe.stages if stage.kind == "grpo")
+    stamped = grpo.model_dump(mode="json", exclude={*grpo.cosmetic, "scale_rewards"})
+    assert grpo.scale_rewards == "group"
+    assert stage_fingerprint(grpo, "upstream", {}) == fingerprint(
+        {"config": stamped, "inputs": {}, "upstream": "upstream"}
+    )
+    batch = grpo.model_copy(update={"scale_rewards": "batch"})
+    assert stage_fingerprint(batch, "upstream", {}) != stage_fingerprint(grpo, "upstream", {})

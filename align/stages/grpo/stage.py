@@ -225,6 +225,7 @@ def grpo_config(stage: GRPOStage, ctx: StageContext, rewards: list[BuiltReward])
         top_p=stage.top_p,
         beta=stage.beta,
         loss_type=stage.loss_type,
+        scale_rewards=stage.scale_rewards,
         reward_weights=[r.weight for r in rewards],
         multi_objective_aggregation=stage.aggregation,
         # The variance order is the curriculum; shuffling would undo it.
