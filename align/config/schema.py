@@ -669,8 +669,8 @@ class GRPOStage(TrainStage, SamplingKeys):
         "group",
         description="TRL's advantage scaling: group = divide by the group's reward std (a group whose answers are "
         "all right or all wrong then turns the small differences of the other rewards into full-size "
-        "advantages), batch = by the step's std (such a group's advantages stay as small as its differences), "
-        "none = not at all (Dr. GRPO).",
+        "advantages), batch = by the step's std (such a group's advantages stay small beside groups whose "
+        "answers differ), none = not at all (Dr. GRPO).",
     )
     learning_rate: float = Field(1e-5, gt=0)
     backend: Backend = Field("auto", description="Rollouts: auto = vLLM when installed, else HF generate.")
