@@ -94,9 +94,6 @@ def stage_fingerprint(stage: Stage, upstream: str, inputs: dict[str, str], by_pa
     where they lie.
     """
     config = stage.model_dump(mode="json", exclude=set(stage.cosmetic))
-    for key, default in stage.added_later.items():
-        if config.get(key) == default:
-            del config[key]
     if not by_path:
         for key, digest in inputs.items():
             if digest.startswith(HUB_INPUT):

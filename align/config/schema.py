@@ -40,6 +40,18 @@ StageName = Annotated[str, Field(pattern=STAGE_NAME, max_length=64)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Keys added after stages had been stamped, with the default at which a dump leaves them out. A stage's
+    # fingerprint hashes its dump (nested specs included), so a finished stage stays finished when a release adds
+    # a key it never set; at any other value the key is in the dump and the stage trains again, as it should.
+    added_later: ClassVar[dict[str, Any]] = {}
+
+    @model_serializer(mode="wrap")
+    def _without_keys_added_later(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key, default in self.added_later.items():
+            if key in data and data[key] == default:
+                del data[key]
+        return data
 
 
 class LoraSpec(Strict):
@@ -159,9 +171,6 @@ class StageBase(Strict):
     refs: ClassVar[dict[str, tuple[str, ...]]] = {}
     # Fields that change what is logged, not what is trained: editing them does not re-run a stage.
     cosmetic: ClassVar[tuple[str, ...]] = ("logging_steps", "report_to", "keep_checkpoints")
-    # Keys added after stages had been stamped, with the default at which they stay out of the fingerprint: a
-    # finished stage stays finished when a release adds a key it never set.
-    added_later: ClassVar[dict[str, Any]] = {}
 
     name: StageName = Field(description="Unique stage name; its artifact folder is <run-dir>/<name>.")
     seed: int = Field(42, description="Seed for sampling, data order and adapter initialisation.")
@@ -514,6 +523,8 @@ REFERENCE_COLUMN = "reference"
 class RewardSpec(Strict):
     """One reward function given to GRPO; each is logged on its own and weighted into the total."""
 
+    added_later: ClassVar[dict[str, Any]] = {"column": REFERENCE_COLUMN}
+
     weight: float = Field(1.0, ge=0, description="Weight in the total reward (TRL reward_weights).")
     source: Literal["verifier", "model", "rule", "hub", "judge", "reference"] = Field(
         "model",
@@ -538,15 +549,6 @@ class RewardSpec(Strict):
         REFERENCE_COLUMN,
         description="reference: the prompt rows' column holding the reference answer; rows without it score null.",
     )
-
-    @model_serializer(mode="wrap")
-    def _without_default_column(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # `column` came after GRPO stages had been stamped: a dump (the stage fingerprint's payload) without it at
-        # its default keeps every finished GRPO stage finished rather than training it again.
-        data: dict[str, Any] = handler(self)
-        if data.get("column") == REFERENCE_COLUMN:
-            del data["column"]
-        return data
 
     def check_keys(self, where: str) -> None:
         """The keys its source needs, and none of another source's (which that source would silently ignore)."""
